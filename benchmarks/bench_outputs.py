@@ -1,0 +1,232 @@
+"""Throughput of get_outputs (points × models per second) against a naive and a bare torch loop.
+
+Workload (built here, in a temporary folder): random-weight MICO CNN (CIFAR-10 shape, 10 classes)
+and MICO MLP (Purchase-100 shape, 100 classes) models saved with ``save_model``, and synthetic
+populations registered as datasets for the run. For each architecture it measures
+
+  (a) a per-sample Python loop (one forward pass per point; measured on a subset, extrapolated),
+  (b) a bare batched single-process torch loop (load each model, batches of 1024, no cache),
+  (c1/c2) get_outputs with jobs=1 / jobs=2 on an empty cache,
+  (d) get_outputs on a warm cache (file-hash memo cleared, as in a fresh invocation),
+
+best of ``--repeats``, and the peak RSS of a child process running get_outputs on 20 and on 100
+models. (a), (b) and (c1) run with ``--threads`` torch threads (default 1), (c2) with two worker
+processes of one thread each, so speedup_j2 is the gain from a second core. The LAST line is
+
+  overhead=<c1/b> speedup_j2=<c2/c1> vs_naive=<c1/a> warm_vs_cold=<d/c1> memory_100_vs_20=<peak100/peak20>
+
+for ``--primary`` (default cnn). On a CPU the CNN is slow (~100 images/s per core), so the CNN
+point count defaults to 10,000 only on a GPU (1,000 on a CPU); ``--quick`` shrinks it further.
+
+    python benchmarks/bench_outputs.py [--quick] [--models 20] [--points 10000] [--cnn-points N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.data import Population, register_dataset
+from toolkit.io import sha256_file
+from toolkit.models import architecture_names, build_model, register_architecture, save_model
+
+# name: (architecture, n_classes, input shape, dataset name)
+WORKLOADS = {
+    "cnn": ("mico_cnn", 10, (3, 32, 32), "bench_images"),
+    "mlp": ("mico_mlp", 100, (600,), "bench_features"),
+}
+
+
+def _population_loader(name: str):
+    def load(data_dir=None, dataset_dir=None) -> Population:
+        x = np.load(Path(data_dir) / f"{name}.npy")
+        y = np.load(Path(data_dir) / f"{name}_labels.npy")
+        return Population(x, y, f"{name}:{sha256_file(Path(data_dir) / f'{name}.npy')[:16]}")
+
+    return load
+
+
+# At module level, so spawned workers (which import this file as __mp_main__) know them too.
+for _arch, _c, _shape, _name in WORKLOADS.values():
+    register_dataset(_name)(_population_loader(_name))
+if "mico_cnn" not in architecture_names():  # toolkit/models/mico.py not there yet: same layers, local
+    @register_architecture("mico_cnn")
+    def _mico_cnn(n_classes: int = 10):
+        from torch import nn
+
+        return nn.Sequential(nn.Conv2d(3, 128, 8, 2, 3), nn.Tanh(), nn.MaxPool2d(3, 1), nn.Conv2d(128, 256, 3), nn.Tanh(),
+                             nn.Conv2d(256, 256, 3), nn.Tanh(), nn.AvgPool2d(2, 2), nn.Flatten(), nn.Linear(6400, n_classes))
+
+    @register_architecture("mico_mlp")
+    def _mico_mlp(n_classes: int = 100):
+        from torch import nn
+
+        return nn.Sequential(nn.Linear(600, 128), nn.Tanh(), nn.Linear(128, n_classes))
+
+
+def build_workload(root: Path, kind: str, n_models: int, n_points: int) -> list[Path]:
+    """Population files under ``root/data`` and ``n_models`` random-weight models under ``root/<kind>``."""
+    import torch
+
+    arch, n_classes, shape, name = WORKLOADS[kind]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n_points, *shape)).astype(np.float32)
+    if kind == "mlp":
+        x = (x > 0.5).astype(np.float32)  # Purchase-100 features are binary
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    np.save(root / "data" / f"{name}.npy", x)
+    np.save(root / "data" / f"{name}_labels.npy", rng.integers(0, n_classes, n_points))
+    folder = root / kind
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i in range(n_models):
+        torch.manual_seed(i)
+        save_model(build_model(arch, n_classes), folder / f"model_{i:03d}.pt")
+        paths.append(folder / f"model_{i:03d}.pt")
+    return paths
+
+
+def tasks_for(root: Path, kind: str, paths: list[Path], n_points: int):
+    from toolkit.outputs import OutputTask
+
+    arch, n_classes, _, name = WORKLOADS[kind]
+    points = np.arange(n_points, dtype=np.int64)
+    return [OutputTask(p, arch, n_classes, name, points, data_dir=str(root / "data")) for p in paths]
+
+
+def naive_rate(tasks, n_models: int, n_points: int) -> float:
+    """(a) one forward pass per point, per model: points·models per second."""
+    import torch
+
+    from toolkit.models import load_model
+    from toolkit.outputs import _population
+
+    x = _population(tasks[0]).inputs
+    start = time.perf_counter()
+    for task in tasks[:n_models]:
+        model = load_model(task.architecture, task.model_path, task.n_classes)
+        with torch.no_grad():
+            rows = [model(torch.from_numpy(x[i : i + 1])).numpy() for i in range(n_points)]
+        np.concatenate(rows)
+    return n_models * n_points / (time.perf_counter() - start)
+
+
+def bare_rate(tasks, batch_size: int = 1024) -> float:
+    """(b) the floor: load each model, batched forward passes over resident data, nothing written."""
+    import torch
+
+    from toolkit.models import load_model
+    from toolkit.outputs import _population
+
+    x = torch.from_numpy(_population(tasks[0]).inputs)
+    idx = torch.as_tensor(tasks[0].points)
+    start = time.perf_counter()
+    for task in tasks:
+        model = load_model(task.architecture, task.model_path, task.n_classes)
+        with torch.inference_mode():
+            out = torch.cat([model(x.index_select(0, idx[s : s + batch_size])) for s in range(0, len(idx), batch_size)])
+        out.numpy().copy()
+    return len(tasks) * len(idx) / (time.perf_counter() - start)
+
+
+def outputs_rate(tasks, cache: Path, jobs: int = 1) -> float:
+    """(c) get_outputs into ``cache`` (emptied first unless warm runs are wanted by the caller)."""
+    from toolkit import outputs
+
+    outputs._FILE_HASHES.clear()  # as in a fresh invocation: every model file is hashed again
+    start = time.perf_counter()
+    outputs.get_outputs(tasks, jobs=jobs, cache_dir=cache, progress=False)
+    return len(tasks) * len(tasks[0].points) / (time.perf_counter() - start)
+
+
+def best(fn, repeats: int) -> float:
+    """Best of ``repeats`` (the machine is shared: the fastest run is the least disturbed one)."""
+    return max(fn() for _ in range(repeats))
+
+
+def peak_rss_mib(root: Path, kind: str, n_models: int, n_points: int, threads: int) -> float:
+    """Peak resident memory of a fresh process running get_outputs on ``n_models`` models."""
+    cmd = [sys.executable, __file__, "--memory-child", str(root), kind, str(n_models), str(n_points), str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def memory_child(root: str, kind: str, n_models: str, n_points: str, threads: str) -> None:
+    import torch
+
+    torch.set_num_threads(int(threads))
+    from toolkit.outputs import get_outputs
+
+    paths = sorted((Path(root) / kind).glob("model_*.pt"))[: int(n_models)]
+    cache = Path(tempfile.mkdtemp(dir=root))
+    get_outputs(tasks_for(Path(root), kind, paths, int(n_points)), cache_dir=cache, progress=False)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux reports KiB
+
+
+def run_kind(root: Path, kind: str, args, cuda: bool) -> dict[str, float]:
+    n_points = args.points if kind == "mlp" or cuda else args.cnn_points
+    paths = build_workload(root, kind, max(args.models, 100), max(n_points, args.memory_points))
+    tasks = tasks_for(root, kind, paths[: args.models], n_points)
+    arch = WORKLOADS[kind][0]
+    print(f"[{kind}] {args.models} {arch} models × {n_points} points, threads={args.threads}, best of {args.repeats}")
+    naive_models, naive_points = 2, min(n_points, args.naive_points)
+    a = naive_rate(tasks, naive_models, naive_points)
+    cache, cache_j2 = root / f"cache_{kind}", root / f"cache_{kind}_j2"
+    rates = {"b": [], "c1": [], "c2": []}
+    for _ in range(args.repeats):  # interleaved, so a burst of load from elsewhere hits all three alike
+        shutil.rmtree(cache, ignore_errors=True), shutil.rmtree(cache_j2, ignore_errors=True)
+        rates["b"].append(bare_rate(tasks))
+        rates["c1"].append(outputs_rate(tasks, cache, jobs=1))
+        rates["c2"].append(outputs_rate(tasks, cache_j2, jobs=2))
+    b, c1, c2 = (max(rates[k]) for k in ("b", "c1", "c2"))
+    d = best(lambda: outputs_rate(tasks, cache, jobs=1), args.repeats)  # cache left full by c1
+    m20 = peak_rss_mib(root, kind, 20, args.memory_points, args.threads)
+    m100 = peak_rss_mib(root, kind, 100, args.memory_points, args.threads)
+    for label, value in [(f"(a) per-sample loop ({naive_models} models × {naive_points} points, extrapolated)", a),
+                         ("(b) bare batched torch loop", b), ("(c1) get_outputs jobs=1, empty cache", c1),
+                         ("(c2) get_outputs jobs=2, empty cache", c2), ("(d) get_outputs, warm cache", d)]:
+        print(f"[{kind}] {label:<62} {value:14,.0f} points·models/s")
+    print(f"[{kind}] peak RSS, get_outputs on 20 / 100 models ({args.memory_points} points): {m20:.0f} / {m100:.0f} MiB")
+    return {"overhead": c1 / b, "speedup_j2": c2 / c1, "vs_naive": c1 / a, "warm_vs_cold": d / c1,
+            "memory_100_vs_20": m100 / m20}
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
+        return memory_child(*sys.argv[2:7])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", type=int, default=20)
+    p.add_argument("--points", type=int, default=10_000, help="points per model (MLP; CNN too on a GPU)")
+    p.add_argument("--cnn-points", type=int, default=1_000, help="CNN points per model on a CPU")
+    p.add_argument("--naive-points", type=int, default=200, help="points of the per-sample loop's subset")
+    p.add_argument("--memory-points", type=int, default=50, help="points per model in the memory runs")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="torch threads for (a), (b), (c1)")
+    p.add_argument("--primary", choices=sorted(WORKLOADS), default="cnn", help="architecture of the last line")
+    p.add_argument("--only", choices=sorted(WORKLOADS), default=None, help="run one architecture")
+    p.add_argument("--quick", action="store_true", help="100 CNN points, 20 memory points, 2 repeats")
+    args = p.parse_args()
+    if args.quick:
+        args.cnn_points, args.repeats, args.naive_points, args.memory_points = 100, 2, 50, 20
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cuda = torch.cuda.is_available()
+    kinds = [args.only] if args.only else [k for k in sorted(WORKLOADS) if k != args.primary] + [args.primary]
+    with tempfile.TemporaryDirectory(prefix="bench_outputs_") as tmp:
+        results = {kind: run_kind(Path(tmp), kind, args, cuda) for kind in kinds}
+    for kind in kinds:
+        print(" ".join(f"{k}={v:.2f}" for k, v in results[kind].items()) if kind == kinds[-1] else
+              f"[{kind}] " + " ".join(f"{k}={v:.2f}" for k, v in results[kind].items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Attacks by name, so that recipes and Optuna pick them from a string (cf. opacus accountants).
+
+Every registered attack has one signature (DESIGN.md contract)::
+
+    attack(target, labels, ref, keep, *, groups=None, seed=0, **params) -> float64 [n_points]
+
+- ``target``: float32 [n_points, n_views, n_classes], the target model's logits. Several targets
+  may be concatenated along points (each row from its own model); ``groups`` int [n_points] then
+  says which target a row belongs to, for attacks that compare points of one target.
+- ``labels``: int64 [n_points].
+- ``ref``: float32 [n_ref, n_points, n_views, n_classes], reference models' logits on the same
+  points (may have n_ref = 0); ``keep``: bool [n_ref, n_points], their membership.
+- returns scores, higher = more likely member, finite.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..signals import check_keep, check_labels, check_logits, check_scores
+
+__all__ = ["register", "get_attack", "attack_names", "run_attack", "BASE_ARGS"]
+
+_ATTACKS: dict[str, Callable] = {}
+BASE_ARGS = ("target", "labels", "ref", "keep", "groups", "seed")
+
+
+def register(name: str):
+    """Decorator: make an attack available by ``name``."""
+
+    def deco(fn: Callable) -> Callable:
+        if name in _ATTACKS and _ATTACKS[name] is not fn:
+            raise RuntimeError(f"attack {name!r} registered twice")
+        _ATTACKS[name] = fn
+        return fn
+
+    return deco
+
+
+def _import_all() -> None:
+    import importlib
+    import pkgutil
+
+    from .. import attacks
+
+    for info in pkgutil.iter_modules(attacks.__path__):
+        if info.name != "registry":
+            importlib.import_module(f"{attacks.__name__}.{info.name}")
+
+
+def attack_names() -> list[str]:
+    _import_all()
+    return sorted(_ATTACKS)
+
+
+def get_attack(name: str) -> Callable:
+    _import_all()
+    if name not in _ATTACKS:
+        raise ConfigError(f"unknown attack {name!r}; valid attacks: {', '.join(sorted(_ATTACKS))}")
+    return _ATTACKS[name]
+
+
+def attack_params(name: str) -> dict[str, object]:
+    """The tunable keyword parameters of an attack and their defaults."""
+    sig = inspect.signature(get_attack(name))
+    return {k: p.default for k, p in sig.parameters.items() if k not in BASE_ARGS and p.kind is p.KEYWORD_ONLY}
+
+
+def run_attack(name: str, target, labels, ref, keep, *, groups=None, seed: int = 0, **params) -> np.ndarray:
+    """Check the contract, call the attack, check its output."""
+    fn = get_attack(name)
+    known = attack_params(name)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ConfigError(f"attack {name!r} has no parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(known)) or '(none)'}")
+    target = check_logits(target, "target logits", ndim=3)
+    n_points = target.shape[0]
+    labels = check_labels(labels, n_points, target.shape[-1])
+    ref = np.asarray(ref)
+    if ref.size == 0:
+        ref = np.zeros((0,) + target.shape, dtype=np.float32)
+    ref = check_logits(ref, "reference logits", ndim=4)
+    if ref.shape[1:] != target.shape:
+        raise ConfigError(f"reference logits {ref.shape} do not match target {target.shape} (models first)")
+    keep = check_keep(np.asarray(keep).reshape(ref.shape[0], n_points), ref.shape[0], n_points)
+    if groups is None:
+        groups = np.zeros(n_points, dtype=np.int64)
+    groups = np.asarray(groups)
+    if groups.shape != (n_points,):
+        raise ConfigError(f"groups must be [n_points={n_points}], got {groups.shape}")
+    scores = fn(target, labels, ref, keep, groups=groups, seed=seed, **params)
+    return check_scores(scores, n_points, f"scores of attack {name!r}")

@@ -1,0 +1,131 @@
+"""Build a local challenge in the MICO organisers' exact layout (``mia challenge build``).
+
+``<data>/<task>/<scenario>/{train,dev,final}/model_<id>/`` holds ``model.pt`` and the seed files
+each phase reveals (train: all three and ``solution.csv``; dev/final: ``seed_challenge``). The
+dev/final answers go to ``<data>/answers/<task>/<scenario>/<phase>/model_<id>/solution.csv``,
+read only by ``check``. Splits come from the seeds through ``randperm_mt``, so the built
+challenge is read back by the same code that reads the organisers' archives.
+
+Resumable: a model whose ``model.pt`` exists is skipped (weights are written last, atomically).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .challenge import PHASES, make_splits, write_solution
+from .errors import ConfigError
+from .io import atomic_write_text
+from .tracks import Build, Scenario, Track
+
+__all__ = ["answers_dir", "build_challenge", "ModelJob"]
+
+
+def answers_dir(data_dir: Path, track: Track, scenario: Scenario) -> Path:
+    return Path(data_dir) / "answers" / track.task / (scenario.folder or scenario.name)
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    track: Track
+    scenario: Scenario
+    phase: str
+    model_id: int
+    seeds: tuple[int, int, int]  # challenge, training, membership
+    folder: Path
+    answers: Path
+
+
+def _jobs(track: Track, build: Build, data_dir: Path) -> list[ModelJob]:
+    jobs = []
+    counts = {"train": build.train_models, "dev": build.dev_models, "final": build.final_models}
+    for k, sc in enumerate(track.scenarios):
+        rng = np.random.default_rng([build.seed, k])
+        root = Path(data_dir) / track.task / (sc.folder or sc.name)
+        next_id = 0
+        for phase in PHASES:
+            for _ in range(counts[phase]):
+                seeds = tuple(int(v) for v in rng.integers(0, 2**63 - 1, size=3, dtype=np.int64))
+                jobs.append(ModelJob(track, sc, phase, next_id, seeds, root / phase / f"model_{next_id}",
+                                     answers_dir(data_dir, track, sc) / phase / f"model_{next_id}"))
+                next_id += 1
+    return jobs
+
+
+def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
+    import torch
+
+    from .data import load_population
+    from .models import build_model, save_model
+    from .models.training import TrainConfig, train_model
+
+    torch.set_num_threads(threads)
+    track, sc = job.track, job.scenario
+    splits = make_splits(track.population_size_of(sc), track.len_training_of(sc), track.m, *job.seeds)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    names = ("seed_challenge", "seed_training", "seed_membership")
+    revealed = names if job.phase == "train" else names[:1]
+    for name, value in zip(names, job.seeds):
+        if name in revealed:
+            atomic_write_text(job.folder / name, f"{value}\n")
+    target = job.folder if job.phase == "train" else job.answers
+    write_solution(target / "solution.csv", splits.solution)
+    pop = load_population(track.dataset_of(sc))
+    idx = splits.training_set()
+    dp = math.isfinite(sc.epsilon)
+    cfg = TrainConfig(
+        epochs=build.dp_epochs if dp else build.epochs,
+        batch_size=build.dp_batch_size if dp else build.batch_size,
+        lr=build.dp_lr if dp else build.lr,
+        optimizer=build.optimizer, weight_decay=build.weight_decay, epsilon=sc.epsilon,
+        delta=build.delta, clip=build.clip, seed=job.seeds[1] % (2**31),
+    )
+    model = build_model(track.architecture_of(sc), track.n_classes_of(sc))
+    train_model(model, torch.from_numpy(pop.inputs[idx]), torch.from_numpy(pop.labels[idx]), cfg)
+    save_model(model, job.folder / "model.pt")  # last: its presence marks the model as done
+    return job.folder
+
+
+def build_challenge(
+    track: Track,
+    data_dir: Path,
+    *,
+    jobs: int = 1,
+    train_models: int | None = None,
+    dev_models: int | None = None,
+    final_models: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Build (or finish building) the track's local challenge under ``data_dir``; return the task folder."""
+    from tqdm import tqdm
+
+    if track.build is None:
+        raise ConfigError(f"track {track.name!r} has no [build] table: its challenge comes from the organisers")
+    overrides = {k: v for k, v in dict(train_models=train_models, dev_models=dev_models,
+                                        final_models=final_models, seed=seed).items() if v is not None}
+    build = replace(track.build, **overrides)
+    if build.train_models < 2 or build.dev_models < 1 or build.final_models < 1:
+        raise ConfigError("a challenge needs at least 2 train models and 1 dev and 1 final model per scenario")
+    todo = [j for j in _jobs(track, build, data_dir) if not (j.folder / "model.pt").exists()]
+    bar = tqdm(total=len(todo), desc="training", unit="model", disable=not progress, leave=False)
+    if jobs <= 1:
+        for job in todo:
+            _train_one(job, build)
+            bar.update()
+    else:
+        import multiprocessing as mp
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            for fut in as_completed([pool.submit(_train_one, j, build, threads) for j in todo]):
+                fut.result()
+                bar.update()
+    bar.close()
+    return Path(data_dir) / track.task

@@ -1,0 +1,60 @@
+"""The ``mia`` command: a thin layer over the library.
+
+Each command lives in ``toolkit/commands/<concept>.py`` and exports ``COMMANDS`` (a list of click
+commands or groups); this module collects them. Library errors (``ToolkitError``) become a
+one-line ``ClickException`` with exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import click
+
+from .errors import ToolkitError
+
+__all__ = ["cli", "main"]
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class ToolkitGroup(click.Group):
+    """A group whose commands turn ToolkitError into a one-line error."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ToolkitError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=ToolkitGroup, context_settings=CONTEXT)
+@click.version_option(package_name="mia-toolkit")
+def cli():
+    """Membership-inference challenges, from the organisers' files to a leaderboard-ready submission.
+
+    \b
+    Example (the embedded demo, end to end):
+      mia submit --track demo
+    """
+
+
+def _register() -> None:
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        for cmd in getattr(module, "COMMANDS", []):
+            cli.add_command(cmd)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="mia")
+
+
+if __name__ == "__main__":
+    main()

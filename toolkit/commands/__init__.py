@@ -1,0 +1,1 @@
+"""One module per concept, each exporting ``COMMANDS`` (see ``toolkit.cli``)."""

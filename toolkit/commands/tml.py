@@ -1,0 +1,91 @@
+"""Commands of the ResNet18 public/private track: ``mia tml submit`` and ``mia upload``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .options import cache_option, jobs_option, views_option
+
+__all__ = ["COMMANDS", "tml", "upload_cmd"]
+
+
+@click.group()
+def tml():
+    """The ResNet18 public/private task (pub.pt, priv_out.pt, one target model).
+
+    \b
+    Example:
+      mia tml submit --data data/resnet18 --shadows 0
+    """
+
+
+@tml.command("submit")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="Task folder holding pub.pt, priv_out.pt and the target's .pt file.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("submissions/resnet18"),
+              show_default=True, help="Where the CSV and its manifest go.")
+@click.option("--shadows", type=click.IntRange(0), default=0, show_default=True,
+              help="Shadow ResNet18s to train for LiRA/RMIA comparisons (even; 0 = none).")
+@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True, help="Shadow training epochs.")
+@click.option("--shadow-dir", type=click.Path(path_type=Path), default=None,
+              help="Shadow weights folder (resumable; default: <data>/../shadows).")
+@click.option("--model", type=click.Choice(["rf", "lgbm", "mlp", "stack"]), default=None,
+              help="Ensemble classifier (default: track.toml's recipe).")
+@click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Out-of-fold validation folds.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--run", "run_name", default=None, help="Run name (file stem); default: a timestamp.")
+@views_option
+@jobs_option
+@cache_option
+def tml_submit(data_dir, out_dir, shadows, epochs, shadow_dir, model, folds, seed, run_name, views, jobs, cache_dir):
+    """Score the private set, validate out-of-fold on the public set, write ids,score CSV + manifest.
+
+    \b
+    Example:
+      mia tml submit --data data/resnet18 --shadows 8 --epochs 20 --run mlp1
+    """
+    import torch
+
+    from ..models.training import TrainConfig
+    from ..tml import make_submission
+    from ..tracks import load_track
+    from ..views import parse_views
+
+    recipe = load_track("resnet18").scenarios[0].recipe
+    params = dict(recipe.params) | ({"model": model} if model else {})
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=0.05, weight_decay=5e-4, seed=seed, device=device)
+    man = make_submission(data_dir, out_dir, shadows, attack=recipe.attack, params=params, views=parse_views(views),
+                          folds=folds, seed=seed, shadow_dir=shadow_dir, train_cfg=cfg if shadows else None,
+                          cache_dir=cache_dir, jobs=jobs, run_name=run_name)
+    for name, fig in man["validation"].items():
+        board = fig["board_slice"]
+        click.echo(f"{name:>10}: TPR@5%FPR {fig['tpr@5%fpr_strict']:.3f} (<=: {fig['tpr@5%fpr_inclusive']:.3f}) "
+                   f"AUC {fig['auc']:.3f}  board slice {board['mean']:.3f} ± {board['std']:.3f}")
+    click.echo(f"wrote {man['csv']} and {man['manifest']}")
+
+
+@click.command("upload")
+@click.argument("csv_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--track", "-t", default="resnet18", show_default=True, help="Track (the cooldown is per track).")
+@click.option("--url", default=None, help="Server URL (default: $MIA_SERVER_URL).")
+@click.option("--force", is_flag=True, help="Upload even within the one-hour cooldown.")
+@click.option("--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True, help="Seconds to wait for the reply.")
+@click.option("--ledger", type=click.Path(path_type=Path), default=None, help="Ledger (default: submissions/ledger.jsonl).")
+def upload_cmd(csv_file, track, url, force, timeout, ledger):
+    """POST an ids,score CSV to the scoring server (token from $MIA_TOKEN) and record it in the ledger.
+
+    \b
+    Example:
+      MIA_TOKEN=… mia upload --track resnet18 submissions/resnet18/mlp1.csv --url http://host:9090/mia
+    """
+    from ..upload import upload
+
+    reply = upload(csv_file, track=track, url=url, timeout=timeout, force=force, ledger=ledger)
+    click.echo(json.dumps(reply))
+
+
+COMMANDS = [tml, upload_cmd]

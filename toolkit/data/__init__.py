@@ -1,0 +1,124 @@
+"""Populations by name: every dataset a track can name, read from the files the user already has.
+
+A ``Population`` is the track's whole point set in its fixed order (MICO: the organisers' order;
+resnet18: ``pub.pt`` then ``priv_out.pt``): ``inputs`` as the model takes them, ``labels`` int64,
+and a ``fingerprint`` that changes whenever the underlying files change, so that the outputs cache
+can never serve logits computed on other data. Nothing is downloaded: a missing file gets a
+``DataError`` that names the path expected and where the file comes from.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+__all__ = ["Population", "register_dataset", "dataset_names", "load_population", "dataset_cache_dir", "cached_arrays",
+           "files_hash", "first_existing"]
+
+_LOADERS: dict[str, Callable[..., "Population"]] = {}
+_MODULES = ("demo", "cifar10", "purchase100", "sst2", "tml")
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """``inputs`` [N, ...] (float32 images/features or int64 token ids), ``labels`` int64 [N]."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    fingerprint: str
+
+    def __post_init__(self):
+        if len(self.inputs) != len(self.labels):
+            raise DataError(f"population {self.fingerprint}: {len(self.inputs)} inputs but {len(self.labels)} labels")
+        object.__setattr__(self, "labels", np.asarray(self.labels, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def register_dataset(name: str):
+    """Decorator: ``loader(data_dir=None, dataset_dir=None) -> Population`` under ``name``."""
+
+    def deco(fn):
+        _LOADERS[name] = fn
+        return fn
+
+    return deco
+
+
+def _import_all() -> None:
+    for mod in _MODULES:
+        importlib.import_module(f"{__name__}.{mod}")
+
+
+def dataset_names() -> list[str]:
+    _import_all()
+    return sorted(_LOADERS)
+
+
+def load_population(name: str, data_dir: Path | str | None = None, dataset_dir: Path | str | None = None) -> Population:
+    """The population ``name`` from ``data_dir`` (the track's DATA folder) or ``dataset_dir`` (the files' own folder)."""
+    _import_all()
+    if name not in _LOADERS:
+        raise ConfigError(f"unknown dataset {name!r}; valid: {', '.join(sorted(_LOADERS))}")
+    return _LOADERS[name](data_dir=Path(data_dir) if data_dir else None,
+                          dataset_dir=Path(dataset_dir) if dataset_dir else None)
+
+
+def dataset_cache_dir() -> Path:
+    """Where parsed copies of slow-to-read files live: ``$MIA_CACHE_DIR/datasets`` (default ``.cache``)."""
+    return Path(os.environ.get("MIA_CACHE_DIR", ".cache")) / "datasets"
+
+
+def cached_arrays(key: str, parse: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, labels) from ``datasets/<key>/`` or, on a miss, from ``parse()``, then stored atomically.
+
+    ``key`` carries a hash of the source files, so an edited file can never be served a stale copy.
+    """
+    from ..io import atomic_save_npy
+
+    folder = dataset_cache_dir() / key
+    xs, ys = folder / "inputs.npy", folder / "labels.npy"
+    if xs.is_file() and ys.is_file():
+        try:
+            return np.load(xs, mmap_mode="r"), np.load(ys)
+        except (ValueError, OSError):
+            pass  # a damaged entry: parse again and replace it
+    x, y = parse()
+    atomic_save_npy(ys, np.asarray(y, dtype=np.int64))
+    atomic_save_npy(xs, x)  # inputs last: their presence marks a whole entry
+    return x, np.asarray(y, dtype=np.int64)
+
+
+_HASHES: dict[tuple, str] = {}
+
+
+def files_hash(paths) -> str:
+    """SHA-256 over the files' contents, in order; remembered per (path, size, mtime) within a process."""
+    from ..io import sha256_bytes, sha256_file
+
+    parts = []
+    for p in paths:
+        st = Path(p).stat()
+        key = (str(Path(p).resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _HASHES:
+            _HASHES[key] = sha256_file(p)
+        parts.append(_HASHES[key])
+    return sha256_bytes("".join(parts).encode())
+
+
+def first_existing(candidates, what: str, origin: str) -> Path:
+    """The first of ``candidates`` that exists, else a ``DataError`` naming the first path and the file's origin."""
+    candidates = [Path(c) for c in candidates]
+    for c in candidates:
+        if c.exists():
+            return c
+    also = f"; also looked in {', '.join(map(str, candidates[1:]))}" if len(candidates) > 1 else ""
+    raise DataError(f"missing {candidates[0]} ({what} not found{also})", origin)

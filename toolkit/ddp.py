@@ -1,0 +1,195 @@
+"""The MICO DP-distinguisher track: calibrate every target against its own known training set.
+
+In ``ddp`` the dev/final models reveal ``seed_training``, so for a target T every population
+point outside its 200 challenge points is known: IN (its n − m non-challenge training points)
+or OUT (its evaluation points). No MICO winner used this. Here a shared *calibration pool* of
+population points is run through every model once (train references and targets alike); then
+
+1. the recipe's attack scores each target on its challenge points and on the pool (references:
+   the train models, whose membership of every point is known), giving raw scores h;
+2. T's pool scores on its known IN and OUT points fit a per-target map (``own_calibration``):
+   ``lr`` the equal-variance Gaussian log-likelihood ratio
+   (μ_in − μ_out)/σ² · (h − (μ_in + μ_out)/2) (σ² pooled within class; LDA), ``z_out``
+   (h − μ_out)/σ_out, or ``z_in`` (h − μ_in)/σ_in;
+3. the calibrated challenge scores of all targets are pooled and normalised as usual.
+
+Because a global threshold is applied across the 50 targets, a per-target map puts every target
+on the same scale and lets targets that leak more (larger μ_in − μ_out) give more extreme scores.
+
+Also the DP auditing bound of the DP scenarios: ``epsilon_report`` turns a validation ROC into an
+empirical ε lower bound (Jagielski et al. 2020; Nasr et al. 2021) with Clopper–Pearson limits,
+choosing the threshold on one half of the points and counting on the other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .attacks import run_attack
+from .errors import ConfigError
+from .outputs import OutputTask, get_outputs, load_output
+from .scenario import ScenarioData
+from .tracks import Recipe
+
+__all__ = ["CALIBRATIONS", "calibration_pool", "pool_tasks", "pool_outputs", "known_membership",
+           "own_calibration", "ddp_scores", "ddp_validation_scores", "epsilon_report"]
+
+CALIBRATIONS = ("lr", "z_out", "z_in")
+MIN_CLASS = 2  # fewer known points of a class than this ⇒ fall back to the other class's z-score
+
+
+def calibration_pool(sd: ScenarioData, size: int = 2000, seed: int = 0) -> np.ndarray:
+    """Sorted population indices shared by every model of the scenario (deterministic in ``seed``)."""
+    N = sd.population_size
+    rng = np.random.default_rng([seed, N])
+    return np.sort(rng.choice(N, size=min(size, N), replace=False)).astype(np.int64)
+
+
+def pool_tasks(sd: ScenarioData, pool: np.ndarray, views=("orig",)) -> list:
+    """(ModelDir, OutputTask) for every model of every phase on the pool (cached like any output)."""
+    return [(md, OutputTask(**{**task.__dict__, "points": pool})) for md, task in sd.tasks(views)]
+
+
+def pool_outputs(sd: ScenarioData, pool: np.ndarray, views=("orig",), **kwargs) -> dict:
+    """{(phase, model_id): cache path} of every model's logits on the pool."""
+    pairs = pool_tasks(sd, pool, views)
+    paths = get_outputs([t for _, t in pairs], **kwargs)
+    return {(md.phase, md.model_id): p for (md, _), p in zip(pairs, paths)}
+
+
+def known_membership(splits, points: np.ndarray) -> np.ndarray:
+    """int8 [len(points)]: 1 known IN (training), 0 known OUT (evaluation), −1 unknown (challenge)."""
+    if splits.training is None or splits.evaluation is None:
+        raise ConfigError("own calibration needs seed_training in every target folder (the ddp track has it)")
+    out = np.full(len(points), -1, dtype=np.int8)
+    out[np.isin(points, splits.training)] = 1
+    out[np.isin(points, splits.evaluation)] = 0
+    return out  # challenge points (members included) are neither: they stay unknown
+
+
+def _stats(h: np.ndarray) -> tuple[float, float, int]:
+    return (float(h.mean()), float(h.std()), len(h)) if len(h) else (0.0, 0.0, 0)
+
+
+def own_calibration(h: np.ndarray, h_pool: np.ndarray, member: np.ndarray, mode: str = "lr") -> np.ndarray:
+    """Map one target's raw scores ``h`` [n] using its pool scores ``h_pool`` [K] and ``member`` [K] (1/0/−1).
+
+    Returns float64 [n], higher = member. Degenerate cases stay finite: σ = 0 ⇒ 1; a class with
+    fewer than ``MIN_CLASS`` known points ⇒ z-score against the other class.
+    """
+    if mode not in CALIBRATIONS:
+        raise ConfigError(f"unknown own-calibration {mode!r}; valid: {', '.join(CALIBRATIONS)}")
+    h = np.asarray(h, dtype=np.float64)
+    mu_in, sd_in, n_in = _stats(h_pool[member == 1])
+    mu_out, sd_out, n_out = _stats(h_pool[member == 0])
+    if n_in < MIN_CLASS and n_out < MIN_CLASS:
+        return h.copy()
+    if mode == "z_in" or n_out < MIN_CLASS:
+        return (h - mu_in) / (sd_in or 1.0)
+    if mode == "z_out" or n_in < MIN_CLASS:
+        return (h - mu_out) / (sd_out or 1.0)
+    var = (n_in * sd_in**2 + n_out * sd_out**2) / (n_in + n_out)
+    return (mu_in - mu_out) / (var or 1.0) * (h - (mu_in + mu_out) / 2)
+
+
+def _calibrate_targets(arrays, target_pool: list[np.ndarray], members: list[np.ndarray], ref_pool, keep_pool,
+                       labels_pool, recipe: Recipe, mode: str, seed: int) -> np.ndarray:
+    """Raw challenge scores of concatenated targets, each mapped by its own pool calibration."""
+    raw = run_attack(recipe.attack, arrays.target, arrays.labels, arrays.ref, arrays.keep,
+                     groups=arrays.groups, seed=seed, **dict(recipe.params))
+    out = np.empty_like(raw)
+    for g, (tp, member) in enumerate(zip(target_pool, members)):
+        use = member >= 0
+        h_pool = run_attack(recipe.attack, tp[use], labels_pool[use], ref_pool[:, use], keep_pool[:, use],
+                            seed=seed, **dict(recipe.params))
+        rows = arrays.groups == g
+        out[rows] = own_calibration(raw[rows], h_pool, member[use], mode)
+    return out
+
+
+def _pool_arrays(sd: ScenarioData, pool: np.ndarray, pool_paths: dict, ref_ids: list[int]):
+    ref = np.stack([np.asarray(load_output(pool_paths[("train", i)])) for i in ref_ids])
+    N = sd.population_size
+    keep = np.stack([sd.splits[("train", i)].membership(N)[pool] for i in ref_ids])
+    return ref, keep, sd.labels()[pool]
+
+
+def ddp_scores(sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000,
+               mode: str = "lr", normaliser: str = "minmax"):
+    """``PhaseScores`` of a dev/final phase with every target calibrated against its own known points."""
+    from .scoring import PhaseScores, normalise
+
+    pool = calibration_pool(sd, pool_size, ctx.seed)
+    pool_paths = pool_outputs(sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir,
+                              progress=ctx.progress, scheduler=ctx.scheduler)
+    arrays = sd.phase_arrays(phase, paths)
+    ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
+    target_pool = [np.asarray(load_output(pool_paths[(phase, i)])) for i in arrays.model_ids]
+    members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
+    s = _calibrate_targets(arrays, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
+    s = normalise(s, normaliser)
+    return PhaseScores(phase, arrays.model_ids, s.reshape(len(arrays.model_ids), -1))
+
+
+def ddp_validation_scores(sd: ScenarioData, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000,
+                          mode: str = "lr", n_folds: int = 4):
+    """(solution, scores, groups) on the train models, fold by fold, with the same own calibration."""
+    pool = calibration_pool(sd, pool_size, ctx.seed)
+    pool_paths = pool_outputs(sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir,
+                              progress=ctx.progress, scheduler=ctx.scheduler)
+    all_ids = [md.model_id for md in sd.models["train"]]
+    ys, ss, gs = [], [], []
+    for fold in sd.validation_folds(paths, n_folds, ctx.seed):
+        refs = [i for i in all_ids if i not in set(fold.model_ids)]
+        ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, refs)
+        target_pool = [np.asarray(load_output(pool_paths[("train", i)])) for i in fold.model_ids]
+        members = [known_membership(sd.splits[("train", i)], pool) for i in fold.model_ids]
+        ss.append(_calibrate_targets(fold, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed))
+        ys.append(fold.solution)
+        gs.append(np.asarray(fold.model_ids)[fold.groups])
+    return np.concatenate(ys), np.concatenate(ss), np.concatenate(gs)
+
+
+def _best_threshold(y: np.ndarray, s: np.ndarray, delta: float, alpha: float) -> float:
+    """The threshold (score ≥ t ⇒ member) maximising the confident ε bound on (y, s)."""
+    from scipy.stats import beta
+
+    order = np.argsort(-s, kind="stable")
+    ys, ss = y[order], s[order]
+    last = np.r_[ss[1:] != ss[:-1], True]  # only cut between distinct scores
+    tp, fp = np.cumsum(ys)[last], np.cumsum(1 - ys)[last]
+    P, Q = max(int(y.sum()), 1), max(int(len(y) - y.sum()), 1)
+    a = alpha / 2
+    tpr_lo = np.where(tp > 0, beta.ppf(a, tp, P - tp + 1), 0.0)
+    fpr_hi = np.where(fp < Q, beta.ppf(1 - a, fp + 1, Q - fp), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e1 = np.log(np.maximum(tpr_lo - delta, 0) / fpr_hi)
+        e2 = np.log(np.maximum(1 - delta - fpr_hi, 0) / (1 - tpr_lo))
+    eps = np.nan_to_num(np.maximum(e1, e2), nan=-np.inf, posinf=-np.inf)
+    return float(ss[last][int(np.argmax(eps))])
+
+
+def epsilon_report(y, scores, delta: float = 1e-5, *, alpha: float = 0.05, seed: int = 0) -> dict:
+    """Empirical ε lower bound from labelled scores (e.g. the validation split of a DP scenario).
+
+    The points are split in two halves at random; the threshold is chosen on the first half (the
+    one maximising the Clopper–Pearson bound there) and TPR/FPR are counted on the second, so the
+    bound is valid at confidence 1 − alpha. Returns the threshold, the held-out counts and rates,
+    ``eps_point`` (plug-in) and ``eps_lower`` (confident) from ``metrics.epsilon_lower_bound``.
+    """
+    from .metrics import epsilon_lower_bound
+
+    y = np.asarray(y).astype(np.int64).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if len(y) != len(s) or len(y) < 4 or not np.isin(y, (0, 1)).all():
+        raise ConfigError("epsilon_report needs equally long 0/1 labels and scores, at least 4 points")
+    half = np.random.default_rng(seed).permutation(len(y)) < len(y) // 2
+    t = _best_threshold(y[half], s[half], delta, alpha)
+    yb, pred = y[~half], s[~half] >= t
+    n_pos, n_neg = int(yb.sum()), int(len(yb) - yb.sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ConfigError("the held-out half needs members and non-members")
+    tpr, fpr = float(pred[yb == 1].mean()), float(pred[yb == 0].mean())
+    point, lower = epsilon_lower_bound(tpr, fpr, n_pos, n_neg, delta=delta, alpha=alpha)
+    return {"threshold": t, "tpr": tpr, "fpr": fpr, "n_pos": n_pos, "n_neg": n_neg, "delta": delta,
+            "alpha": alpha, "eps_point": point, "eps_lower": lower}

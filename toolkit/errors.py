@@ -1,0 +1,62 @@
+"""One error hierarchy for the toolkit.
+
+Every error a user can cause (bad file, bad config, bad submission) is a ``ToolkitError`` whose
+message is one line saying what is wrong and how to fix it; the CLI turns it into a
+``ClickException`` instead of a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ToolkitError",
+    "ConfigError",
+    "FormatError",
+    "DataError",
+    "ModelError",
+    "SubmissionError",
+    "raise_if_problems",
+]
+
+
+class ToolkitError(Exception):
+    """Base class: a user-facing problem with a one-line message (and an optional hint)."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} ({hint})" if hint else message)
+
+
+class ConfigError(ToolkitError):
+    """A track, recipe or option is invalid or unknown."""
+
+
+class FormatError(ToolkitError):
+    """A file does not follow the expected format."""
+
+
+class DataError(ToolkitError):
+    """A dataset or challenge file is missing or inconsistent."""
+
+
+class ModelError(ToolkitError):
+    """A model file is missing, corrupt or does not fit its architecture."""
+
+
+class SubmissionError(ToolkitError):
+    """A submission breaks one or more of the scorer's rules."""
+
+    def __init__(self, problems: list[str], hint: str | None = None):
+        self.problems = list(problems)
+        head = f"{len(self.problems)} problem(s): " + "; ".join(self.problems[:10])
+        if len(self.problems) > 10:
+            head += f"; … and {len(self.problems) - 10} more"
+        super().__init__(head, hint)
+
+
+def raise_if_problems(problems: list[str], error=SubmissionError, hint: str | None = None) -> None:
+    """Raise ``error`` once with every collected problem, or return when there are none."""
+    if problems:
+        if error is SubmissionError or issubclass(error, SubmissionError):
+            raise error(problems, hint)
+        raise error("; ".join(problems), hint)

@@ -1,0 +1,120 @@
+"""Compare every registered attack on the validation splits of a track (``mia evaluate``).
+
+For each scenario the train-phase models (whose membership is known) act as targets fold by fold,
+the other folds' train models as references (``ScenarioData.validation_folds``: a model is never
+its own reference). Scores are pooled over all folds with one threshold, like the MICO scorer
+pools a phase; with ``pooling="rank"`` each target's scores are first replaced by their quantile
+rank within that target (per-model ranks are comparable across models and folds whatever the
+attack's scale), with ``pooling="raw"`` the attack's own scores are pooled as they are.
+TPRs use the strict rule ``max(tpr[fpr < x])`` of MICO.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from .attacks import attack_names, attack_params, run_attack
+from .errors import ConfigError, ToolkitError
+from .metrics import metric_key, scorer_metrics
+from .tracks import Recipe, Track, load_track
+
+__all__ = ["VARIANTS", "default_recipes", "rank_within", "evaluate_scenario", "evaluate_track", "FPRS"]
+
+FPRS = (0.001, 0.01, 0.1)
+
+# The variants worth comparing by default; any other registered attack runs with its defaults.
+VARIANTS: dict[str, list[dict]] = {
+    "threshold": [{"signal": "loss"}, {"signal": "modified_entropy"}],
+    "hardness": [{"formula": "in"}, {"formula": "mid"}, {"formula": "z"}],
+    "lira": [{}, {"fix_variance": False}, {"online": False}, {"online": False, "two_sided": True}],
+    "rmia": [{}, {"offline": False}],
+    "ensemble": [{}],
+}
+
+
+def default_recipes(names: Iterable[str] | None = None) -> list[Recipe]:
+    """Recipes for ``names`` (default: every registered attack), with their default variants."""
+    valid = attack_names()
+    names = list(names) if names else valid
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ConfigError(f"unknown attack(s) {', '.join(unknown)}; valid attacks: {', '.join(valid)}")
+    out = []
+    for name in names:
+        known = attack_params(name)
+        for params in VARIANTS.get(name, [{}]):
+            out.append(Recipe(name, {k: v for k, v in params.items() if k in known}))
+    return out
+
+
+def rank_within(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each group's scores replaced by their average rank scaled to [0, 1] (ties share a rank)."""
+    out = np.empty(len(scores))
+    for g in np.unique(groups):
+        rows = groups == g
+        n = rows.sum()
+        out[rows] = (rankdata(scores[rows]) - 1) / max(n - 1, 1)
+    return out
+
+
+def evaluate_scenario(folds: list, recipes: list[Recipe], *, seed: int = 0, pooling: str = "rank") -> list[dict]:
+    """One row per recipe: strict TPR at ``FPRS``, AUC and seconds, pooled over ``folds``."""
+    if pooling not in ("rank", "raw"):
+        raise ConfigError(f"unknown pooling {pooling!r}; valid: rank, raw")
+    truth = np.concatenate([f.solution for f in folds])
+    rows = []
+    for recipe in recipes:
+        start, parts, error = time.perf_counter(), [], ""
+        try:
+            for f in folds:
+                s = run_attack(recipe.attack, f.target, f.labels, f.ref, f.keep, groups=f.groups, seed=seed,
+                               **dict(recipe.params))
+                parts.append(rank_within(s, f.groups) if pooling == "rank" else s)
+            m = scorer_metrics(truth, np.concatenate(parts), fprs=FPRS)
+        except ToolkitError as exc:  # one broken attack must not hide the others' results
+            m, error = {}, str(exc)
+        row = {"attack": recipe.label()}
+        row.update({f"tpr@{100 * x:g}%fpr": m.get(metric_key(x), np.nan) for x in FPRS})
+        row.update({"auc": m.get("AUC", np.nan), "seconds": time.perf_counter() - start, "error": error})
+        rows.append(row)
+    return rows
+
+
+def evaluate_track(
+    track: Track | str,
+    data_dir: Path,
+    *,
+    attacks: Iterable[str] | None = None,
+    scenarios: Iterable[str] | None = None,
+    n_folds: int = 5,
+    seed: int = 0,
+    pooling: str = "rank",
+    cache_dir: Path | None = None,
+    dataset_dir: Path | None = None,
+    jobs: int = 1,
+    out_dir: Path | None = Path("runs"),
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Every attack on every scenario's validation folds; also writes ``<out_dir>/<track>/evaluate.csv``."""
+    from .scenario import open_scenario
+
+    track = load_track(track) if isinstance(track, str) else track
+    recipes = default_recipes(attacks)
+    rows = []
+    for name in scenarios or track.scenario_names:
+        sd = open_scenario(track, track.scenario(name), Path(data_dir), dataset_dir)
+        paths = sd.outputs(jobs=jobs, cache_dir=cache_dir, progress=progress)
+        folds = list(sd.validation_folds(paths, n_folds=n_folds, seed=seed))
+        rows += [{"scenario": name, **r} for r in evaluate_scenario(folds, recipes, seed=seed, pooling=pooling)]
+    table = pd.DataFrame(rows)
+    if out_dir is not None:
+        from .io import atomic_write_text
+
+        atomic_write_text(Path(out_dir) / track.name / "evaluate.csv", table.to_csv(index=False))
+    return table

@@ -1,0 +1,102 @@
+"""Architectures by name and safe model loading.
+
+Model files come from strangers: weights are read with ``weights_only=True`` and the Opacus
+wrapper's ``_module.`` prefix is stripped. Heavy architectures (RoBERTa) import lazily.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ConfigError, ModelError
+
+__all__ = ["register_architecture", "architecture_names", "build_model", "load_state_dict", "load_model", "save_model", "model_file"]
+
+_ARCHS: dict[str, Callable] = {}
+WEIGHT_FILES = ("model.pt", "pytorch_model.bin")
+
+
+def register_architecture(name: str):
+    def deco(fn):
+        _ARCHS[name] = fn
+        return fn
+
+    return deco
+
+
+def _import_all() -> None:
+    import importlib
+
+    for mod in ("demo", "mico", "resnet", "roberta"):
+        try:
+            importlib.import_module(f"{__name__}.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{mod}":
+                raise
+
+
+def architecture_names() -> list[str]:
+    _import_all()
+    return sorted(_ARCHS)
+
+
+def build_model(arch: str, n_classes: int, **kwargs):
+    """A freshly initialised model of a registered architecture."""
+    _import_all()
+    if arch not in _ARCHS:
+        raise ConfigError(f"unknown architecture {arch!r}; valid: {', '.join(sorted(_ARCHS))}")
+    return _ARCHS[arch](n_classes=n_classes, **kwargs)
+
+
+def model_file(model_dir: Path) -> Path:
+    """The weights file in a MICO model folder (``model.pt`` or ``pytorch_model.bin``)."""
+    for name in WEIGHT_FILES:
+        if (Path(model_dir) / name).is_file():
+            return Path(model_dir) / name
+    raise ModelError(f"no model weights in {model_dir}: expected one of {', '.join(WEIGHT_FILES)}")
+
+
+def load_state_dict(path: Path) -> dict:
+    """Read a state dict with ``weights_only=True``; strip the ``_module.`` prefix of DP models."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file missing: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        unsafe = "weights_only" in str(exc) and "global" in str(exc).lower()
+        why = ("it holds objects other than tensors, refused by weights_only loading" if unsafe
+               else f"not a readable PyTorch file ({type(exc).__name__})")
+        raise ModelError(f"cannot read model {path}: {why}",
+                         "re-download the model folder; weights must be a plain state dict") from None
+    if hasattr(state, "state_dict") and not isinstance(state, dict):
+        state = state.state_dict()
+    if not isinstance(state, dict):
+        raise ModelError(f"{path} holds a {type(state).__name__}, expected a state dict")
+    return {k.removeprefix("_module."): v for k, v in state.items()}
+
+
+def load_model(arch: str, path: Path, n_classes: int):
+    """Build ``arch`` and load the weights at ``path`` into it, in eval mode."""
+    model = build_model(arch, n_classes)
+    state = load_state_dict(path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"{path} does not fit architecture {arch!r}: {str(exc).splitlines()[0][:200]}") from None
+    return model.eval()
+
+
+def save_model(model, path: Path) -> None:
+    """Save the state dict atomically."""
+    import torch
+
+    from ..io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    atomic_write_bytes(Path(path), buf.getvalue())

@@ -1,0 +1,20 @@
+"""The demo's model: a small MLP on 8×8 digit images (keys ``mlp.0.*``, ``mlp.2.*`` like MICO's)."""
+
+from __future__ import annotations
+
+from . import register_architecture
+
+
+@register_architecture("demo_mlp")
+def demo_mlp(n_classes: int = 10, in_features: int = 64, width: int = 128):
+    from torch import nn
+
+    class DemoMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mlp = nn.Sequential(nn.Linear(in_features, width), nn.Tanh(), nn.Linear(width, n_classes))
+
+        def forward(self, x):
+            return self.mlp(x.flatten(1))
+
+    return DemoMLP()

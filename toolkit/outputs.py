@@ -1,0 +1,407 @@
+"""get_outputs: run every model on the points it needs, in parallel, cached by content.
+
+This is the only place models are run. Each task (one model file on one ordered point set with one
+view spec) yields float32 logits ``[n_points, n_views, n_classes]`` stored at
+``<cache>/<key[:2]>/<key>.npy`` where the key is the SHA-256 of the model file's hash, the ordered
+point indices, the population's fingerprint, the architecture, the views, the arithmetic precision
+and ``CODE_VERSION``. A changed model, point set or view spec can never be served a stale array.
+Entries are written to a hidden temporary file and renamed into place, so a killed run leaves whole
+entries or none, and a re-run computes only the missing ones.
+
+Speed follows airbench (Jordan 2024, cifar10-airbench): the population is made resident on the
+device once per process, each batch is one ``index_select`` + one forward pass under
+``torch.inference_mode()``, logits accumulate on the device and cross to numpy once per task. On a
+GPU, image models run channels-last under bf16 autocast (``precision="auto"``); the logits are
+still stored as float32. Per process, one model skeleton per architecture is built once and only
+the weights are copied in per task (building and randomly initialising a CNN costs more than
+loading its weights). Keys are computed once, in the parent, which hands each worker the entry's
+path, so no worker re-hashes a model file; ``<cache>/file_hashes.json`` remembers file hashes by
+(path, size, mtime, ctime, inode), so a warm run stats the model files instead of reading them.
+Workers read the population from one memory-mapped copy under ``<cache>/populations/`` instead of
+each re-loading the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, ModelError
+from .io import atomic_save_npy, atomic_write_bytes, sha256_bytes, sha256_file
+from .views import apply_views, count_views, parse_views, views_label
+
+__all__ = ["CODE_VERSION", "PRECISIONS", "OutputTask", "default_cache_dir", "cache_key", "cache_path", "get_outputs",
+           "run_task", "compute_logits", "resolve_precision", "load_output", "usable_cpus", "precision_agreement"]
+
+# Bump when the way logits are computed changes (preprocessing, batching semantics, dtype).
+CODE_VERSION = "outputs-v2"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_STALE_TMP_S = 600  # a temporary file this old belongs to a killed run, not a running one
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MIA_CACHE_DIR", ".cache")) / "outputs"
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS/Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class OutputTask:
+    """One model on one ordered point set.
+
+    ``precision``: ``auto`` = bf16 autocast for image models on CUDA, fp32 otherwise; or force
+    ``fp32``/``bf16``/``fp16``. The resolved precision is part of the cache key.
+    """
+
+    model_path: Path
+    architecture: str
+    n_classes: int
+    dataset: str
+    points: np.ndarray = field(compare=False)  # int64 population indices, in output row order
+    views: tuple[str, ...] = ("orig",)
+    data_dir: str | None = None
+    dataset_dir: str | None = None
+    batch_size: int = 1024
+    precision: str = "auto"
+
+
+# Per-process memos: a pipeline asks for the same keys several times (plan, then paths).
+_FILE_HASHES: dict[tuple, str] = {}
+_RESIDENT: dict[tuple, object] = {}  # (dataset, data_dir, dataset_dir, device) -> inputs tensor
+_SKELETONS: dict[tuple, object] = {}  # (architecture, n_classes, device, channels_last, thread) -> model
+_SHARED_FILES: dict[tuple, str] = {}  # in pool workers: (dataset, data_dir, dataset_dir) -> inputs .npy
+
+
+def _stat_key(path: Path) -> tuple:
+    # ctime changes on every write and cannot be set back by the user (unlike mtime): a rewritten
+    # file never matches its old key, even at the same size and mtime
+    st = Path(path).stat()
+    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _file_hash(path: Path) -> str:
+    key = _stat_key(path)
+    if key not in _FILE_HASHES:
+        _FILE_HASHES[key] = sha256_file(path)
+    return _FILE_HASHES[key]
+
+
+HASH_MEMO = "file_hashes.json"
+
+
+def _load_hash_memo(cache_dir: Path) -> set[tuple]:
+    """Fill the in-process memo from ``<cache>/file_hashes.json`` (git's stat-cache idea).
+
+    A warm run then stats each model file instead of reading it. Returns the keys on disk.
+    """
+    try:
+        rows = {tuple(row[:-1]): row[-1] for row in json.loads((cache_dir / HASH_MEMO).read_text())}
+    except (FileNotFoundError, ValueError, TypeError):  # absent or damaged: hash the files again
+        return set()
+    _FILE_HASHES.update(rows)
+    return set(rows)
+
+
+def _save_hash_memo(cache_dir: Path, on_disk: set[tuple]) -> None:
+    if not on_disk.issuperset(_FILE_HASHES):  # concurrent runs: last writer wins; a lost row costs a re-hash
+        rows = [[*key, digest] for key, digest in _FILE_HASHES.items()][-100_000:]
+        atomic_write_bytes(cache_dir / HASH_MEMO, json.dumps(rows).encode())
+
+
+def _population(task: OutputTask):
+    from .data import load_population
+
+    return load_population(task.dataset, task.data_dir and Path(task.data_dir), task.dataset_dir and Path(task.dataset_dir))
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_precision(task: OutputTask, device: str = "cpu") -> str:
+    """The arithmetic a task runs in on ``device``: reduced precision only for image models on CUDA."""
+    if task.precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {task.precision!r}; valid: {', '.join(PRECISIONS)}")
+    if task.precision != "auto":
+        return task.precision
+    images = _population(task).inputs.ndim == 4
+    return "bf16" if images and str(device).startswith("cuda") else "fp32"
+
+
+def cache_key(task: OutputTask, precision: str | None = None) -> str:
+    points = np.ascontiguousarray(task.points, dtype=np.int64)
+    spec = {
+        "model": _file_hash(task.model_path),
+        "points": sha256_bytes(points.tobytes()),
+        "population": _population(task).fingerprint,
+        "architecture": task.architecture,
+        "n_classes": task.n_classes,
+        "views": views_label(parse_views(task.views)),
+        "precision": precision or resolve_precision(task, _device()),
+        "code": CODE_VERSION,
+    }
+    return sha256_bytes(json.dumps(spec, sort_keys=True).encode())
+
+
+def cache_path(task: OutputTask, cache_dir: Path | None = None, precision: str | None = None) -> Path:
+    key = cache_key(task, precision)
+    return Path(cache_dir or default_cache_dir()) / key[:2] / f"{key}.npy"
+
+
+def _pop_key(task: OutputTask) -> tuple:
+    return (task.dataset, task.data_dir, task.dataset_dir)
+
+
+def _resident_inputs(task: OutputTask, device: str):
+    """The whole population as one tensor on ``device`` (zero-copy on CPU), made once per process.
+
+    Pool workers get the parent's copy as a memory-mapped file (``_share_populations``): no worker
+    re-reads or re-decodes the dataset, and on CPU all workers share the same physical pages.
+    """
+    import torch
+
+    key = (*_pop_key(task), str(device))
+    if key not in _RESIDENT:
+        shared = _SHARED_FILES.get(_pop_key(task))
+        # copy-on-write map: writable for torch, pages shared until someone writes (nobody does)
+        inputs = np.load(shared, mmap_mode="c") if shared else np.ascontiguousarray(_population(task).inputs)
+        _RESIDENT[key] = torch.from_numpy(inputs).to(device)
+    return _RESIDENT[key]
+
+
+def _share_populations(tasks: list[OutputTask], cache_dir: Path) -> dict[tuple, str]:
+    """Write each population's inputs once to ``<cache>/populations/<fingerprint hash>.npy`` for the workers."""
+    files = {}
+    for task in tasks:
+        if _pop_key(task) not in files:
+            pop = _population(task)
+            path = cache_dir / "populations" / f"{sha256_bytes(pop.fingerprint.encode())[:32]}.npy"
+            if not path.exists():
+                atomic_save_npy(path, np.ascontiguousarray(pop.inputs))
+            files[_pop_key(task)] = str(path)
+    return files
+
+
+def _load_weights(task: OutputTask, device: str, channels_last: bool):
+    """The task's model: a per-process skeleton of its architecture with the task's weights copied in."""
+    import torch
+
+    from .models import build_model, load_state_dict
+
+    # one skeleton per thread: Dask workers may run several tasks at once in one process
+    key = (task.architecture, task.n_classes, str(device), channels_last, threading.get_ident())
+    if key not in _SKELETONS:
+        model = build_model(task.architecture, task.n_classes).to(device).eval()
+        _SKELETONS[key] = model.to(memory_format=torch.channels_last) if channels_last else model
+    model = _SKELETONS[key]
+    try:
+        model.load_state_dict(load_state_dict(task.model_path))
+    except RuntimeError as exc:
+        raise ModelError(f"{task.model_path} does not fit architecture {task.architecture!r}: "
+                         f"{str(exc).splitlines()[0][:200]}") from None
+    return model
+
+
+def _autocast(device: str, precision: str):
+    import contextlib
+
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=str(device).split(":")[0], dtype=dtype)
+
+
+def compute_logits(task: OutputTask, device: str | None = None, precision: str | None = None) -> np.ndarray:
+    """Run the task's model on its points: float32 [n_points, n_views, n_classes].
+
+    Batches are ``task.batch_size`` points (× n_views images per forward pass); ``precision``
+    defaults to ``resolve_precision(task, device)``.
+    """
+    import torch
+
+    device = device or _device()
+    precision = precision or resolve_precision(task, device)
+    x_all = _resident_inputs(task, device)
+    images = x_all.dim() == 4
+    model = _load_weights(task, device, channels_last=images and str(device).startswith("cuda"))
+    views = parse_views(task.views)
+    n_views = count_views(views)
+    idx = torch.as_tensor(np.asarray(task.points, dtype=np.int64), device=device)
+    out = torch.empty((len(idx), n_views, task.n_classes), dtype=torch.float32, device=device)
+    with torch.inference_mode(), _autocast(device, precision):
+        for start in range(0, len(idx), task.batch_size):
+            xb = apply_views(x_all.index_select(0, idx[start : start + task.batch_size]), views)  # [V, b, ...]
+            b = xb.shape[1]
+            xb = xb.flatten(0, 1)
+            if images and str(device).startswith("cuda"):
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            out[start : start + b] = model(xb).float().view(n_views, b, -1).transpose(0, 1)
+    return out.cpu().numpy()
+
+
+def run_task(task: OutputTask, cache_dir: Path, threads: int | None = None) -> Path:
+    """Compute one task into the cache unless present; return the entry's path."""
+    path = cache_path(task, cache_dir)
+    if not path.exists():
+        _compute_into(task, str(path), resolve_precision(task, _device()), threads)
+    return path
+
+
+def _compute_into(task: OutputTask, path: str, precision: str, threads: int | None = None) -> str:
+    """Worker body: the parent already chose the entry's path, so nothing is hashed here."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    atomic_save_npy(Path(path), compute_logits(task, precision=precision))
+    return path
+
+
+def _pool_init(threads: int, shared_files: dict[tuple, str]) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+    _SHARED_FILES.update(shared_files)
+
+
+def _sweep_stale(folders: set[Path]) -> None:
+    """Remove temporary files that a killed run left (only old ones: a live run may own new ones)."""
+    now = time.time()
+    for folder in folders:
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            try:
+                if now - tmp.stat().st_mtime > _STALE_TMP_S:
+                    tmp.unlink()
+            except FileNotFoundError:  # another run cleaned it first
+                pass
+
+
+def _plan(tasks: list[OutputTask], cache_dir: Path) -> tuple[list[Path], list[tuple[OutputTask, Path, str]]]:
+    """Every task's entry path, and the distinct entries still missing (task, path, precision)."""
+    device = _device()
+    precisions = [resolve_precision(t, device) for t in tasks]
+    paths = [cache_path(t, cache_dir, p) for t, p in zip(tasks, precisions)]
+    missing: dict[Path, tuple] = {}
+    for t, path, p in zip(tasks, paths, precisions):
+        if path not in missing and not path.exists():
+            missing[path] = (t, path, p)
+    return paths, list(missing.values())
+
+
+def get_outputs(
+    tasks: list[OutputTask],
+    *,
+    jobs: int = 1,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    scheduler: str | None = None,
+) -> list[Path]:
+    """Make sure every task's logits are cached; return their paths in task order.
+
+    ``jobs`` worker processes (spawned) share the usable cores, ``usable_cpus() // jobs`` torch
+    threads each; ``jobs=1`` runs in this process with torch's default threads. ``scheduler``
+    (``tcp://host:port``) sends the missing tasks to a Dask distributed cluster instead
+    (``toolkit.cluster``); the client writes the same cache.
+    """
+    from tqdm import tqdm
+
+    cache_dir = Path(cache_dir or default_cache_dir())
+    on_disk = _load_hash_memo(cache_dir)
+    paths, missing = _plan(tasks, cache_dir)
+    _save_hash_memo(cache_dir, on_disk)
+    _sweep_stale({p.parent for _, p, _ in missing})
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(missing), desc="outputs", unit="model",
+               disable=not progress, leave=False)
+    try:
+        if scheduler:
+            from .cluster import run_on_cluster
+
+            run_on_cluster([t for t, _, _ in missing], cache_dir, scheduler, on_done=bar.update,
+                           paths=[p for _, p, _ in missing], precisions=[p for _, _, p in missing])
+        elif jobs <= 1 or len(missing) <= 1:
+            _run_serial(missing, bar.update)
+        else:
+            _run_pool(missing, min(jobs, len(missing)), cache_dir, bar.update)
+    finally:
+        bar.close()
+    return paths
+
+
+def _run_serial(missing: list[tuple], on_done) -> None:
+    """In this process; entry i is written by a helper thread while model i+1 computes.
+
+    Writing an entry (serialise, write, fsync) costs about as much as a small model's forward pass
+    and releases the GIL, so overlapping it hides it. At most two arrays wait to be written.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as writer:
+        pending = None
+        for task, path, precision in missing:
+            logits = compute_logits(task, precision=precision)
+            if pending is not None:
+                pending.result()
+                on_done()
+            pending = writer.submit(atomic_save_npy, path, logits)
+        if pending is not None:
+            pending.result()
+            on_done()
+
+
+def _run_pool(missing: list[tuple], jobs: int, cache_dir: Path, on_done) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, usable_cpus() // jobs)
+    shared = _share_populations([t for t, _, _ in missing], cache_dir)
+    # spawn, not fork: a forked child would inherit the parent's torch thread pools and CUDA state
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_pool_init,
+                             initargs=(threads, shared)) as pool:
+        futures = [pool.submit(_compute_into, task, str(path), precision) for task, path, precision in missing]
+        for fut in as_completed(futures):
+            fut.result()
+            on_done()
+
+
+def load_output(path: Path) -> np.ndarray:
+    """A cached entry, memory-mapped (read-only)."""
+    return np.load(path, mmap_mode="r")
+
+
+def precision_agreement(ref: np.ndarray, test: np.ndarray, labels: np.ndarray, members: np.ndarray) -> dict[str, float]:
+    """How much reduced-precision logits change what the attacks see, against fp32 ``ref``.
+
+    ``ref``/``test`` float32 [n_points, n_views, C]; ``members`` bool [n_points]. Scores are the
+    view-averaged LiRA logit-scaled confidence φ = log p_y − log(1 − p_y) (Carlini et al. 2022).
+    Returns the largest logit and score differences and the largest change of any MICO scorer
+    figure (TPR at FPR < x, AUC, MIA, accuracy) between the two score sets.
+    """
+    from .metrics import scorer_metrics
+    from .signals import oriented
+
+    s_ref = oriented("phi", np.asarray(ref, np.float64), labels).mean(-1)
+    s_test = oriented("phi", np.asarray(test, np.float64), labels).mean(-1)
+    m_ref = scorer_metrics(members.astype(np.int64), s_ref)
+    m_test = scorer_metrics(members.astype(np.int64), s_test)
+    return {
+        "max_logit_diff": float(np.abs(np.asarray(ref, np.float64) - test).max()),
+        "max_score_diff": float(np.abs(s_ref - s_test).max()),
+        "max_metric_diff": max(abs(m_ref[k] - m_test[k]) for k in m_ref),
+    }

@@ -1,0 +1,106 @@
+"""The packager: MICO ``prediction.csv`` files and the zip in the scorer's exact layout.
+
+``<out>/<task>/<scenario>/{dev,final}/model_<id>/prediction.csv`` mirrors the organisers' model
+folders (the user's data folder is never written to); the zip's root holds the task folder with
+exactly the scenario folders; ``manifest.json`` beside it says how the submission was made.
+Everything is validated before anything is written, and the zip is written to a temporary file
+and renamed, so a failure never leaves a half-written zip.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import subprocess
+import time
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .errors import raise_if_problems
+from .io import atomic_write_bytes, atomic_write_text
+from .scoring import PhaseScores
+
+__all__ = ["format_row", "validate_predictions", "write_submission", "manifest_base", "SUBMIT_PHASES"]
+
+SUBMIT_PHASES = ("dev", "final")
+MAX_ZIP_BYTES = 2 * 1024 * 1024
+
+
+def format_row(values: np.ndarray) -> str:
+    """One row, comma-separated, no header; 10 significant digits keep ties as ties."""
+    return ",".join(f"{v:.10g}" for v in np.asarray(values, dtype=np.float64)) + "\n"
+
+
+def validate_predictions(preds: dict[str, dict[str, PhaseScores]], expected: dict[str, dict[str, list[int]]],
+                         n_values: int) -> None:
+    """Every expected (scenario, phase, model) present with n finite values in [0, 1]; all problems at once."""
+    problems = []
+    for scenario, phases in expected.items():
+        for phase, ids in phases.items():
+            got = preds.get(scenario, {}).get(phase)
+            if got is None:
+                problems.append(f"{scenario}/{phase}: no predictions")
+                continue
+            table = got.by_model()
+            for mid in ids:
+                v = table.get(mid)
+                where = f"{scenario}/{phase}/model_{mid}"
+                if v is None:
+                    problems.append(f"{where}: missing")
+                elif len(v) != n_values:
+                    problems.append(f"{where}: {len(v)} values, expected {n_values}")
+                elif not np.isfinite(v).all():
+                    problems.append(f"{where}: NaN or infinite values")
+                elif v.min() < 0 or v.max() > 1:
+                    problems.append(f"{where}: values outside [0, 1]")
+            extra = sorted(set(table) - set(ids))
+            if extra:
+                problems.append(f"{scenario}/{phase}: predictions for unknown model(s) {extra[:5]}")
+    raise_if_problems(problems, hint="re-run `mia attack` for this track")
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def manifest_base() -> dict:
+    versions = {}
+    for pkg in ("mia-toolkit", "torch", "numpy", "scikit-learn", "lightgbm", "optuna", "pandas"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": _git_commit(),
+            "python": platform.python_version(), "packages": versions}
+
+
+def write_submission(out_dir: Path, task: str, preds: dict[str, dict[str, PhaseScores]],
+                     expected: dict[str, dict[str, list[int]]], n_values: int, manifest: dict) -> Path:
+    """Validate, then write prediction files, the zip and the manifest; return the zip's path."""
+    validate_predictions(preds, expected, n_values)
+    out_dir = Path(out_dir)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for scenario, phases in expected.items():
+            for phase, ids in phases.items():
+                table = preds[scenario][phase].by_model()
+                for mid in ids:
+                    rel = f"{task}/{scenario}/{phase}/model_{mid}/prediction.csv"
+                    row = format_row(table[mid])
+                    zf.writestr(rel, row)
+                    atomic_write_text(out_dir / rel, row)
+    data = buf.getvalue()
+    raise_if_problems([f"zip is {len(data)} bytes, over the scorer's 2 MB limit"] if len(data) > MAX_ZIP_BYTES else [])
+    zip_path = out_dir / f"{task}.zip"
+    atomic_write_bytes(zip_path, data)
+    atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
+    return zip_path

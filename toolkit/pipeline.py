@@ -1,0 +1,217 @@
+"""The stages of a MICO-layout track, each reading the files the previous one wrote.
+
+challenge (local tracks only) → outputs (cache) → attack (runs/<track>/attack/<scenario>.npz)
+→ package (submissions/<track>/<run>/) → check. ``submit`` runs them all and returns the
+metrics table. Every stage skips finished work: the outputs cache is content-addressed and the
+challenge builder resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+from .metrics import FPR_GRID, metric_key
+from .scenario import ScenarioData, open_scenario
+from .scoring import (known_solution, load_phase_scores, phase_metrics, save_phase_scores, score_phase,
+                      validation_scores)
+from .tracks import Recipe, Scenario, Track
+
+__all__ = ["Context", "runs_dir", "resolve_recipe", "stage_challenge", "stage_outputs", "stage_attack",
+           "stage_package", "stage_check", "submit", "format_table", "METRIC_COLUMNS"]
+
+METRIC_COLUMNS = [metric_key(x) for x in FPR_GRID] + ["AUC", "MIA", "accuracy"]
+
+
+def runs_dir(track: Track) -> Path:
+    return Path(os.environ.get("MIA_RUNS_DIR", "runs")) / track.name
+
+
+@dataclass
+class Context:
+    """Where a track's files are and how to run its stages."""
+
+    track: Track
+    data_dir: Path
+    dataset_dir: Path | None = None
+    cache_dir: Path | None = None
+    jobs: int = 1
+    views: tuple[str, ...] = ("orig",)
+    scheduler: str | None = None
+    progress: bool = True
+    seed: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def open(self, scenario: Scenario) -> ScenarioData:
+        return open_scenario(self.track, scenario, self.data_dir, self.dataset_dir)
+
+    def paths(self, sd: ScenarioData) -> dict:
+        return sd.outputs(self.views, jobs=self.jobs, cache_dir=self.cache_dir, progress=self.progress,
+                          scheduler=self.scheduler)
+
+
+def resolve_recipe(track: Track, scenario: Scenario) -> tuple[Recipe, str]:
+    """The tuned recipe (``runs/<track>/tuned_recipes.json``, written by ``mia tune``) or the track's default."""
+    tuned = runs_dir(track) / "tuned_recipes.json"
+    if tuned.is_file():
+        data = json.loads(tuned.read_text())
+        entry = data.get(scenario.name)
+        if entry:
+            return Recipe.from_dict(entry["recipe"], str(tuned)), "tuned"
+    return scenario.recipe, "default"
+
+
+def _timed(ctx: Context, name: str):
+    class _T:
+        def __enter__(self):
+            self.t = time.perf_counter()
+
+        def __exit__(self, *exc):
+            ctx.timings[name] = ctx.timings.get(name, 0.0) + time.perf_counter() - self.t
+
+    return _T()
+
+
+def stage_challenge(ctx: Context, **sizes) -> Path | None:
+    """Build the local challenge (tracks with a [build] table); organiser tracks are left as they are."""
+    if ctx.track.build is None:
+        return None
+    from .builder import build_challenge
+
+    with _timed(ctx, "challenge"):
+        return build_challenge(ctx.track, ctx.data_dir, jobs=ctx.jobs, progress=ctx.progress, **sizes)
+
+
+def stage_outputs(ctx: Context) -> dict[str, dict]:
+    """Cache every model's outputs, all scenarios in one pool (worker start-up is paid once)."""
+    from .outputs import get_outputs
+
+    with _timed(ctx, "outputs"):
+        pairs = {sc.name: ctx.open(sc).tasks(ctx.views) for sc in ctx.track.scenarios}
+        flat = [t for tasks in pairs.values() for _, t in tasks]
+        get_outputs(flat, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler)
+        return {name: ctx.paths(ctx.open(sc)) for sc in ctx.track.scenarios for name in [sc.name]}
+
+
+def _metrics_for(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, phases: dict) -> dict:
+    """Scorer figures on the known answers (local challenges) and on the validation split."""
+    out = {}
+    for phase, ps in phases.items():
+        sol = known_solution(sd, ctx.data_dir, phase)
+        if sol is not None:
+            out[phase] = phase_metrics(sol, ps.scores)
+    y, s, _ = validation_scores(sd, paths, recipe, seed=ctx.seed)
+    out["validation"] = phase_metrics(y, s)
+    return out
+
+
+def stage_attack(ctx: Context, baseline: bool = True) -> dict:
+    """Score every dev/final model with the scenario's recipe (and the baseline); write stage files."""
+    summary = {}
+    with _timed(ctx, "attack"):
+        for sc in ctx.track.scenarios:
+            sd = ctx.open(sc)
+            paths = ctx.paths(sd)
+            recipe, origin = resolve_recipe(ctx.track, sc)
+            methods = {"recipe": recipe}
+            if baseline:
+                methods["baseline"] = ctx.track.baseline
+            results, metrics = {}, {}
+            for method, rec in methods.items():
+                results[method] = {ph: score_phase(sd, ph, paths, rec, seed=ctx.seed) for ph in ("dev", "final")}
+                metrics[method] = _metrics_for(sd, ctx, paths, rec, results[method])
+            meta = {"recipe": recipe.as_dict(), "recipe_origin": origin, "baseline": ctx.track.baseline.as_dict(),
+                    "metrics": metrics, "seed": ctx.seed, "views": list(ctx.views)}
+            save_phase_scores(runs_dir(ctx.track) / "attack" / f"{sc.name}.npz", sc.name, results, meta)
+            summary[sc.name] = meta
+    return summary
+
+
+def _expected(ctx: Context) -> dict[str, dict[str, list[int]]]:
+    exp = {}
+    for sc in ctx.track.scenarios:
+        sd = ctx.open(sc)
+        exp[sc.folder or sc.name] = {ph: [md.model_id for md in sd.models[ph]] for ph in ("dev", "final")}
+    return exp
+
+
+def stage_package(ctx: Context, out_root: Path = Path("submissions"), method: str = "recipe") -> Path:
+    """Write prediction files, the zip and its manifest under ``submissions/<track>/<run>/``."""
+    from .package import manifest_base, write_submission
+
+    with _timed(ctx, "package"):
+        preds, metas = {}, {}
+        for sc in ctx.track.scenarios:
+            stage = runs_dir(ctx.track) / "attack" / f"{sc.name}.npz"
+            scores = load_phase_scores(stage)
+            if method not in scores:
+                raise ConfigError(f"no {method!r} scores in {stage}; run `mia attack` again")
+            preds[sc.folder or sc.name] = scores[method]
+            metas[sc.name] = json.loads(stage.with_suffix(".json").read_text())
+        run = time.strftime("%Y%m%d-%H%M%S")
+        out_dir = Path(out_root) / ctx.track.name / run
+        manifest = {**manifest_base(), "track": ctx.track.name, "method": method, "scenarios": metas,
+                    "data_dir": str(ctx.data_dir), "build_seed": ctx.track.build.seed if ctx.track.build else None}
+        return write_submission(out_dir, ctx.track.task, preds, _expected(ctx), 2 * ctx.track.m, manifest)
+
+
+def stage_check(ctx: Context, zip_path: Path) -> dict:
+    """Format rules, then the scorer's metrics on every phase whose answers are known."""
+    from .check import read_zip_predictions
+
+    with _timed(ctx, "check"):
+        try:
+            expected = _expected(ctx)
+        except Exception:  # no challenge data here: check the format only
+            expected = None
+        folders = tuple(sc.folder or sc.name for sc in ctx.track.scenarios)
+        found = read_zip_predictions(zip_path, ctx.track.task, folders, expected, 2 * ctx.track.m)
+        report = {}
+        if expected is None:
+            return report
+        for sc in ctx.track.scenarios:
+            sd = ctx.open(sc)
+            for phase in ("dev", "final"):
+                sol = known_solution(sd, ctx.data_dir, phase)
+                if sol is not None:
+                    got = found[sc.folder or sc.name][phase]
+                    pred = np.stack([got[md.model_id] for md in sd.models[phase]])
+                    report.setdefault(sc.name, {})[phase] = phase_metrics(sol, pred)
+        return report
+
+
+def format_table(summary: dict, source: str = "final") -> str:
+    """A metrics table per scenario for the recipe and the baseline, then the ranking figure."""
+    cols = METRIC_COLUMNS
+    head = f"{'scenario':<18}{'method':<10}{'answers':<12}" + "".join(f"{c:>14}" for c in cols)
+    lines = [head, "-" * len(head)]
+    ranking: dict[str, list[float]] = {}
+    for scenario, meta in summary.items():
+        for method in ("recipe", "baseline"):
+            if method not in meta["metrics"]:
+                continue
+            m = meta["metrics"][method]
+            where = source if source in m else "validation"
+            row = m[where]
+            lines.append(f"{scenario:<18}{method:<10}{where:<12}" + "".join(f"{row[c]:>14.4f}" for c in cols))
+            ranking.setdefault(method, []).append(row[metric_key(0.1)])
+    lines.append("")
+    for method, vals in ranking.items():
+        lines.append(f"ranking figure, {method:<9} (mean TPR_FPR_1000 over {len(vals)} scenarios): {np.mean(vals):.4f}")
+    return "\n".join(lines)
+
+
+def submit(ctx: Context, **sizes) -> tuple[Path, dict, str]:
+    """Every stage in order; returns (zip path, per-scenario summary, printable table)."""
+    stage_challenge(ctx, **sizes)
+    stage_outputs(ctx)
+    summary = stage_attack(ctx)
+    zip_path = stage_package(ctx)
+    stage_check(ctx, zip_path)
+    return zip_path, summary, format_table(summary)

@@ -1,0 +1,170 @@
+"""One scenario of a MICO-layout challenge: its model folders, splits, and the attack's arrays.
+
+Train-phase models reveal all three seeds, so their membership of *every* population point is
+known: they are the references for every dev/final challenge point. They are run on the union of
+all challenge points of the scenario; dev/final models only on their own 200.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .challenge import PHASES, ModelDir, Splits, list_models
+from .errors import DataError
+from .models import model_file
+from .outputs import OutputTask, get_outputs, load_output
+from .tracks import Scenario, Track
+
+__all__ = ["ScenarioData", "scenario_dir", "open_scenario", "PhaseArrays"]
+
+
+def scenario_dir(track: Track, scenario: Scenario, data_dir: Path) -> Path:
+    """``DATA/<task>/<scenario>``; also accepts the Hugging Face re-release's extra level."""
+    folder = scenario.folder or scenario.name
+    candidates = [Path(data_dir) / track.task / folder, Path(data_dir) / track.task / track.task / folder]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    raise DataError(f"scenario folder missing: {candidates[0]}",
+                    f"unpack the {track.task} archive under DATA={data_dir}" + (" or run `mia challenge build`" if track.build else ""))
+
+
+@dataclass
+class PhaseArrays:
+    """Everything an attack needs for several targets at once (rows concatenated, see registry)."""
+
+    target: np.ndarray  # float32 [P, V, C]
+    labels: np.ndarray  # int64 [P]
+    ref: np.ndarray  # float32 [R, P, V, C]
+    keep: np.ndarray  # bool [R, P]
+    groups: np.ndarray  # int64 [P], index into model_ids
+    model_ids: list[int]
+    points: np.ndarray  # int64 [P] population indices
+    solution: np.ndarray | None = None  # int64 [P] where known
+
+
+@dataclass
+class ScenarioData:
+    track: Track
+    scenario: Scenario
+    root: Path
+    models: dict[str, list[ModelDir]]
+    splits: dict[tuple[str, int], Splits]
+    data_dir: Path | None = None
+    dataset_dir: Path | None = None
+
+    @property
+    def population_size(self) -> int:
+        return self.track.population_size_of(self.scenario)
+
+    def union_points(self) -> np.ndarray:
+        """Sorted union of every challenge point of every phase."""
+        return np.unique(np.concatenate([s.challenge for s in self.splits.values()]))
+
+    def train_keep(self, points: np.ndarray) -> np.ndarray:
+        """bool [n_train, len(points)]: train-phase membership at ``points``."""
+        N = self.population_size
+        return np.stack([self.splits[("train", md.model_id)].membership(N)[points] for md in self.models["train"]])
+
+    def tasks(self, views=("orig",)) -> list[tuple[ModelDir, OutputTask]]:
+        union = self.union_points()
+        out = []
+        for phase in PHASES:
+            for md in self.models.get(phase, []):
+                pts = union if phase == "train" else self.splits[(phase, md.model_id)].challenge
+                out.append((md, OutputTask(
+                    model_path=model_file(md.path),
+                    architecture=self.track.architecture_of(self.scenario),
+                    n_classes=self.track.n_classes_of(self.scenario),
+                    dataset=self.track.dataset_of(self.scenario),
+                    points=pts,
+                    views=tuple(views),
+                    data_dir=str(self.data_dir) if self.data_dir else None,
+                    dataset_dir=str(self.dataset_dir) if self.dataset_dir else None,
+                )))
+        return out
+
+    def outputs(self, views=("orig",), jobs: int = 1, cache_dir=None, progress: bool = True, scheduler=None) -> dict:
+        """{(phase, model_id): cache path}, computing what is missing."""
+        pairs = self.tasks(views)
+        paths = get_outputs([t for _, t in pairs], jobs=jobs, cache_dir=cache_dir, progress=progress, scheduler=scheduler)
+        return {(md.phase, md.model_id): p for (md, _), p in zip(pairs, paths)}
+
+    def labels(self) -> np.ndarray:
+        from .data import load_population
+
+        pop = load_population(self.track.dataset_of(self.scenario), self.data_dir, self.dataset_dir)
+        return pop.labels
+
+    def _train_logits_at(self, paths: dict, model_ids: list[int], points: np.ndarray) -> np.ndarray:
+        union = self.union_points()
+        cols = np.searchsorted(union, points)
+        return np.stack([np.asarray(load_output(paths[("train", i)])[cols]) for i in model_ids])
+
+    def phase_arrays(self, phase: str, paths: dict) -> PhaseArrays:
+        """Targets = every model of a dev/final phase; references = every train model."""
+        targets = self.models[phase]
+        points = np.concatenate([self.splits[(phase, md.model_id)].challenge for md in targets])
+        groups = np.repeat(np.arange(len(targets)), [len(self.splits[(phase, md.model_id)].challenge) for md in targets])
+        target = np.concatenate([np.asarray(load_output(paths[(phase, md.model_id)])) for md in targets])
+        ref_ids = [md.model_id for md in self.models["train"]]
+        return PhaseArrays(
+            target=target,
+            labels=self.labels()[points],
+            ref=self._train_logits_at(paths, ref_ids, points),
+            keep=self.train_keep(points),
+            groups=groups,
+            model_ids=[md.model_id for md in targets],
+            points=points,
+        )
+
+    def validation_folds(self, paths: dict, n_folds: int = 5, seed: int = 0):
+        """Train models as targets, fold by fold; the other folds' train models are references.
+
+        A model is never its own reference. Yields ``PhaseArrays`` with ``solution`` filled in.
+        """
+        ids = [md.model_id for md in self.models["train"]]
+        if len(ids) < 2:
+            raise DataError(f"validation needs at least 2 train-phase models in {self.root}, found {len(ids)}")
+        order = np.random.default_rng(seed).permutation(len(ids))
+        folds = np.array_split(order, min(n_folds, len(ids)))
+        labels = self.labels()
+        N = self.population_size
+        for fold in folds:
+            tgt = [ids[i] for i in sorted(fold)]
+            refs = [ids[i] for i in range(len(ids)) if i not in set(fold.tolist())]
+            sp = [self.splits[("train", i)] for i in tgt]
+            points = np.concatenate([s.challenge for s in sp])
+            union = self.union_points()
+            cols = [np.searchsorted(union, s.challenge) for s in sp]
+            target = np.concatenate([np.asarray(load_output(paths[("train", i)])[c]) for i, c in zip(tgt, cols)])
+            keep = np.stack([self.splits[("train", i)].membership(N)[points] for i in refs])
+            yield PhaseArrays(
+                target=target,
+                labels=labels[points],
+                ref=self._train_logits_at(paths, refs, points),
+                keep=keep,
+                groups=np.repeat(np.arange(len(tgt)), [len(s.challenge) for s in sp]),
+                model_ids=tgt,
+                points=points,
+                solution=np.concatenate([s.solution for s in sp]),
+            )
+
+
+def open_scenario(track: Track, scenario: Scenario, data_dir: Path, dataset_dir: Path | None = None) -> ScenarioData:
+    """List the scenario's models and regenerate every model's splits from its seed files."""
+    root = scenario_dir(track, scenario, data_dir)
+    N, n, m = track.population_size_of(scenario), track.len_training_of(scenario), track.m
+    models, splits = {}, {}
+    for phase in PHASES:
+        models[phase] = list_models(root, phase)
+        for md in models[phase]:
+            splits[(phase, md.model_id)] = md.splits(N, n, m)
+    for md in models["train"]:
+        s = splits[("train", md.model_id)]
+        if s.members is None or s.training is None:
+            raise DataError(f"train-phase model {md.path} lacks seed_training or seed_membership")
+    return ScenarioData(track, scenario, root, models, splits, Path(data_dir), dataset_dir and Path(dataset_dir))

@@ -1,0 +1,2 @@
+"""Reproducible experiments: model size vs overfitting (``scaling``), class imbalance
+(``imbalance``), leakage measures (``leakage``) and the machine-unlearning audit (``unlearning``)."""

@@ -1,0 +1,214 @@
+"""Tracks as data: ``tracks/<name>/track.toml`` read into frozen dataclasses.
+
+Unknown keys are rejected with the list of known ones, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+__all__ = ["Recipe", "Build", "Scenario", "Track", "tracks_dir", "list_tracks", "load_track", "parse_track"]
+
+KINDS = ("mico", "tml")
+
+
+def tracks_dir() -> Path:
+    """``$MIA_TRACKS_DIR`` if set, else the ``tracks/`` folder beside the package."""
+    env = os.environ.get("MIA_TRACKS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "tracks"
+
+
+class FrozenDict(dict):
+    """A read-only dict that pickles (worker processes receive tracks) and hashes."""
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("track configuration is read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+    def __reduce__(self):
+        return (FrozenDict, (dict(self),))
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return FrozenDict(mapping)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """An attack name from the registry and its keyword parameters."""
+
+    attack: str
+    params: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> "Recipe":
+        if "attack" not in data:
+            raise ConfigError(f"{where}: a recipe needs an 'attack' key, got keys {sorted(data)}")
+        params = {k: v for k, v in data.items() if k != "attack"}
+        return cls(str(data["attack"]), _frozen(params))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"attack": self.attack, **dict(self.params)}
+
+    def label(self) -> str:
+        extras = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.attack}({extras})" if extras else self.attack
+
+
+@dataclass(frozen=True)
+class Build:
+    """How the toolkit builds a local challenge for this track (``mia challenge build``)."""
+
+    train_models: int = 32
+    dev_models: int = 8
+    final_models: int = 8
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    weight_decay: float = 0.0
+    clip: float = 1.0  # DP-SGD per-sample clipping norm
+    delta: float = 1e-5
+    dp_epochs: int = 20  # DP-SGD prefers fewer, larger (Poisson) batches
+    dp_batch_size: int = 250
+    dp_lr: float = 0.5
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    epsilon: float = math.inf
+    recipe: Recipe = field(default_factory=lambda: Recipe("threshold", _frozen({"signal": "loss"})))
+    dataset: str | None = None  # overrides the track's (the ddp track mixes modalities)
+    architecture: str | None = None
+    n_classes: int | None = None
+    population_size: int | None = None
+    len_training: int | None = None
+    folder: str | None = None  # the scenario's folder name under the task folder; default: name
+
+    @property
+    def dp(self) -> bool:
+        return math.isfinite(self.epsilon)
+
+
+@dataclass(frozen=True)
+class Track:
+    name: str
+    task: str
+    kind: str
+    dataset: str
+    architecture: str
+    n_classes: int
+    population_size: int
+    len_training: int
+    m: int
+    scenarios: tuple[Scenario, ...]
+    baseline: Recipe = field(default_factory=lambda: Recipe("threshold", _frozen({"signal": "loss"})))
+    build: Build | None = None
+    path: Path | None = None
+
+    def scenario(self, name: str) -> Scenario:
+        for s in self.scenarios:
+            if s.name == name:
+                return s
+        raise ConfigError(f"unknown scenario {name!r} for track {self.name}; valid: {', '.join(self.scenario_names)}")
+
+    @property
+    def scenario_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.scenarios)
+
+    # Per-scenario values fall back to the track's.
+    def dataset_of(self, s: Scenario) -> str:
+        return s.dataset or self.dataset
+
+    def architecture_of(self, s: Scenario) -> str:
+        return s.architecture or self.architecture
+
+    def n_classes_of(self, s: Scenario) -> int:
+        return s.n_classes or self.n_classes
+
+    def population_size_of(self, s: Scenario) -> int:
+        return s.population_size or self.population_size
+
+    def len_training_of(self, s: Scenario) -> int:
+        return s.len_training or self.len_training
+
+
+def _reject_unknown(data: Mapping[str, Any], cls, where: str, extra: tuple[str, ...] = ()) -> None:
+    known = {f.name for f in fields(cls)} | set(extra)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+
+
+def _scenario(name: str, data: Mapping[str, Any], where: str) -> Scenario:
+    _reject_unknown(data, Scenario, f"{where} [scenarios.{name}]", extra=())
+    values = dict(data)
+    if "name" in values:
+        raise ConfigError(f"{where} [scenarios.{name}]: the scenario's name is its table name, drop 'name'")
+    if "recipe" in values:
+        values["recipe"] = Recipe.from_dict(values["recipe"], f"{where} [scenarios.{name}].recipe")
+    if "epsilon" in values:
+        values["epsilon"] = float(values["epsilon"])
+    return Scenario(name=name, **values)
+
+
+def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path | None = None) -> Track:
+    """Validate a parsed track.toml into a ``Track``."""
+    _reject_unknown(data, Track, where, extra=("track",))
+    for section in ("track", "scenarios"):
+        if section not in data:
+            raise ConfigError(f"{where}: missing [{section}] table")
+    head = dict(data["track"])
+    allowed = {f.name for f in fields(Track)} - {"scenarios", "build", "path"}
+    unknown = sorted(set(head) - allowed)
+    if unknown:
+        raise ConfigError(f"{where} [track]: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(allowed))}")
+    missing = sorted({"name", "task", "kind", "dataset", "architecture", "n_classes", "population_size", "len_training", "m"} - set(head))
+    if missing:
+        raise ConfigError(f"{where} [track]: missing key(s) {', '.join(missing)}")
+    if head["kind"] not in KINDS:
+        raise ConfigError(f"{where} [track]: kind must be one of {', '.join(KINDS)}, got {head['kind']!r}")
+    if "baseline" in head:
+        head["baseline"] = Recipe.from_dict(head["baseline"], f"{where} [track].baseline")
+    scenarios = tuple(_scenario(n, v, where) for n, v in data["scenarios"].items())
+    if not scenarios:
+        raise ConfigError(f"{where}: [scenarios] is empty")
+    build = None
+    if "build" in data:
+        _reject_unknown(data["build"], Build, f"{where} [build]")
+        build = Build(**data["build"])
+    return Track(scenarios=scenarios, build=build, path=path, **head)
+
+
+def list_tracks(root: Path | None = None) -> list[str]:
+    root = root or tracks_dir()
+    return sorted(p.parent.name for p in root.glob("*/track.toml"))
+
+
+def load_track(name: str, root: Path | None = None) -> Track:
+    """Read ``tracks/<name>/track.toml``; an unknown name lists the valid ones."""
+    root = root or tracks_dir()
+    path = root / name / "track.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown track {name!r}; valid tracks: {', '.join(list_tracks(root)) or '(none)'}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    track = parse_track(data, str(path), path)
+    if track.name != name:
+        raise ConfigError(f"{path}: [track].name is {track.name!r} but the folder is {name!r}")
+    return track
