@@ -129,9 +129,18 @@ def submit_cmd(track, data_dir, dataset_dir, jobs, views, scheduler, cache_dir, 
     """Every stage, end to end: (build) → outputs → attack → package → check; prints the metrics.
 
     \b
-    Example (the embedded default):
+    A ``kind = "tml"`` track (resnet18) runs ``mia tml submit`` with its defaults instead.
+
+    \b
+    Examples:
       mia submit --track demo -j 2
+      mia submit --track resnet18 --data /path/to/task    # pub.pt, priv_out.pt, 01_MIA.pt
     """
+    if load_track(track).kind == "tml":  # one target, a CSV: the ResNet18 task's own pipeline, with its defaults
+        from .tml import tml_submit
+
+        return click.get_current_context().invoke(tml_submit, data_dir=data_dir, views=views, jobs=jobs,
+                                                  cache_dir=cache_dir)
     ctx = _ctx(track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler)
     zip_path, summary, table = submit(ctx, train_models=train_models, dev_models=dev_models, final_models=final_models)
     click.echo(table)
