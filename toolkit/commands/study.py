@@ -116,7 +116,7 @@ def audit():
 @click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--retain", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y (trained on).")
 @click.option("--forget", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y (unlearned).")
-@click.option("--holdout", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y (never seen).")
+@click.option("--holdout", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y: never trained on, and drawn like the forget set (same kind of points).")
 @click.option("--arch", default="demo_mlp", show_default=True)
 @click.option("--n-classes", type=click.IntRange(2), default=10, show_default=True)
 @click.option("--fpr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)

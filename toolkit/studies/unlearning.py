@@ -11,6 +11,11 @@ An attack learns to tell the model's behaviour on the retain set (members) from 
 3. the member rate of the forget set at that threshold is compared with that of holdout-test (the
    same figure for points never trained on) by percentile-bootstrap CIs and Fisher's exact test.
 
+The holdout must be exchangeable with the forget set: points of the same kind (same source, same
+labelling, mislabelled ones too when the forget set is mislabelled) that the model never saw.
+Only then does "reads like holdout" mean "forgotten"; a clean holdout against a mislabelled forget
+set compares two different populations and has little power.
+
 Verdict: "not forgotten" when the forget rate is significantly above the holdout-test rate
 (p < alpha); otherwise "consistent with unlearning", with the retain rate as the audit's power.
 """
