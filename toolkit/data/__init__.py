@@ -88,7 +88,7 @@ def cached_arrays(key: str, parse: Callable[[], tuple[np.ndarray, np.ndarray]]) 
     xs, ys = folder / "inputs.npy", folder / "labels.npy"
     if xs.is_file() and ys.is_file():
         try:
-            return np.load(xs, mmap_mode="r"), np.load(ys)
+            return np.load(xs, mmap_mode="c"), np.load(ys)  # copy-on-write: writable for torch, pages shared
         except (ValueError, OSError):
             pass  # a damaged entry: parse again and replace it
     x, y = parse()

@@ -23,8 +23,6 @@ def _digits() -> Population:
     bunch = load_digits()
     x = (np.asarray(bunch.data, dtype=np.float32) / 16.0)
     y = np.asarray(bunch.target, dtype=np.int64)
-    x.setflags(write=False)
-    y.setflags(write=False)
     return Population(x, y, "demo:" + sha256_bytes(x.tobytes() + y.tobytes())[:16])
 
 
