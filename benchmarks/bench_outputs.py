@@ -4,7 +4,8 @@ Workload (built here, in a temporary folder): random-weight MICO CNN (CIFAR-10 s
 and MICO MLP (Purchase-100 shape, 100 classes) models saved with ``save_model``, and synthetic
 populations registered as datasets for the run. For each architecture it measures
 
-  (a) a per-sample Python loop (one forward pass per point; measured on a subset, extrapolated),
+  (a) a per-sample Python loop as in the source documents (Dataset item, forward, softmax per point;
+      measured on a subset, extrapolated),
   (b) a bare batched single-process torch loop (load each model, batches of 1024, no cache),
   (c1/c2) get_outputs with jobs=1 / jobs=2 on an empty cache,
   (d) get_outputs on a warm cache (file-hash memo cleared, as in a fresh invocation),
@@ -34,8 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.data import Population, register_dataset
-from toolkit.io import sha256_file
+from toolkit.data import Population, files_hash, register_dataset
 from toolkit.models import architecture_names, build_model, register_architecture, save_model
 
 # name: (architecture, n_classes, input shape, dataset name)
@@ -46,10 +46,11 @@ WORKLOADS = {
 
 
 def _population_loader(name: str):
+    """A loader written like the toolkit's own: memory-mapped arrays, a content hash by stat key."""
     def load(data_dir=None, dataset_dir=None) -> Population:
-        x = np.load(Path(data_dir) / f"{name}.npy")
-        y = np.load(Path(data_dir) / f"{name}_labels.npy")
-        return Population(x, y, f"{name}:{sha256_file(Path(data_dir) / f'{name}.npy')[:16]}")
+        files = [Path(data_dir) / f"{name}.npy", Path(data_dir) / f"{name}_labels.npy"]
+        x, y = np.load(files[0], mmap_mode="c"), np.load(files[1])
+        return Population(x, y, f"{name}:{files_hash(files)[:16]}")
 
     return load
 
@@ -103,19 +104,36 @@ def tasks_for(root: Path, kind: str, paths: list[Path], n_points: int):
 
 
 def naive_rate(tasks, n_models: int, n_points: int) -> float:
-    """(a) one forward pass per point, per model: points·models per second."""
+    """(a) the source documents' pattern: a torch ``Dataset`` indexed one point at a time (a tensor
+    made per item, and for images a ``Normalize`` transform per item, as torchvision datasets do),
+    then per model one forward pass and one softmax read-out per point. Points·models per second.
+    """
     import torch
+    from torch.utils.data import Dataset
+    from torchvision.transforms import Normalize
 
     from toolkit.models import load_model
     from toolkit.outputs import _population
 
-    x = _population(tasks[0]).inputs
+    pop = _population(tasks[0])
+    normalise = Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+
+    class PerItem(Dataset):
+        def __len__(self):
+            return n_points
+
+        def __getitem__(self, i):
+            x = torch.tensor(pop.inputs[i])
+            return (normalise(x) if x.ndim == 3 else x), int(pop.labels[i])
+
+    data = PerItem()
     start = time.perf_counter()
     for task in tasks[:n_models]:
         model = load_model(task.architecture, task.model_path, task.n_classes)
         with torch.no_grad():
-            rows = [model(torch.from_numpy(x[i : i + 1])).numpy() for i in range(n_points)]
-        np.concatenate(rows)
+            for i in range(len(data)):
+                x, y = data[i]
+                torch.softmax(model(x.unsqueeze(0)), dim=1)[0, y].item()
     return n_models * n_points / (time.perf_counter() - start)
 
 
@@ -141,7 +159,9 @@ def outputs_rate(tasks, cache: Path, jobs: int = 1) -> float:
     """(c) get_outputs into ``cache`` (emptied first unless warm runs are wanted by the caller)."""
     from toolkit import outputs
 
-    outputs._FILE_HASHES.clear()  # as in a fresh invocation: every model file is hashed again
+    from toolkit import io
+
+    io.FILE_HASHES.clear()  # as in a fresh invocation: model and data files are hashed again
     start = time.perf_counter()
     outputs.get_outputs(tasks, jobs=jobs, cache_dir=cache, progress=False)
     return len(tasks) * len(tasks[0].points) / (time.perf_counter() - start)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import toolkit.io as toolkit_io
 import toolkit.outputs as outputs
 from toolkit.errors import ConfigError, ModelError
 from toolkit.outputs import OutputTask, cache_path, compute_logits, get_outputs, load_output, precision_agreement
@@ -107,15 +108,15 @@ def test_warm_run_stats_model_files_instead_of_reading_them(models, tmp_path, mo
     tasks = [demo_task(p) for p in models[:3]]
     paths = get_outputs(tasks, cache_dir=tmp_path, progress=False)
     assert (tmp_path / outputs.HASH_MEMO).is_file()
-    monkeypatch.setattr(outputs, "_FILE_HASHES", {})  # as in a fresh process
+    monkeypatch.setattr(toolkit_io, "FILE_HASHES", {})  # as in a fresh process
 
     def no_reading(path):
         raise AssertionError(f"{path} was hashed again")
 
-    monkeypatch.setattr(outputs, "sha256_file", no_reading)
+    monkeypatch.setattr(toolkit_io, "sha256_file", no_reading)
     assert get_outputs(tasks, cache_dir=tmp_path, progress=False) == paths
     (tmp_path / outputs.HASH_MEMO).write_text("{not json")  # a damaged memo only costs re-hashing
-    monkeypatch.setattr(outputs, "_FILE_HASHES", {})
+    monkeypatch.setattr(toolkit_io, "FILE_HASHES", {})
     monkeypatch.undo()
     assert get_outputs(tasks, cache_dir=tmp_path, progress=False) == paths
 

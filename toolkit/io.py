@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "sha256_file", "sha256_bytes"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "sha256_file", "sha256_bytes", "FILE_HASHES",
+           "stat_key", "file_hash"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -52,3 +53,23 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# Content hashes of files by stat key, per process (``toolkit.outputs`` persists it beside the cache,
+# git's stat-cache idea): a warm run stats model and dataset files instead of reading them.
+FILE_HASHES: dict[tuple, str] = {}
+
+
+def stat_key(path: Path) -> tuple:
+    # ctime changes on every write and cannot be set back by the user (unlike mtime): a rewritten
+    # file never matches its old key, even at the same size and mtime
+    st = Path(path).stat()
+    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's content, read only when its stat key is not in ``FILE_HASHES``."""
+    key = stat_key(path)
+    if key not in FILE_HASHES:
+        FILE_HASHES[key] = sha256_file(path)
+    return FILE_HASHES[key]

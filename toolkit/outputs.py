@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, ModelError
-from .io import atomic_save_npy, atomic_write_bytes, sha256_bytes, sha256_file
+from . import io
+from .io import atomic_save_npy, atomic_write_bytes, sha256_bytes
 from .views import apply_views, count_views, parse_views, views_label
 
 __all__ = ["CODE_VERSION", "PRECISIONS", "OutputTask", "default_cache_dir", "cache_key", "cache_path", "get_outputs",
@@ -78,24 +79,10 @@ class OutputTask:
 
 
 # Per-process memos: a pipeline asks for the same keys several times (plan, then paths).
-_FILE_HASHES: dict[tuple, str] = {}
 _RESIDENT: dict[tuple, object] = {}  # (dataset, data_dir, dataset_dir, device) -> inputs tensor
 _SKELETONS: dict[tuple, object] = {}  # (architecture, n_classes, device, channels_last, thread) -> model
 _SHARED_FILES: dict[tuple, str] = {}  # in pool workers: (dataset, data_dir, dataset_dir) -> inputs .npy
-
-
-def _stat_key(path: Path) -> tuple:
-    # ctime changes on every write and cannot be set back by the user (unlike mtime): a rewritten
-    # file never matches its old key, even at the same size and mtime
-    st = Path(path).stat()
-    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def _file_hash(path: Path) -> str:
-    key = _stat_key(path)
-    if key not in _FILE_HASHES:
-        _FILE_HASHES[key] = sha256_file(path)
-    return _FILE_HASHES[key]
+_POPULATIONS: dict[tuple, object] = {}  # (dataset, data_dir, dataset_dir) -> Population, per get_outputs call
 
 
 HASH_MEMO = "file_hashes.json"
@@ -110,20 +97,25 @@ def _load_hash_memo(cache_dir: Path) -> set[tuple]:
         rows = {tuple(row[:-1]): row[-1] for row in json.loads((cache_dir / HASH_MEMO).read_text())}
     except (FileNotFoundError, ValueError, TypeError):  # absent or damaged: hash the files again
         return set()
-    _FILE_HASHES.update(rows)
+    io.FILE_HASHES.update(rows)
     return set(rows)
 
 
 def _save_hash_memo(cache_dir: Path, on_disk: set[tuple]) -> None:
-    if not on_disk.issuperset(_FILE_HASHES):  # concurrent runs: last writer wins; a lost row costs a re-hash
-        rows = [[*key, digest] for key, digest in _FILE_HASHES.items()][-100_000:]
+    if not on_disk.issuperset(io.FILE_HASHES):  # concurrent runs: last writer wins; a lost row costs a re-hash
+        rows = [[*key, digest] for key, digest in io.FILE_HASHES.items()][-100_000:]
         atomic_write_bytes(cache_dir / HASH_MEMO, json.dumps(rows).encode())
 
 
 def _population(task: OutputTask):
+    """The task's population, loaded once per ``get_outputs`` call (every task's key names it)."""
     from .data import load_population
 
-    return load_population(task.dataset, task.data_dir and Path(task.data_dir), task.dataset_dir and Path(task.dataset_dir))
+    key = _pop_key(task)
+    if key not in _POPULATIONS:
+        _POPULATIONS[key] = load_population(task.dataset, task.data_dir and Path(task.data_dir),
+                                            task.dataset_dir and Path(task.dataset_dir))
+    return _POPULATIONS[key]
 
 
 def _device() -> str:
@@ -145,7 +137,7 @@ def resolve_precision(task: OutputTask, device: str = "cpu") -> str:
 def cache_key(task: OutputTask, precision: str | None = None) -> str:
     points = np.ascontiguousarray(task.points, dtype=np.int64)
     spec = {
-        "model": _file_hash(task.model_path),
+        "model": io.file_hash(task.model_path),
         "points": sha256_bytes(points.tobytes()),
         "population": _population(task).fingerprint,
         "architecture": task.architecture,
@@ -323,6 +315,7 @@ def get_outputs(
     from tqdm import tqdm
 
     cache_dir = Path(cache_dir or default_cache_dir())
+    _POPULATIONS.clear()  # a new call sees the files as they are now
     on_disk = _load_hash_memo(cache_dir)
     paths, missing = _plan(tasks, cache_dir)
     _save_hash_memo(cache_dir, on_disk)

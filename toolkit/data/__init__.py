@@ -97,21 +97,11 @@ def cached_arrays(key: str, parse: Callable[[], tuple[np.ndarray, np.ndarray]]) 
     return x, np.asarray(y, dtype=np.int64)
 
 
-_HASHES: dict[tuple, str] = {}
-
-
 def files_hash(paths) -> str:
-    """SHA-256 over the files' contents, in order; remembered per (path, size, mtime) within a process."""
-    from ..io import sha256_bytes, sha256_file
+    """SHA-256 over the files' contents, in order (each file read only when its stat changed)."""
+    from ..io import file_hash, sha256_bytes
 
-    parts = []
-    for p in paths:
-        st = Path(p).stat()
-        key = (str(Path(p).resolve()), st.st_size, st.st_mtime_ns)
-        if key not in _HASHES:
-            _HASHES[key] = sha256_file(p)
-        parts.append(_HASHES[key])
-    return sha256_bytes("".join(parts).encode())
+    return sha256_bytes("".join(file_hash(p) for p in paths).encode())
 
 
 def first_existing(candidates, what: str, origin: str) -> Path:
