@@ -41,9 +41,12 @@ __all__ = ["CODE_VERSION", "PRECISIONS", "OutputTask", "default_cache_dir", "cac
            "run_task", "compute_logits", "resolve_precision", "load_output", "usable_cpus", "precision_agreement"]
 
 # Bump when the way logits are computed changes (preprocessing, batching semantics, dtype).
-CODE_VERSION = "outputs-v2"
+CODE_VERSION = "outputs-v3"  # v3: image models run channels-last on CPU too, CPU image batches ≤ 128
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _STALE_TMP_S = 600  # a temporary file this old belongs to a killed run, not a running one
+# Convolutions on a CPU: larger batches push the im2col working set out of cache (MICO CNN, one
+# core: 871 images/s at 128 vs 640 at 512, channels-last; 540 vs 403 in NCHW).
+CPU_IMAGE_BATCH = 128
 
 
 def default_cache_dir() -> Path:
@@ -231,17 +234,18 @@ def compute_logits(task: OutputTask, device: str | None = None, precision: str |
     precision = precision or resolve_precision(task, device)
     x_all = _resident_inputs(task, device)
     images = x_all.dim() == 4
-    model = _load_weights(task, device, channels_last=images and str(device).startswith("cuda"))
+    model = _load_weights(task, device, channels_last=images)  # channels-last pays on CPU and GPU alike
+    batch = min(task.batch_size, CPU_IMAGE_BATCH) if images and not str(device).startswith("cuda") else task.batch_size
     views = parse_views(task.views)
     n_views = count_views(views)
     idx = torch.as_tensor(np.asarray(task.points, dtype=np.int64), device=device)
     out = torch.empty((len(idx), n_views, task.n_classes), dtype=torch.float32, device=device)
     with torch.inference_mode(), _autocast(device, precision):
-        for start in range(0, len(idx), task.batch_size):
-            xb = apply_views(x_all.index_select(0, idx[start : start + task.batch_size]), views)  # [V, b, ...]
+        for start in range(0, len(idx), batch):
+            xb = apply_views(x_all.index_select(0, idx[start : start + batch]), views)  # [V, b, ...]
             b = xb.shape[1]
             xb = xb.flatten(0, 1)
-            if images and str(device).startswith("cuda"):
+            if images:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             out[start : start + b] = model(xb).float().view(n_views, b, -1).transpose(0, 1)
     return out.cpu().numpy()
