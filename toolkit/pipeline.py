@@ -23,7 +23,7 @@ from .scoring import (known_solution, load_phase_scores, phase_metrics, save_pha
                       validation_scores)
 from .tracks import Recipe, Scenario, Track
 
-__all__ = ["Context", "runs_dir", "resolve_recipe", "stage_challenge", "stage_outputs", "stage_attack",
+__all__ = ["Context", "runs_dir", "resolve_recipe", "own_calibration", "stage_challenge", "stage_outputs", "stage_attack",
            "stage_package", "stage_check", "submit", "format_table", "METRIC_COLUMNS"]
 
 METRIC_COLUMNS = [metric_key(x) for x in FPR_GRID] + ["AUC", "MIA", "accuracy"]
@@ -99,20 +99,42 @@ def stage_outputs(ctx: Context) -> dict[str, dict]:
         return {name: ctx.paths(ctx.open(sc)) for sc in ctx.track.scenarios for name in [sc.name]}
 
 
-def _metrics_for(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, phases: dict) -> dict:
+def _metrics_for(sd: ScenarioData, ctx: Context, phases: dict, validation: tuple) -> dict:
     """Scorer figures on the known answers (local challenges) and on the validation split."""
     out = {}
     for phase, ps in phases.items():
         sol = known_solution(sd, ctx.data_dir, phase)
         if sol is not None:
             out[phase] = phase_metrics(sol, ps.scores)
-    y, s, _ = validation_scores(sd, paths, recipe, seed=ctx.seed)
-    out["validation"] = phase_metrics(y, s)
+    out["validation"] = phase_metrics(*validation[:2])
     return out
 
 
+def own_calibration(sd: ScenarioData) -> bool:
+    """Every dev/final target reveals its training set (the ddp track): calibrate each against it."""
+    return all(sd.splits[(ph, md.model_id)].training is not None for ph in ("dev", "final") for md in sd.models[ph])
+
+
+def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: bool) -> tuple[dict, tuple]:
+    """Normalised scores of both phases and the validation (solution, scores, groups) of one recipe."""
+    if own:
+        from .ddp import ddp_scores, ddp_validation_scores
+
+        phases = {ph: ddp_scores(sd, ph, paths, recipe, ctx) for ph in ("dev", "final")}
+        return phases, ddp_validation_scores(sd, paths, recipe, ctx)
+    phases = {ph: score_phase(sd, ph, paths, recipe, seed=ctx.seed) for ph in ("dev", "final")}
+    return phases, validation_scores(sd, paths, recipe, seed=ctx.seed)
+
+
 def stage_attack(ctx: Context, baseline: bool = True) -> dict:
-    """Score every dev/final model with the scenario's recipe (and the baseline); write stage files."""
+    """Score every dev/final model with the scenario's recipe (and the baseline); write stage files.
+
+    Where the targets reveal their own training sets (ddp), the recipe's scores are calibrated per
+    target against them (``toolkit.ddp``); DP scenarios get an empirical ε lower bound from the
+    recipe's validation scores.
+    """
+    from .ddp import epsilon_report
+
     summary = {}
     with _timed(ctx, "attack"):
         for sc in ctx.track.scenarios:
@@ -122,12 +144,17 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
             methods = {"recipe": recipe}
             if baseline:
                 methods["baseline"] = ctx.track.baseline
-            results, metrics = {}, {}
+            own = own_calibration(sd)
+            results, metrics, validation = {}, {}, {}
             for method, rec in methods.items():
-                results[method] = {ph: score_phase(sd, ph, paths, rec, seed=ctx.seed) for ph in ("dev", "final")}
-                metrics[method] = _metrics_for(sd, ctx, paths, rec, results[method])
+                results[method], validation[method] = _score(sd, ctx, paths, rec, own and method == "recipe")
+                metrics[method] = _metrics_for(sd, ctx, results[method], validation[method])
             meta = {"recipe": recipe.as_dict(), "recipe_origin": origin, "baseline": ctx.track.baseline.as_dict(),
+                    "calibration": "own training set per target" if own else "train-phase references",
                     "metrics": metrics, "seed": ctx.seed, "views": list(ctx.views)}
+            if sc.dp:
+                meta["epsilon_lower_bound"] = {"claimed": sc.epsilon,
+                                               **epsilon_report(*validation["recipe"][:2], seed=ctx.seed)}
             save_phase_scores(runs_dir(ctx.track) / "attack" / f"{sc.name}.npz", sc.name, results, meta)
             summary[sc.name] = meta
     return summary
@@ -204,6 +231,12 @@ def format_table(summary: dict, source: str = "final") -> str:
     lines.append("")
     for method, vals in ranking.items():
         lines.append(f"ranking figure, {method:<9} (mean TPR_FPR_1000 over {len(vals)} scenarios): {np.mean(vals):.4f}")
+    for scenario, meta in summary.items():
+        if "epsilon_lower_bound" in meta:
+            e = meta["epsilon_lower_bound"]
+            lines.append(f"empirical ε lower bound, {scenario} (claimed ε={e['claimed']:g}, δ={e['delta']:g}, "
+                         f"{1 - e['alpha']:.0%} confidence, validation split): {e['eps_lower']:.3f} "
+                         f"(point estimate {e['eps_point']:.3f})")
     return "\n".join(lines)
 
 
