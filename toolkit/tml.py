@@ -237,7 +237,8 @@ def _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress):
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     cfg = train_cfg or TrainConfig(epochs=20, batch_size=256, lr=0.05, weight_decay=5e-4, seed=seed, device=device)
-    return train_task_shadows(task, Path(shadow_dir or Path(task.folder).parent / "shadows"), n_shadows, cfg,
+    folder = Path(task.folder).resolve()  # default: beside the task, named after it, so two tasks never share one
+    return train_task_shadows(task, Path(shadow_dir or folder.parent / f"{folder.name}_shadows"), n_shadows, cfg,
                               pool=pool, seed=seed, progress=progress)
 
 

@@ -31,7 +31,7 @@ def tml():
               help="Shadow ResNet18s to train for LiRA/RMIA comparisons (even; 0 = none).")
 @click.option("--epochs", type=click.IntRange(1), default=20, show_default=True, help="Shadow training epochs.")
 @click.option("--shadow-dir", type=click.Path(path_type=Path), default=None,
-              help="Shadow weights folder (resumable; default: <data>/../shadows).")
+              help="Shadow weights folder (resumable; default: <data>_shadows beside the task folder).")
 @click.option("--model", type=click.Choice(["rf", "lgbm", "mlp", "stack"]), default=None,
               help="Ensemble classifier (default: track.toml's recipe).")
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Out-of-fold validation folds.")
