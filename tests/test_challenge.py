@@ -67,3 +67,22 @@ def test_read_solution(tmp_path):
     assert read_solution(f, 3).tolist() == [1, 0, 1]
     with pytest.raises(FormatError, match="expected 4"):
         read_solution(f, 4)
+
+
+def test_built_model_does_not_depend_on_the_process_rng(tmp_path):
+    """A model's weights follow from its seed files alone, whatever ran before it in the worker."""
+    from dataclasses import replace
+
+    import torch
+
+    from toolkit.builder import _jobs, _train_one
+    from toolkit.tracks import load_track
+
+    track = load_track("demo")
+    build = replace(track.build, epochs=1, train_models=1, dev_models=0, final_models=0)
+    out = []
+    for k, noise in enumerate((1, 2)):
+        job = replace(_jobs(track, build, tmp_path / str(k))[0])
+        torch.manual_seed(noise)  # another job's training left the global RNG elsewhere
+        out.append((_train_one(job, build) / "model.pt").read_bytes())
+    assert out[0] == out[1]
