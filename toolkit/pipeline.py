@@ -153,8 +153,11 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
                     "calibration": "own training set per target" if own else "train-phase references",
                     "metrics": metrics, "seed": ctx.seed, "views": list(ctx.views)}
             if sc.dp:
-                meta["epsilon_lower_bound"] = {"claimed": sc.epsilon,
-                                               **epsilon_report(*validation["recipe"][:2], seed=ctx.seed)}
+                try:
+                    meta["epsilon_lower_bound"] = {"claimed": sc.epsilon,
+                                                   **epsilon_report(*validation["recipe"][:2], seed=ctx.seed)}
+                except ConfigError:  # a validation split too small to hold both classes in each half
+                    pass
             save_phase_scores(runs_dir(ctx.track) / "attack" / f"{sc.name}.npz", sc.name, results, meta)
             summary[sc.name] = meta
     return summary
