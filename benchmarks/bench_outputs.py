@@ -157,9 +157,7 @@ def bare_rate(tasks, batch_size: int = 1024) -> float:
 
 def outputs_rate(tasks, cache: Path, jobs: int = 1) -> float:
     """(c) get_outputs into ``cache`` (emptied first unless warm runs are wanted by the caller)."""
-    from toolkit import outputs
-
-    from toolkit import io
+    from toolkit import io, outputs
 
     io.FILE_HASHES.clear()  # as in a fresh invocation: model and data files are hashed again
     start = time.perf_counter()

@@ -86,8 +86,7 @@ def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
         optimizer=build.optimizer, weight_decay=build.weight_decay, epsilon=sc.epsilon,
         delta=build.delta, clip=build.clip, seed=job.seeds[1] % (2**31),
     )
-    torch.manual_seed(cfg.seed)  # the initialisation too: without it a worker's first model was not reproducible
-    model = build_model(track.architecture_of(sc), track.n_classes_of(sc))
+    model = build_model(track.architecture_of(sc), track.n_classes_of(sc), seed=cfg.seed)
     train_model(model, torch.from_numpy(pop.inputs[idx]), torch.from_numpy(pop.labels[idx]), cfg)
     save_model(model, job.folder / "model.pt")  # last: its presence marks the model as done
     return job.folder

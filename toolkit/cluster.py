@@ -112,8 +112,7 @@ def train_task(task: TrainTask) -> bytes:
 
     pop = load_population(task.dataset, task.data_dir and Path(task.data_dir), task.dataset_dir and Path(task.dataset_dir))
     idx = np.asarray(task.points, dtype=np.int64)
-    torch.manual_seed(task.cfg.seed)
-    model = build_model(task.architecture, task.n_classes)
+    model = build_model(task.architecture, task.n_classes, seed=task.cfg.seed)
     x = torch.from_numpy(np.ascontiguousarray(pop.inputs[idx]))
     y = torch.from_numpy(np.asarray(pop.labels[idx], dtype=np.int64))
     train_model(model, x, y, task.cfg)

@@ -94,8 +94,7 @@ def train_shadows(
     paths = shadow_paths(out_dir, n_models)
     todo = [i for i, p in enumerate(paths) if not p.exists()]
     for i in tqdm(todo, desc="shadows", unit="model", disable=not progress, leave=False):
-        torch.manual_seed(cfg.seed + i)
-        model = build_model(architecture, n_classes)
+        model = build_model(architecture, n_classes, seed=cfg.seed + i)
         idx = np.flatnonzero(keep[i])
         x = torch.from_numpy(np.ascontiguousarray(inputs[idx]))
         y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))

@@ -42,11 +42,19 @@ def architecture_names() -> list[str]:
     return sorted(_ARCHS)
 
 
-def build_model(arch: str, n_classes: int, **kwargs):
-    """A freshly initialised model of a registered architecture."""
+def build_model(arch: str, n_classes: int, *, seed: int | None = None, **kwargs):
+    """A freshly initialised model of a registered architecture.
+
+    ``seed`` seeds torch's global RNG first, so the initialisation follows from it alone and not
+    from whatever ran earlier in the process (a worker's previous job, say).
+    """
     _import_all()
     if arch not in _ARCHS:
         raise ConfigError(f"unknown architecture {arch!r}; valid: {', '.join(sorted(_ARCHS))}")
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(seed)
     return _ARCHS[arch](n_classes=n_classes, **kwargs)
 
 

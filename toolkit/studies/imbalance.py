@@ -72,8 +72,7 @@ def removal_mask(labels: np.ndarray, rate: float, classes, rng: np.random.Genera
 def _train(cfg: ImbalanceConfig, x, y, rows, seed: int, n_classes: int):
     import torch
 
-    torch.manual_seed(seed)
-    model = build_model(cfg.arch, n_classes)
+    model = build_model(cfg.arch, n_classes, seed=seed)
     tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed)
     model = train_model(model, torch.from_numpy(x[rows]), torch.from_numpy(y[rows]), tc)
     with torch.inference_mode():
