@@ -12,7 +12,10 @@ populations registered as datasets for the run. For each architecture it measure
 
 best of ``--repeats``, and the peak RSS of a child process running get_outputs on 20 and on 100
 models. (a), (b) and (c1) run with ``--threads`` torch threads (default 1), (c2) with two worker
-processes of one thread each, so speedup_j2 is the gain from a second core. The LAST line is
+threads of one torch thread each, so speedup_j2 is the gain from a second core. It also prints the
+compute ceiling: the network's multiply-accumulates per point (counted with forward hooks) against
+this machine's fp32 matrix-multiply peak measured in the same run, i.e. the fastest any batched
+code could go, and so the largest vs_naive this machine allows. The LAST line is
 
   overhead=<c1/b> speedup_j2=<c2/c1> vs_naive=<c1/a> warm_vs_cold=<d/c1> memory_100_vs_20=<peak100/peak20>
 
@@ -155,6 +158,41 @@ def bare_rate(tasks, batch_size: int = 1024) -> float:
     return len(tasks) * len(idx) / (time.perf_counter() - start)
 
 
+def macs_per_point(kind: str) -> int:
+    """Multiply-accumulates of one forward pass on one point (convolutions and linear layers)."""
+    import torch
+    from torch import nn
+
+    arch, n_classes, shape, _ = WORKLOADS[kind]
+    model, total = build_model(arch, n_classes).eval(), []
+
+    def count(module, inputs, output):
+        per_output = module.in_features if isinstance(module, nn.Linear) else \
+            module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        total.append(output[0].numel() * per_output)
+
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            m.register_forward_hook(count)
+    with torch.inference_mode():
+        model(torch.zeros(1, *shape))
+    return sum(total)
+
+
+def gemm_peak(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's fp32 matrix-multiply rate (MACs/s) at torch's current thread count, best of ``repeats``."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return n ** 3 / min(times)
+
+
 def outputs_rate(tasks, cache: Path, jobs: int = 1) -> float:
     """(c) get_outputs into ``cache`` (emptied first unless warm runs are wanted by the caller)."""
     from toolkit import io, outputs
@@ -213,6 +251,12 @@ def run_kind(root: Path, kind: str, args, cuda: bool) -> dict[str, float]:
                          ("(c2) get_outputs jobs=2, empty cache", c2), ("(d) get_outputs, warm cache", d)]:
         print(f"[{kind}] {label:<62} {value:14,.0f} points·models/s")
     print(f"[{kind}] peak RSS, get_outputs on 20 / 100 models ({args.memory_points} points): {m20:.0f} / {m100:.0f} MiB")
+    macs, peak = macs_per_point(kind), gemm_peak()
+    ceiling = peak / macs
+    print(f"[{kind}] (e) compute ceiling: {macs / 1e6:.2f} M MACs per point at the fp32 GEMM peak of "
+          f"{peak / 1e9:.1f} GMAC/s ({args.threads} thread) = {ceiling:,.0f} points·models/s; c1 runs at {c1 / ceiling:.0%} of it")
+    print(f"[{kind}] so on this machine no batched code can make vs_naive exceed {ceiling / a:.1f} "
+          f"(the per-sample loop already runs at {a / ceiling:.0%} of the ceiling)")
     return {"overhead": c1 / b, "speedup_j2": c2 / c1, "vs_naive": c1 / a, "warm_vs_cold": d / c1,
             "memory_100_vs_20": m100 / m20}
 

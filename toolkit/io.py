@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io as _io
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "sha256_file", "sha256_bytes", "FILE_HASHES",
+__all__ = ["atomic_file", "atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "sha256_file", "sha256_bytes", "FILE_HASHES",
            "stat_key", "file_hash"]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename into place.
-
-    A run killed at any moment leaves either the old file, the whole new file, or nothing.
-    """
+def _open_temp(path: Path):
+    """A new hidden temporary file beside ``path``: (binary file object, its path)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    return os.fdopen(fd, "wb"), tmp
+
+
+def _commit(f, tmp: str, path: Path) -> None:
+    """Flush and fsync the temporary file, then rename it into place (removed if anything fails)."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with f:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -33,14 +34,48 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def atomic_file(path: Path):
+    """A binary file object for ``path``: a temporary file in the same folder, fsynced and renamed
+    into place when the block ends, removed if it raises.
+
+    A run killed at any moment leaves either the old file, the whole new file, or nothing.
+    """
+    f, tmp = _open_temp(path)
+    try:
+        yield f
+    except BaseException:
+        f.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _commit(f, tmp, Path(path))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_file(path) as f:
+        f.write(data)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    buf = _io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
+def atomic_save_npy(path: Path, array: np.ndarray, syncer=None):
+    """Save ``array`` atomically at ``path``, written straight into the file (no in-memory copy).
+
+    ``syncer`` (an executor): the caller's thread writes the bytes, the fsync and rename (waiting on
+    the disk, not the CPU) run there; returns that future. Without it, all here; returns None.
+    """
+    f, tmp = _open_temp(path)
+    try:
+        np.save(f, array, allow_pickle=False)
+    except BaseException:
+        f.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if syncer is None:
+        return _commit(f, tmp, Path(path))
+    return syncer.submit(_commit, f, tmp, Path(path))
 
 
 def sha256_bytes(data: bytes) -> str:
