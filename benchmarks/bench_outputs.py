@@ -14,7 +14,7 @@ best of ``--repeats``, and the peak RSS of a child process running get_outputs o
 models. (a), (b) and (c1) run with ``--threads`` torch threads (default 1), (c2) with two worker
 threads of one torch thread each, so speedup_j2 is the gain from a second core. It also prints the
 compute ceiling: the network's multiply-accumulates per point (counted with forward hooks) against
-this machine's fp32 matrix-multiply peak measured in the same run, i.e. the fastest any batched
+this machine's matrix-multiply peak measured in the same run (fp32 on a CPU, bf16 on a GPU), i.e. the fastest any batched
 code could go, and so the largest vs_naive this machine allows. The LAST line is
 
   overhead=<c1/b> speedup_j2=<c2/c1> vs_naive=<c1/a> warm_vs_cold=<d/c1> memory_100_vs_20=<peak100/peak20>
@@ -179,16 +179,22 @@ def macs_per_point(kind: str) -> int:
     return sum(total)
 
 
-def gemm_peak(n: int = 2048, repeats: int = 5) -> float:
-    """This machine's fp32 matrix-multiply rate (MACs/s) at torch's current thread count, best of ``repeats``."""
+def gemm_peak(device: str = "cpu", repeats: int = 5) -> float:
+    """The matrix-multiply rate (MACs/s) get_outputs can hope for, best of ``repeats``: fp32 at
+    torch's current thread count on a CPU, bf16 (the precision image models run in) on a GPU."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    n, dtype = (8192, torch.bfloat16) if device == "cuda" else (2048, torch.float32)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b  # warm-up
     times = []
     for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
         start = time.perf_counter()
         a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return n ** 3 / min(times)
 
@@ -208,11 +214,13 @@ def best(fn, repeats: int) -> float:
     return max(fn() for _ in range(repeats))
 
 
-def peak_rss_mib(root: Path, kind: str, n_models: int, n_points: int, threads: int) -> float:
-    """Peak resident memory of a fresh process running get_outputs on ``n_models`` models."""
+def peak_rss_mib(root: Path, kind: str, n_models: int, n_points: int, threads: int) -> tuple[float, float]:
+    """(peak resident memory, MiB, of a fresh process running get_outputs on ``n_models`` models;
+    the part of it already there once torch and the toolkit are imported)."""
     cmd = [sys.executable, __file__, "--memory-child", str(root), kind, str(n_models), str(n_points), str(threads)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return float(out.strip().splitlines()[-1])
+    base, peak = map(float, out.strip().splitlines()[-1].split())
+    return peak, base
 
 
 def memory_child(root: str, kind: str, n_models: str, n_points: str, threads: str) -> None:
@@ -223,8 +231,25 @@ def memory_child(root: str, kind: str, n_models: str, n_points: str, threads: st
 
     paths = sorted((Path(root) / kind).glob("model_*.pt"))[: int(n_models)]
     cache = Path(tempfile.mkdtemp(dir=root))
-    get_outputs(tasks_for(Path(root), kind, paths, int(n_points)), cache_dir=cache, progress=False)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux reports KiB
+    tasks = tasks_for(Path(root), kind, paths, int(n_points))
+    base = _status_mib("VmRSS")
+    try:  # reset the high-water mark, so the peak is get_outputs' own and not the imports' transient
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    get_outputs(tasks, cache_dir=cache, progress=False)
+    print(base, max(_status_mib("VmHWM"), base))
+
+
+def _status_mib(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), else the peak from getrusage."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return float(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def run_kind(root: Path, kind: str, args, cuda: bool) -> dict[str, float]:
@@ -244,17 +269,18 @@ def run_kind(root: Path, kind: str, args, cuda: bool) -> dict[str, float]:
         rates["c2"].append(outputs_rate(tasks, cache_j2, jobs=2))
     b, c1, c2 = (max(rates[k]) for k in ("b", "c1", "c2"))
     d = best(lambda: outputs_rate(tasks, cache, jobs=1), args.repeats)  # cache left full by c1
-    m20 = peak_rss_mib(root, kind, 20, args.memory_points, args.threads)
-    m100 = peak_rss_mib(root, kind, 100, args.memory_points, args.threads)
+    (m20, base20), (m100, base100) = (peak_rss_mib(root, kind, n, args.memory_points, args.threads) for n in (20, 100))
     for label, value in [(f"(a) per-sample loop ({naive_models} models × {naive_points} points, extrapolated)", a),
                          ("(b) bare batched torch loop", b), ("(c1) get_outputs jobs=1, empty cache", c1),
                          ("(c2) get_outputs jobs=2, empty cache", c2), ("(d) get_outputs, warm cache", d)]:
         print(f"[{kind}] {label:<62} {value:14,.0f} points·models/s")
-    print(f"[{kind}] peak RSS, get_outputs on 20 / 100 models ({args.memory_points} points): {m20:.0f} / {m100:.0f} MiB")
-    macs, peak = macs_per_point(kind), gemm_peak()
+    print(f"[{kind}] peak RSS, get_outputs on 20 / 100 models ({args.memory_points} points): {m20:.0f} / {m100:.0f} MiB "
+          f"(+{m20 - base20:.0f} / +{m100 - base100:.0f} MiB over the process with torch and the toolkit imported)")
+    macs, peak = macs_per_point(kind), gemm_peak("cuda" if cuda else "cpu")
     ceiling = peak / macs
-    print(f"[{kind}] (e) compute ceiling: {macs / 1e6:.2f} M MACs per point at the fp32 GEMM peak of "
-          f"{peak / 1e9:.1f} GMAC/s ({args.threads} thread) = {ceiling:,.0f} points·models/s; c1 runs at {c1 / ceiling:.0%} of it")
+    where = "GPU bf16" if cuda else f"fp32, {args.threads} thread"
+    print(f"[{kind}] (e) compute ceiling: {macs / 1e6:.2f} M MACs per point at the measured GEMM peak of "
+          f"{peak / 1e9:,.1f} GMAC/s ({where}) = {ceiling:,.0f} points·models/s; c1 runs at {c1 / ceiling:.0%} of it")
     print(f"[{kind}] so on this machine no batched code can make vs_naive exceed {ceiling / a:.1f} "
           f"(the per-sample loop already runs at {a / ceiling:.0%} of the ceiling)")
     return {"overhead": c1 / b, "speedup_j2": c2 / c1, "vs_naive": c1 / a, "warm_vs_cold": d / c1,
