@@ -94,3 +94,14 @@ def test_unreachable_scheduler_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
         _client("tcp://127.0.0.1:1", timeout="1s")
+
+
+def test_a_worker_reading_other_data_than_the_client_fails_instead_of_caching_it(models, tmp_path):
+    """Workers must see the client's files: logits from other data would sit under the client's key."""
+    from toolkit import cluster, outputs
+
+    task = OutputTask(models[0], "demo_mlp", 10, "demo", np.arange(50))
+    real = outputs._population(task).fingerprint
+    assert cluster._remote_logits(task, "fp32", real).shape == (50, 1, 10)
+    with pytest.raises(ConfigError, match="other data for dataset 'demo'"):
+        cluster._remote_logits(task, "fp32", "demo:someone-elses-copy")

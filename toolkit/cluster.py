@@ -45,7 +45,11 @@ def _client(scheduler: str, timeout: str = "20s"):
                           "start one with `dask scheduler` and workers with `dask worker <address>`") from None
 
 
-def _remote_logits(task: OutputTask, precision: str) -> np.ndarray:
+def _remote_logits(task: OutputTask, precision: str, fingerprint: str | None = None) -> np.ndarray:
+    """On a worker: the task's logits, after checking it reads the same data as the client."""
+    from .outputs import _population
+
+    _population(task, fingerprint)
     return compute_logits(task, precision=precision)
 
 
@@ -63,7 +67,7 @@ def run_on_cluster(
     ``paths``/``precisions`` (from ``get_outputs``'s plan) spare re-hashing; by default they are
     computed here as a local run would (``resolve_precision`` for this machine's device).
     """
-    from .outputs import _device
+    from .outputs import _device, _population
 
     if precisions is None:
         precisions = [resolve_precision(t, _device()) for t in tasks]
@@ -78,6 +82,7 @@ def run_on_cluster(
         # keys named after the entries: a task already running for another client is shared, not redone
         todo = list(unique.items())
         futures = client.map(_remote_logits, [t for _, (t, _) in todo], [q for _, (_, q) in todo],
+                             [_population(t).fingerprint for _, (t, _) in todo],
                              key=[f"mia-outputs-{p.stem}" for p, _ in todo])
         where = {f.key: p for f, (p, _) in zip(futures, todo)}
         for fut, logits in as_completed(futures, with_results=True):

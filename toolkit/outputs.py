@@ -10,7 +10,8 @@ entries or none, and a re-run computes only the missing ones.
 
 Speed follows airbench (Jordan 2024, cifar10-airbench): the population is made resident on the
 device once per process, a task's point set is gathered once (and kept for the next model on the
-same points), each batch is a slice of it and one forward pass under ``torch.inference_mode()``, logits accumulate on the device and cross to numpy once per task. On a
+same points), each batch is a slice of it and one forward pass under ``torch.inference_mode()``,
+logits accumulate on the device and cross to numpy once per task. On a
 GPU, image models run channels-last under bf16 autocast (``precision="auto"``); the logits are
 still stored as float32. Per process, one model skeleton per architecture is built once and only
 the weights are copied in per task (building and randomly initialising a CNN costs more than
@@ -19,8 +20,8 @@ path, so no worker re-hashes a model file; ``<cache>/file_hashes.json`` remember
 (path, size, mtime, ctime, inode), so a warm run stats the model files instead of reading them.
 ``jobs > 1`` runs models in worker threads of this process, not spawned processes: torch
 releases the GIL inside every operator, so threads scale like processes on compute-bound models
-(MICO MLP on 2 cores: 1.9× with threads, 0.2× with a spawn pool whose start-up of ~2 s per worker
-costs more than the work), they share the one resident population and skeleton cache, and they
+(2 cores, ``-j 2`` over ``-j 1``: MICO MLP 1.75× with threads against 0.25× with a spawn pool,
+whose start-up of ~2 s per worker cost more than the work; MICO CNN 2.04× against 1.70×), they share the one resident population and skeleton cache, and they
 start in microseconds.
 """
 
@@ -87,7 +88,7 @@ class OutputTask:
 # Per-process memos: a pipeline asks for the same keys several times (plan, then paths).
 _RESIDENT: dict[tuple, object] = {}  # (population fingerprint, device) -> inputs tensor
 _SKELETONS: dict[tuple, object] = {}  # (architecture, n_classes, device, channels_last, thread) -> model
-_GATHERED: dict[tuple, tuple] = {}  # (dataset, data_dir, dataset_dir, device) -> (points, inputs), the last set
+_GATHERED: dict[tuple, tuple] = {}  # (population fingerprint, device) -> (points, inputs), the last set
 _POPULATIONS: dict[tuple, object] = {}  # (dataset, data_dir, dataset_dir) -> Population, per get_outputs call
 
 
@@ -113,15 +114,25 @@ def _save_hash_memo(cache_dir: Path, on_disk: set[tuple]) -> None:
         atomic_write_bytes(cache_dir / HASH_MEMO, json.dumps(rows).encode())
 
 
-def _population(task: OutputTask):
-    """The task's population, loaded once per ``get_outputs`` call (every task's key names it)."""
+def _population(task: OutputTask, fingerprint: str | None = None):
+    """The task's population, loaded once per ``get_outputs`` call (every task's key names it).
+
+    ``fingerprint`` (a cluster worker, told the client's): reload if the kept copy differs (the
+    files changed since), and fail if this machine's files still differ from the client's, since
+    its logits would be cached under a key computed from other data.
+    """
     from .data import load_population
 
     key = _pop_key(task)
-    if key not in _POPULATIONS:
+    if key not in _POPULATIONS or (fingerprint and _POPULATIONS[key].fingerprint != fingerprint):
         _POPULATIONS[key] = load_population(task.dataset, task.data_dir and Path(task.data_dir),
                                             task.dataset_dir and Path(task.dataset_dir))
-    return _POPULATIONS[key]
+    pop = _POPULATIONS[key]
+    if fingerprint and pop.fingerprint != fingerprint:
+        raise ConfigError(f"this worker reads other data for dataset {task.dataset!r} than the client "
+                          f"({pop.fingerprint} here, {fingerprint} there)",
+                          "make --data/--dataset-dir the same files at the same paths on every machine")
+    return pop
 
 
 def _device() -> str:
@@ -185,7 +196,7 @@ def _task_inputs(task: OutputTask, device: str):
 
     x_all = _resident_inputs(task, device)
     points = np.asarray(task.points, dtype=np.int64)
-    key = (*_pop_key(task), str(device))
+    key = (_population(task).fingerprint, str(device))
     kept = _GATHERED.get(key)
     if kept is not None and np.array_equal(kept[0], points):
         return kept[1]
