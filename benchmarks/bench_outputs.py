@@ -14,8 +14,9 @@ best of ``--repeats``, and the peak RSS of a child process running get_outputs o
 models. (a), (b) and (c1) run with ``--threads`` torch threads (default 1), (c2) with two worker
 threads of one torch thread each, so speedup_j2 is the gain from a second core. It also prints the
 compute ceiling: the network's multiply-accumulates per point (counted with forward hooks) against
-this machine's matrix-multiply peak measured in the same run (fp32 on a CPU, bf16 on a GPU), i.e. the fastest any batched
-code could go, and so the largest vs_naive this machine allows. The LAST line is
+this machine's matrix-multiply peak measured in the same run (fp32 on a CPU, bf16 on a GPU), i.e.
+the fastest any batched code could go, and so the largest vs_naive this machine allows. The
+memory figures are each child's own high-water mark while get_outputs runs. The LAST line is
 
   overhead=<c1/b> speedup_j2=<c2/c1> vs_naive=<c1/a> warm_vs_cold=<d/c1> memory_100_vs_20=<peak100/peak20>
 
