@@ -15,7 +15,7 @@ logits accumulate on the device and cross to numpy once per task. On a
 GPU, image models run channels-last under bf16 autocast (``precision="auto"``); the logits are
 still stored as float32. Per process, one model skeleton per architecture is built once and only
 the weights are copied in per task (building and randomly initialising a CNN costs more than
-loading its weights). Keys are computed once, in the parent, which hands each worker the entry's
+loading its weights). Keys are computed once, in the calling thread, which hands each worker the entry's
 path, so no worker re-hashes a model file; ``<cache>/file_hashes.json`` remembers file hashes by
 (path, size, mtime, ctime, inode), so a warm run stats the model files instead of reading them.
 ``jobs > 1`` runs models in worker threads of this process, not spawned processes: torch
@@ -42,7 +42,7 @@ from .io import atomic_save_npy, atomic_write_bytes, sha256_bytes
 from .views import apply_views, count_views, parse_views, views_label
 
 __all__ = ["CODE_VERSION", "PRECISIONS", "OutputTask", "default_cache_dir", "cache_key", "cache_path", "get_outputs",
-           "run_task", "compute_logits", "resolve_precision", "load_output", "usable_cpus", "precision_agreement"]
+           "compute_logits", "resolve_precision", "load_output", "usable_cpus", "precision_agreement"]
 
 # Bump when the way logits are computed changes (preprocessing, batching semantics, dtype).
 CODE_VERSION = "outputs-v3"  # v3: image models run channels-last on CPU too, CPU image batches ≤ 128
@@ -271,24 +271,6 @@ def compute_logits(task: OutputTask, device: str | None = None, precision: str |
                 xb = xb.contiguous(memory_format=torch.channels_last)
             out[start : start + b] = model(xb).float().view(n_views, b, -1).transpose(0, 1)
     return out.cpu().numpy()
-
-
-def run_task(task: OutputTask, cache_dir: Path, threads: int | None = None) -> Path:
-    """Compute one task into the cache unless present; return the entry's path."""
-    path = cache_path(task, cache_dir)
-    if not path.exists():
-        _compute_into(task, str(path), resolve_precision(task, _device()), threads)
-    return path
-
-
-def _compute_into(task: OutputTask, path: str, precision: str, threads: int | None = None) -> str:
-    """Worker body: the parent already chose the entry's path, so nothing is hashed here."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    atomic_save_npy(Path(path), compute_logits(task, precision=precision))
-    return path
 
 
 def _sweep_stale(folders: set[Path]) -> None:
