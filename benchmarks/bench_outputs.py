@@ -270,7 +270,8 @@ def run_kind(root: Path, kind: str, args, cuda: bool) -> dict[str, float]:
         rates["c2"].append(outputs_rate(tasks, cache_j2, jobs=2))
     b, c1, c2 = (max(rates[k]) for k in ("b", "c1", "c2"))
     d = best(lambda: outputs_rate(tasks, cache, jobs=1), args.repeats)  # cache left full by c1
-    (m20, base20), (m100, base100) = (peak_rss_mib(root, kind, n, args.memory_points, args.threads) for n in (20, 100))
+    (m20, base20), (m100, base100) = (peak_rss_mib(root, kind, n, args.memory_points, args.threads)
+                                      for n in (20, 100))
     for label, value in [(f"(a) per-sample loop ({naive_models} models × {naive_points} points, extrapolated)", a),
                          ("(b) bare batched torch loop", b), ("(c1) get_outputs jobs=1, empty cache", c1),
                          ("(c2) get_outputs jobs=2, empty cache", c2), ("(d) get_outputs, warm cache", d)]:

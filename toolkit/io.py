@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_file", "atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "sha256_file", "sha256_bytes", "FILE_HASHES",
-           "stat_key", "file_hash"]
+__all__ = ["atomic_file", "atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "sha256_file", "sha256_bytes",
+           "FILE_HASHES", "stat_key", "file_hash"]
 
 
 def _open_temp(path: Path):
@@ -22,6 +22,11 @@ def _open_temp(path: Path):
     return os.fdopen(fd, "wb"), tmp
 
 
+def _discard(f, tmp: str) -> None:
+    f.close()
+    Path(tmp).unlink(missing_ok=True)
+
+
 def _commit(f, tmp: str, path: Path) -> None:
     """Flush and fsync the temporary file, then rename it into place (removed if anything fails)."""
     try:
@@ -30,7 +35,7 @@ def _commit(f, tmp: str, path: Path) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(f, tmp)
         raise
 
 
@@ -45,8 +50,7 @@ def atomic_file(path: Path):
     try:
         yield f
     except BaseException:
-        f.close()
-        Path(tmp).unlink(missing_ok=True)
+        _discard(f, tmp)
         raise
     _commit(f, tmp, Path(path))
 
@@ -70,8 +74,7 @@ def atomic_save_npy(path: Path, array: np.ndarray, syncer=None):
     try:
         np.save(f, array, allow_pickle=False)
     except BaseException:
-        f.close()
-        Path(tmp).unlink(missing_ok=True)
+        _discard(f, tmp)
         raise
     if syncer is None:
         return _commit(f, tmp, Path(path))

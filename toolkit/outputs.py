@@ -15,14 +15,14 @@ logits accumulate on the device and cross to numpy once per task. On a
 GPU, image models run channels-last under bf16 autocast (``precision="auto"``); the logits are
 still stored as float32. Per process, one model skeleton per architecture is built once and only
 the weights are copied in per task (building and randomly initialising a CNN costs more than
-loading its weights). Keys are computed once, in the calling thread, which hands each worker the entry's
-path, so no worker re-hashes a model file; ``<cache>/file_hashes.json`` remembers file hashes by
+loading its weights). Keys are computed once, in the calling thread, which hands each worker the
+entry's path, so no worker re-hashes a model file; ``<cache>/file_hashes.json`` remembers file hashes by
 (path, size, mtime, ctime, inode), so a warm run stats the model files instead of reading them.
 ``jobs > 1`` runs models in worker threads of this process, not spawned processes: torch
 releases the GIL inside every operator, so threads scale like processes on compute-bound models
 (2 cores, ``-j 2`` over ``-j 1``: MICO MLP 1.75× with threads against 0.25× with a spawn pool,
-whose start-up of ~2 s per worker cost more than the work; MICO CNN 2.04× against 1.70×), they share the one resident population and skeleton cache, and they
-start in microseconds.
+whose start-up of ~2 s per worker cost more than the work; MICO CNN 2.04× against 1.70×), they
+share the one resident population and skeleton cache, and they start in microseconds.
 """
 
 from __future__ import annotations
@@ -175,11 +175,16 @@ def _pop_key(task: OutputTask) -> tuple:
     return (task.dataset, task.data_dir, task.dataset_dir)
 
 
+def _content_key(task: OutputTask, device: str) -> tuple:
+    """Memo key of the task's population on ``device``, by content: a changed file is loaded again."""
+    return (_population(task).fingerprint, str(device))
+
+
 def _resident_inputs(task: OutputTask, device: str):
     """The whole population as one tensor on ``device`` (zero-copy on CPU), made once per process."""
     import torch
 
-    key = (_population(task).fingerprint, str(device))  # by content: a changed file is loaded again
+    key = _content_key(task, device)
     if key not in _RESIDENT:
         _RESIDENT[key] = torch.from_numpy(np.ascontiguousarray(_population(task).inputs)).to(device)
     return _RESIDENT[key]
@@ -196,7 +201,7 @@ def _task_inputs(task: OutputTask, device: str):
 
     x_all = _resident_inputs(task, device)
     points = np.asarray(task.points, dtype=np.int64)
-    key = (_population(task).fingerprint, str(device))
+    key = _content_key(task, device)
     kept = _GATHERED.get(key)
     if kept is not None and np.array_equal(kept[0], points):
         return kept[1]

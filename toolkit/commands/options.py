@@ -18,7 +18,8 @@ dataset_dir_option = click.option(
     "--dataset-dir", type=click.Path(path_type=Path), default=None,
     help="Where the public datasets live, if not beside the task folders under --data.",
 )
-jobs_option = click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Parallel workers (threads that run models, processes that train them).")
+jobs_option = click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True,
+                           help="Parallel workers (threads that run models, processes that train them).")
 views_option = click.option("--views", default="orig", show_default=True, help="Query views, e.g. 'orig,flip,shift:2'.")
 scheduler_option = click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786) to run on a cluster.")
 cache_option = click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
