@@ -117,9 +117,9 @@ def naive_rate(tasks, n_models: int, n_points: int) -> float:
     from torchvision.transforms import Normalize
 
     from toolkit.models import load_model
-    from toolkit.outputs import _population
+    from toolkit.outputs.keys import population_of
 
-    pop = _population(tasks[0])
+    pop = population_of(tasks[0])
     normalise = Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 
     class PerItem(Dataset):
@@ -146,9 +146,9 @@ def bare_rate(tasks, batch_size: int = 1024) -> float:
     import torch
 
     from toolkit.models import load_model
-    from toolkit.outputs import _population
+    from toolkit.outputs.keys import population_of
 
-    x = torch.from_numpy(_population(tasks[0]).inputs)
+    x = torch.from_numpy(population_of(tasks[0]).inputs)
     idx = torch.as_tensor(tasks[0].points)
     start = time.perf_counter()
     for task in tasks:

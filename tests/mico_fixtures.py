@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.challenge import make_splits, write_solution
+from toolkit.mico.challenge import make_splits, write_solution
 from toolkit.tracks import parse_track
 
 _RECONSTRUCT = np.ndarray(0).__reduce__()[0]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from toolkit.challenge import list_models, make_splits, randperm_mt, read_seed, read_solution
+from toolkit.mico.challenge import list_models, make_splits, randperm_mt, read_seed, read_solution
 from toolkit.errors import DataError, FormatError
 
 # (seed, n, first 8, last 3): the organisers' torchcsprng MT19937 randperm (specs/mico.md)
@@ -75,7 +75,7 @@ def test_built_model_does_not_depend_on_the_process_rng(tmp_path):
 
     import torch
 
-    from toolkit.builder import _jobs, _train_one
+    from toolkit.mico.builder import _jobs, _train_one
     from toolkit.tracks import load_track
 
     track = load_track("demo")

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from toolkit.check import read_zip_predictions
+from toolkit.mico.check import read_zip_predictions
 from toolkit.errors import FormatError, SubmissionError
 
 SCEN = ("s_inf", "s_hi", "s_lo")

@@ -45,7 +45,7 @@ def test_cluster_cache_is_byte_identical_to_a_local_run(cluster, models, tmp_pat
     tasks = [OutputTask(p, "demo_mlp", 10, "demo", rng.permutation(1797)[:600]) for p in models]
     local = get_outputs(tasks, cache_dir=tmp_path / "local", progress=False)
     done = []
-    import toolkit.cluster as cl
+    import toolkit.outputs.cluster as cl
 
     real = cl.run_on_cluster
 
@@ -68,10 +68,10 @@ def test_cluster_cache_is_byte_identical_to_a_local_run(cluster, models, tmp_pat
 def test_shadow_training_on_the_cluster_matches_local_training(cluster, tmp_path):
     import torch
 
-    from toolkit.cluster import run_training_on_cluster, shadow_train_tasks, train_task
+    from toolkit.outputs.cluster import run_training_on_cluster, shadow_train_tasks, train_task
     from toolkit.models import load_state_dict
     from toolkit.models.training import TrainConfig
-    from toolkit.shadow import balanced_keep
+    from toolkit.models.shadow import balanced_keep
 
     keep = balanced_keep(2, 1797, seed=0, pool=np.arange(400))
     cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05)
@@ -90,7 +90,7 @@ def test_shadow_training_on_the_cluster_matches_local_training(cluster, tmp_path
 
 
 def test_unreachable_scheduler_is_a_config_error(tmp_path):
-    from toolkit.cluster import _client
+    from toolkit.outputs.cluster import _client
 
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
         _client("tcp://127.0.0.1:1", timeout="1s")
@@ -98,10 +98,11 @@ def test_unreachable_scheduler_is_a_config_error(tmp_path):
 
 def test_a_worker_reading_other_data_than_the_client_fails_instead_of_caching_it(models, tmp_path):
     """Workers must see the client's files: logits from other data would sit under the client's key."""
-    from toolkit import cluster, outputs
+    from toolkit.outputs import keys
+    from toolkit.outputs import cluster
 
     task = OutputTask(models[0], "demo_mlp", 10, "demo", np.arange(50))
-    real = outputs._population(task).fingerprint
+    real = keys.population_of(task).fingerprint
     assert cluster._remote_logits(task, "fp32", real).shape == (50, 1, 10)
     with pytest.raises(ConfigError, match="other data for dataset 'demo'"):
         cluster._remote_logits(task, "fp32", "demo:someone-elses-copy")

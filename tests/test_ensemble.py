@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from toolkit.attacks.ensemble import ensemble
 from toolkit.errors import ConfigError
-from toolkit.features import BASE_FEATURES, output_features
+from toolkit.attacks.features import BASE_FEATURES, output_features
 from toolkit.signals import loss
 
 from test_attack_contract import synthetic

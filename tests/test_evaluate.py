@@ -8,9 +8,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from toolkit.challenge import make_splits
+from toolkit.mico.challenge import make_splits
 from toolkit.data import load_population
-from toolkit.evaluate import default_recipes, evaluate_track, rank_within
+from toolkit.studies.evaluate import default_recipes, evaluate_track, rank_within
 from toolkit.errors import ConfigError
 from toolkit.models import build_model, save_model
 from toolkit.models.training import TrainConfig, train_model
@@ -68,7 +68,7 @@ def test_evaluate_track_table_and_csv(challenge, tmp_path):
 
 def test_cli_prints_the_table(challenge, tmp_path, monkeypatch):
     track, root = challenge
-    import toolkit.evaluate as ev
+    import toolkit.studies.evaluate as ev
     from toolkit.cli import cli
 
     monkeypatch.setattr(ev, "load_track", lambda name: track)

@@ -18,8 +18,8 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from toolkit.pipeline import Context
-from toolkit.scoring import score_arrays
+from toolkit.mico.pipeline import Context
+from toolkit.mico.scoring import score_arrays
 from toolkit.tracks import Recipe
 
 from mico_fixtures import mico_track, write_purchase, write_scenario, write_weights

@@ -1,4 +1,4 @@
-"""The MICO tracks end to end on test-sized fixtures in the organisers' formats, and toolkit.ddp."""
+"""The MICO tracks end to end on test-sized fixtures in the organisers' formats, and toolkit.mico.ddp."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from toolkit.attacks import run_attack
-from toolkit.ddp import (calibration_pool, ddp_scores, ddp_validation_scores, epsilon_report, known_membership,
+from toolkit.mico.ddp import (calibration_pool, ddp_scores, ddp_validation_scores, epsilon_report, known_membership,
                          own_calibration)
 from toolkit.errors import ConfigError
 from toolkit.metrics import scorer_metrics
-from toolkit.pipeline import Context, submit
+from toolkit.mico.pipeline import Context, submit
 from toolkit.tracks import Recipe, load_track
 
 from mico_fixtures import mico_track, write_cifar, write_purchase, write_scenario, write_sst2, write_weights

@@ -15,6 +15,8 @@ import pytest
 
 import toolkit.io as toolkit_io
 import toolkit.outputs as outputs
+import toolkit.outputs.keys
+import toolkit.outputs.local
 from toolkit.errors import ConfigError, ModelError
 from toolkit.outputs import OutputTask, cache_path, compute_logits, get_outputs, load_output, precision_agreement
 
@@ -96,7 +98,7 @@ def test_logits_match_a_plain_forward_pass(models, tmp_path):
 def test_duplicate_tasks_share_one_entry_and_warm_cache_computes_nothing(models, tmp_path, monkeypatch):
     calls = []
     real = outputs.compute_logits
-    monkeypatch.setattr(outputs, "compute_logits", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(outputs.local, "compute_logits", lambda *a, **k: calls.append(1) or real(*a, **k))
     tasks = [demo_task(models[0]), demo_task(models[1]), demo_task(models[0])]
     paths = get_outputs(tasks, cache_dir=tmp_path, progress=False)
     assert paths[0] == paths[2] and len(calls) == 2 and len(entries(tmp_path)) == 2
@@ -107,7 +109,7 @@ def test_duplicate_tasks_share_one_entry_and_warm_cache_computes_nothing(models,
 def test_warm_run_stats_model_files_instead_of_reading_them(models, tmp_path, monkeypatch):
     tasks = [demo_task(p) for p in models[:3]]
     paths = get_outputs(tasks, cache_dir=tmp_path, progress=False)
-    assert (tmp_path / outputs.HASH_MEMO).is_file()
+    assert (tmp_path / outputs.keys.HASH_MEMO).is_file()
     monkeypatch.setattr(toolkit_io, "FILE_HASHES", {})  # as in a fresh process
 
     def no_reading(path):
@@ -115,7 +117,7 @@ def test_warm_run_stats_model_files_instead_of_reading_them(models, tmp_path, mo
 
     monkeypatch.setattr(toolkit_io, "sha256_file", no_reading)
     assert get_outputs(tasks, cache_dir=tmp_path, progress=False) == paths
-    (tmp_path / outputs.HASH_MEMO).write_text("{not json")  # a damaged memo only costs re-hashing
+    (tmp_path / outputs.keys.HASH_MEMO).write_text("{not json")  # a damaged memo only costs re-hashing
     monkeypatch.setattr(toolkit_io, "FILE_HASHES", {})
     monkeypatch.undo()
     assert get_outputs(tasks, cache_dir=tmp_path, progress=False) == paths
@@ -187,13 +189,13 @@ def test_kill_and_resume_gives_the_uninterrupted_cache(models, tmp_path, monkeyp
     assert 0 < done < N_MODELS, f"the kill came too late or too early ({done} entries)"
     calls = []
     real = outputs.compute_logits
-    monkeypatch.setattr(outputs, "compute_logits", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(outputs.local, "compute_logits", lambda *a, **k: calls.append(1) or real(*a, **k))
     get_outputs(tasks, cache_dir=killed, progress=False)
     assert len(calls) == N_MODELS - done  # only the missing entries were computed
     got, want = entries(killed), entries(clean)
     assert [p.relative_to(killed) for p in got] == [p.relative_to(clean) for p in want]
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(got, want))
-    leftovers = [p for p in killed.rglob("*") if p.is_file() and p not in got and p.name != outputs.HASH_MEMO]
+    leftovers = [p for p in killed.rglob("*") if p.is_file() and p not in got and p.name != outputs.keys.HASH_MEMO]
     assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in leftovers)
 
 

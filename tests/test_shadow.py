@@ -8,7 +8,7 @@ import pytest
 from fixtures_tml import one_thread
 from toolkit.errors import ConfigError
 from toolkit.models.training import TrainConfig
-from toolkit.shadow import balanced_keep, load_keep, shadow_paths, train_shadows
+from toolkit.models.shadow import balanced_keep, load_keep, shadow_paths, train_shadows
 
 
 @pytest.fixture(autouse=True, scope="module")

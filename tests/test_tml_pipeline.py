@@ -9,9 +9,8 @@ import pytest
 
 from fixtures_tml import one_thread, write_task
 from toolkit.errors import SubmissionError
-from toolkit.tml import (TMLOutputs, make_submission, normalise, oof_scores, read_submission_csv,
-                         simulate_leaderboard, stratified_folds, submission_problems, validate,
-                         write_submission_csv)
+from toolkit.tml.pipeline import TMLOutputs, make_submission, oof_scores, simulate_leaderboard, stratified_folds, validate
+from toolkit.tml.submission import normalise, read_submission_csv, submission_problems, write_submission_csv
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from toolkit.cli import cli
 from toolkit.errors import ConfigError
 from toolkit.metrics import roc, tpr_at_fpr
-from toolkit.pipeline import Context, resolve_recipe
+from toolkit.mico.pipeline import Context, resolve_recipe
 from toolkit.tracks import Recipe, load_track
-from toolkit.tuning import AUC_WEIGHT, _split_ids, gain_ci, make_folds, objective_fpr, objective_value
-from toolkit.tuning_space import (ALL_VIEWS, Candidate, attack_space, candidate_from_params, param_distribution,
+from toolkit.tuning.study import AUC_WEIGHT, _split_ids, gain_ci, make_folds, objective_fpr, objective_value
+from toolkit.tuning.space import (ALL_VIEWS, Candidate, attack_space, candidate_from_params, param_distribution,
                                   params_of, parse_attacks, suggest_candidate)
 
 
@@ -76,7 +76,7 @@ def test_params_of_refuses_recipes_outside_the_space():
 
 
 def test_view_selection_slices_the_view_axis():
-    from toolkit.scenario import PhaseArrays
+    from toolkit.mico.scenario import PhaseArrays
 
     arr = PhaseArrays(np.zeros((3, 2, 4), np.float32), np.zeros(3, np.int64), np.ones((5, 3, 2, 4), np.float32),
                       np.zeros((5, 3), bool), np.zeros(3, np.int64), [0], np.arange(3))
@@ -203,7 +203,7 @@ def test_fast_roc_matches_the_scorer_with_ties():
 
 
 def test_verdict_keeps_the_default_when_tuning_loses_and_warns_on_noise():
-    from toolkit.tuning import _verdict
+    from toolkit.tuning.study import _verdict
 
     def entry(tuned, default, ci):
         return {"recipe": {"attack": "lira"}, "views": "flip", "choice": "tuned", "default_recipe": {"attack": "hardness"},

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from toolkit.errors import ConfigError, SubmissionError
-from toolkit.upload import COOLDOWN_S, CooldownError, UploadError, cooldown_left, read_ledger, upload
+from toolkit.tml.upload import COOLDOWN_S, CooldownError, UploadError, cooldown_left, read_ledger, upload
 
 TOKEN = "s3cret-team-token-42"
 

@@ -12,7 +12,7 @@ import pkgutil
 
 import click
 
-from .errors import ToolkitError
+from toolkit.errors import ToolkitError
 
 __all__ = ["cli", "main"]
 
@@ -41,7 +41,7 @@ def cli():
 
 
 def _register() -> None:
-    from . import commands
+    from toolkit import commands
 
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")

@@ -11,6 +11,7 @@ __all__ = [
     "ToolkitError",
     "ConfigError",
     "FormatError",
+    "ContractError",
     "DataError",
     "ModelError",
     "SubmissionError",
@@ -33,6 +34,10 @@ class ConfigError(ToolkitError):
 
 class FormatError(ToolkitError):
     """A file does not follow the expected format."""
+
+
+class ContractError(FormatError):
+    """An array breaks the data contract (``signals``): wrong rank, shape, dtype, or a NaN/inf value."""
 
 
 class DataError(ToolkitError):

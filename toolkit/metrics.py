@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.metrics import auc as _auc
 from sklearn.metrics import roc_curve
 
-from .errors import FormatError
+from toolkit.errors import FormatError
 
 __all__ = [
     "FPR_GRID",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import FormatError
+from toolkit.errors import ContractError
 
 __all__ = [
     "check_logits",
@@ -40,39 +40,40 @@ def check_logits(logits: np.ndarray, name: str = "logits", ndim: int = 4) -> np.
     """Return ``logits`` as a float array after checking rank and finiteness."""
     arr = np.asarray(logits)
     if arr.ndim != ndim:
-        raise FormatError(
+        raise ContractError(
             f"{name} must have {ndim} dimensions "
             f"{'[n_models, n_points, n_views, n_classes]' if ndim == 4 else ''}, got shape {arr.shape}"
         )
     if not np.issubdtype(arr.dtype, np.floating):
-        raise FormatError(f"{name} must be floating point, got {arr.dtype}")
+        raise ContractError(f"{name} must be floating point, got {arr.dtype}")
     if not np.isfinite(arr).all():
-        raise FormatError(f"{name} contains NaN or infinite values")
+        raise ContractError(f"{name} contains NaN or infinite values")
     return arr
 
 
 def check_labels(labels: np.ndarray, n_points: int, n_classes: int | None = None) -> np.ndarray:
     arr = np.asarray(labels)
     if arr.shape != (n_points,) or not np.issubdtype(arr.dtype, np.integer):
-        raise FormatError(f"labels must be int [n_points={n_points}], got {arr.dtype} {arr.shape}")
+        raise ContractError(f"labels must be int [n_points={n_points}], got {arr.dtype} {arr.shape}")
     if n_classes is not None and arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-        raise FormatError(f"labels must lie in [0, {n_classes}), got [{arr.min()}, {arr.max()}]")
+        raise ContractError(f"labels must lie in [0, {n_classes}), got [{arr.min()}, {arr.max()}]")
     return arr.astype(np.int64, copy=False)
 
 
 def check_keep(keep: np.ndarray, n_models: int, n_points: int) -> np.ndarray:
+    """``keep`` exactly bool [n_models, n_points]: a transposed or flattened mask is an error, never reshaped."""
     arr = np.asarray(keep)
     if arr.shape != (n_models, n_points) or arr.dtype != np.bool_:
-        raise FormatError(f"keep must be bool [n_models={n_models}, n_points={n_points}], got {arr.dtype} {arr.shape}")
+        raise ContractError(f"keep must be bool [n_models={n_models}, n_points={n_points}], got {arr.dtype} {arr.shape}")
     return arr
 
 
 def check_scores(scores: np.ndarray, n_points: int, name: str = "scores") -> np.ndarray:
     arr = np.asarray(scores, dtype=np.float64)
     if arr.shape != (n_points,):
-        raise FormatError(f"{name} must be [n_points={n_points}], got shape {arr.shape}")
+        raise ContractError(f"{name} must be [n_points={n_points}], got shape {arr.shape}")
     if not np.isfinite(arr).all():
-        raise FormatError(f"{name} contains {int((~np.isfinite(arr)).sum())} NaN or infinite values")
+        raise ContractError(f"{name} contains {int((~np.isfinite(arr)).sum())} NaN or infinite values")
     return arr
 
 
@@ -171,7 +172,7 @@ def signal(name: str, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     try:
         fn = SIGNALS[name]
     except KeyError:
-        from .errors import ConfigError
+        from toolkit.errors import ConfigError
 
         raise ConfigError(f"unknown signal {name!r}; valid signals: {', '.join(sorted(SIGNALS))}") from None
     return fn(logits, labels)

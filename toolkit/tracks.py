@@ -12,17 +12,32 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from toolkit.errors import ConfigError
+from toolkit.kinds import KIND_TABLES, KINDS
 
-__all__ = ["Recipe", "Build", "Scenario", "Track", "tracks_dir", "list_tracks", "load_track", "parse_track"]
+__all__ = ["Recipe", "Build", "ShadowTraining", "Scenario", "Track", "tracks_dir", "track_dirs", "list_tracks",
+           "load_track", "parse_track", "runs_dir"]
 
-KINDS = ("mico", "tml")
+_HERE = Path(__file__).resolve().parent
+# An installed wheel carries the built-in tracks as package data (setup.py maps tracks/ there);
+# a checkout reads them from tracks/ beside the package.
+BUILTIN = _HERE / "builtin_tracks" if (_HERE / "builtin_tracks").is_dir() else _HERE.parent / "tracks"
+
+
+def track_dirs() -> list[Path]:
+    """Where tracks are looked up, first match wins: ``$MIA_TRACKS_DIR``, ``./tracks``, then the built-in ones."""
+    dirs = [Path(os.environ["MIA_TRACKS_DIR"])] if os.environ.get("MIA_TRACKS_DIR") else []
+    return dirs + [Path("tracks"), BUILTIN]
 
 
 def tracks_dir() -> Path:
-    """``$MIA_TRACKS_DIR`` if set, else the ``tracks/`` folder beside the package."""
-    env = os.environ.get("MIA_TRACKS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "tracks"
+    """The folder of the built-in tracks."""
+    return BUILTIN
+
+
+def runs_dir(track: "Track") -> Path:
+    """``$MIA_RUNS_DIR/<track>`` (default ``runs/<track>``): the stage files of one track."""
+    return Path(os.environ.get("MIA_RUNS_DIR", "runs")) / track.name
 
 
 class FrozenDict(dict):
@@ -87,6 +102,17 @@ class Build:
 
 
 @dataclass(frozen=True)
+class ShadowTraining:
+    """How the toolkit trains shadow models for a track that ships none (``[shadow]``; the ResNet18 task)."""
+
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    weight_decay: float = 5e-4
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     epsilon: float = math.inf
@@ -117,6 +143,7 @@ class Track:
     scenarios: tuple[Scenario, ...]
     baseline: Recipe = field(default_factory=lambda: Recipe("threshold", _frozen({"signal": "loss"})))
     build: Build | None = None
+    shadow: ShadowTraining | None = None
     path: Path | None = None
 
     def scenario(self, name: str) -> Scenario:
@@ -172,7 +199,7 @@ def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path |
         if section not in data:
             raise ConfigError(f"{where}: missing [{section}] table")
     head = dict(data["track"])
-    allowed = {f.name for f in fields(Track)} - {"scenarios", "build", "path"}
+    allowed = {f.name for f in fields(Track)} - {"scenarios", "build", "shadow", "path"}
     unknown = sorted(set(head) - allowed)
     if unknown:
         raise ConfigError(f"{where} [track]: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(allowed))}")
@@ -181,29 +208,43 @@ def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path |
         raise ConfigError(f"{where} [track]: missing key(s) {', '.join(missing)}")
     if head["kind"] not in KINDS:
         raise ConfigError(f"{where} [track]: kind must be one of {', '.join(KINDS)}, got {head['kind']!r}")
+    if head["kind"] not in KIND_TABLES:
+        raise ConfigError(f"{where} [track]: kind {head['kind']!r} has no settings tables")
     if "baseline" in head:
         head["baseline"] = Recipe.from_dict(head["baseline"], f"{where} [track].baseline")
     scenarios = tuple(_scenario(n, v, where) for n, v in data["scenarios"].items())
     if not scenarios:
         raise ConfigError(f"{where}: [scenarios] is empty")
-    build = None
-    if "build" in data:
-        _reject_unknown(data["build"], Build, f"{where} [build]")
-        build = Build(**data["build"])
-    return Track(scenarios=scenarios, build=build, path=path, **head)
+    tables = {}
+    for table, cls in (("build", Build), ("shadow", ShadowTraining)):
+        if table in data:
+            if table not in KIND_TABLES[head["kind"]]:
+                raise ConfigError(f"{where}: a kind = {head['kind']!r} track has no [{table}] table; "
+                                  f"its tables: {', '.join(KIND_TABLES[head['kind']]) or '(none)'}")
+            _reject_unknown(data[table], cls, f"{where} [{table}]")
+            tables[table] = cls(**data[table])
+    return Track(scenarios=scenarios, path=path, **tables, **head)
 
 
 def list_tracks(root: Path | None = None) -> list[str]:
-    root = root or tracks_dir()
-    return sorted(p.parent.name for p in root.glob("*/track.toml"))
+    roots = [root] if root else track_dirs()
+    return sorted({p.parent.name for r in roots for p in Path(r).glob("*/track.toml")})
+
+
+def _find(name: str, root: Path | None) -> Path | None:
+    for r in [root] if root else track_dirs():
+        path = Path(r) / name / "track.toml"
+        if path.is_file():
+            return path
+    return None
 
 
 def load_track(name: str, root: Path | None = None) -> Track:
-    """Read ``tracks/<name>/track.toml``; an unknown name lists the valid ones."""
-    root = root or tracks_dir()
-    path = root / name / "track.toml"
-    if not path.is_file():
-        raise ConfigError(f"unknown track {name!r}; valid tracks: {', '.join(list_tracks(root)) or '(none)'}")
+    """Read ``<dir>/<name>/track.toml`` from the first of ``track_dirs()`` that has it; an unknown name lists the valid ones."""
+    path = _find(name, root)
+    if path is None:
+        raise ConfigError(f"unknown track {name!r}; valid tracks: {', '.join(list_tracks(root)) or '(none)'}",
+                          "add tracks/<name>/track.toml here or in $MIA_TRACKS_DIR")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

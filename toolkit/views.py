@@ -7,7 +7,7 @@ of every cache key, so a changed spec never reuses stale outputs.
 
 from __future__ import annotations
 
-from .errors import ConfigError
+from toolkit.errors import ConfigError
 
 __all__ = ["parse_views", "views_label", "count_views", "apply_views"]
 

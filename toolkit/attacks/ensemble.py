@@ -1,4 +1,4 @@
-"""Feature-ensemble attack: a classifier on per-point output features (``toolkit.features``).
+"""Feature-ensemble attack: a classifier on per-point output features (``toolkit.attacks.features``).
 
 In the spirit of Shokri et al. (S&P 2017), with the feature set of the TML ResNet18 reports (loss,
 entropy, modified entropy, margins, p_y, correctness, logits, gradient proxy, sorted softmax) plus
@@ -26,36 +26,36 @@ import warnings
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..features import calibrated_features, output_features
-from ..signals import oriented
-from .registry import register
+from toolkit.errors import ConfigError
+from toolkit.attacks.features import calibrated_features, output_features
+from toolkit.signals import oriented
+from toolkit.attacks.registry import register
 
 __all__ = ["MODELS", "make_classifier", "training_set", "fit_predict", "ensemble"]
 
 MODELS = ("rf", "lgbm", "mlp", "stack")
 
 
-def make_classifier(kind: str, seed: int, n_estimators: int = 200, max_depth: int = 8, learning_rate: float = 0.05):
+def make_classifier(name: str, seed: int, n_estimators: int = 200, max_depth: int = 8, learning_rate: float = 0.05):
     """A fresh scikit-learn style classifier, single-threaded and seeded."""
-    if kind == "rf":
+    if name == "rf":
         from sklearn.ensemble import RandomForestClassifier
 
         return RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=5,
                                       random_state=seed, n_jobs=1)
-    if kind == "lgbm":
+    if name == "lgbm":
         from lightgbm import LGBMClassifier
 
         return LGBMClassifier(n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate,
                               num_leaves=31, random_state=seed, n_jobs=1, verbose=-1)
-    if kind == "mlp":
+    if name == "mlp":
         from sklearn.neural_network import MLPClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         return make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=200,
                                                              early_stopping=True, random_state=seed))
-    raise ConfigError(f"unknown ensemble model {kind!r}; valid: {', '.join(MODELS)}")
+    raise ConfigError(f"unknown ensemble model {name!r}; valid: {', '.join(MODELS)}")
 
 
 def training_set(labels, ref, keep, groups, *, calibrated: bool, max_pseudo: int, max_rows: int, rng):
@@ -84,15 +84,15 @@ def _oof(make, x, y, folds) -> np.ndarray:
     return out
 
 
-def fit_predict(kind: str, x, y, folds, x_target, make) -> np.ndarray:
+def fit_predict(name: str, x, y, folds, x_target, make) -> np.ndarray:
     """Train on (x, y), score ``x_target``: isotonic-calibrated, or the stacked ensemble."""
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
 
-    kinds = ("rf", "lgbm", "mlp") if kind == "stack" else (kind,)
-    oof = np.column_stack([_oof(lambda k=k: make(k), x, y, folds) for k in kinds])
-    pred = np.column_stack([make(k).fit(x, y).predict_proba(x_target)[:, 1] for k in kinds])
-    if kind == "stack":
+    names = ("rf", "lgbm", "mlp") if name == "stack" else (name,)
+    oof = np.column_stack([_oof(lambda k=k: make(k), x, y, folds) for k in names])
+    pred = np.column_stack([make(k).fit(x, y).predict_proba(x_target)[:, 1] for k in names])
+    if name == "stack":
         return LogisticRegression().fit(oof, y).predict_proba(pred)[:, 1]
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(oof[:, 0], y)
     return iso.predict(pred[:, 0]) + 1e-6 * pred[:, 0]
@@ -129,8 +129,8 @@ def ensemble(
     if np.unique(y).size < 2:
         return oriented("loss", target, labels).mean(axis=-1)
 
-    def make(kind):
-        return make_classifier(kind, seed, n_estimators, max_depth, learning_rate)
+    def make(name):
+        return make_classifier(name, seed, n_estimators, max_depth, learning_rate)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLP convergence, LightGBM feature-name chatter

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..signals import oriented
-from .reference_stats import masked_mean, masked_std
-from .registry import register
+from toolkit.errors import ConfigError
+from toolkit.signals import oriented
+from toolkit.attacks.reference_stats import masked_mean, masked_std
+from toolkit.attacks.registry import register
 
 FORMULAS = ("in", "mid", "z")
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr
 
-from ..signals import phi
-from .registry import register
+from toolkit.signals import check_keep, phi
+from toolkit.attacks.registry import register
 
 __all__ = ["masked_median", "masked_var", "pooled_sigma", "gaussian_logpdf", "lira_scores", "lira"]
 
@@ -113,7 +113,7 @@ def lira_scores(
     ref = np.asarray(ref_phi, dtype=np.float64).reshape((-1,) + s.shape)
     if ref.shape[0] == 0:
         return s.mean(axis=-1)
-    k_in = np.asarray(keep, dtype=bool).reshape(ref.shape[:2])[..., None]
+    k_in = check_keep(keep, *ref.shape[:2])[..., None]  # a transposed mask is an error, not reshaped
     k_out = ~k_in
     fallback = np.full(s.shape, float(np.median(ref)))
     mu_in, mu_out, has_gap = _fill_means(masked_median(ref, k_in), masked_median(ref, k_out), fallback)

@@ -20,8 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..signals import check_keep, check_labels, check_logits, check_scores
+from toolkit.errors import ConfigError, ContractError
+from toolkit.signals import check_keep, check_labels, check_logits, check_scores
 
 __all__ = ["register", "get_attack", "attack_names", "run_attack", "BASE_ARGS"]
 
@@ -45,7 +45,7 @@ def _import_all() -> None:
     import importlib
     import pkgutil
 
-    from .. import attacks
+    from toolkit import attacks
 
     for info in pkgutil.iter_modules(attacks.__path__):
         if info.name != "registry":
@@ -85,12 +85,15 @@ def run_attack(name: str, target, labels, ref, keep, *, groups=None, seed: int =
         ref = np.zeros((0,) + target.shape, dtype=np.float32)
     ref = check_logits(ref, "reference logits", ndim=4)
     if ref.shape[1:] != target.shape:
-        raise ConfigError(f"reference logits {ref.shape} do not match target {target.shape} (models first)")
-    keep = check_keep(np.asarray(keep).reshape(ref.shape[0], n_points), ref.shape[0], n_points)
+        raise ContractError(f"reference logits {ref.shape} do not match target {target.shape}: expected "
+                            f"[n_ref, {', '.join(map(str, target.shape))}] (models first)")
+    if np.asarray(keep).size == 0 and ref.shape[0] == 0:
+        keep = np.zeros((0, n_points), dtype=bool)
+    keep = check_keep(keep, ref.shape[0], n_points)
     if groups is None:
         groups = np.zeros(n_points, dtype=np.int64)
     groups = np.asarray(groups)
     if groups.shape != (n_points,):
-        raise ConfigError(f"groups must be [n_points={n_points}], got {groups.shape}")
+        raise ContractError(f"groups must be [n_points={n_points}], got {groups.shape}")
     scores = fn(target, labels, ref, keep, groups=groups, seed=seed, **params)
     return check_scores(scores, n_points, f"scores of attack {name!r}")

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..signals import log_softmax
-from .reference_stats import masked_mean
-from .registry import register
+from toolkit.errors import ConfigError
+from toolkit.signals import log_softmax
+from toolkit.attacks.reference_stats import masked_mean
+from toolkit.attacks.registry import register
 
 __all__ = ["true_class_prob", "reference_prob", "pairwise_quantile", "rmia"]
 

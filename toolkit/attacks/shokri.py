@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..signals import log_softmax, oriented
-from .registry import register
+from toolkit.errors import ConfigError
+from toolkit.signals import log_softmax, oriented
+from toolkit.attacks.registry import register
 
 CLASSIFIERS = ("logreg", "per_class")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..signals import oriented
-from .registry import register
+from toolkit.signals import oriented
+from toolkit.attacks.registry import register
 
 
 @register("threshold")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .options import cache_option, data_option, dataset_dir_option, jobs_option, track_option
+from toolkit.commands.options import cache_option, data_option, dataset_dir_option, jobs_option, track_option
 
 
 @click.command("evaluate")
@@ -30,7 +30,7 @@ def evaluate(track, data_dir, dataset_dir, cache_dir, jobs, attacks, scenarios, 
     Example:
       mia evaluate --track demo --attacks lira,rmia,hardness
     """
-    from ..evaluate import evaluate_track
+    from toolkit.studies.evaluate import evaluate_track
 
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None  # noqa: E731
     table = evaluate_track(track, data_dir, attacks=split(attacks), scenarios=split(scenarios), n_folds=folds,

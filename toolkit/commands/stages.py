@@ -1,4 +1,7 @@
-"""The pipeline's stages as commands: challenge build, outputs, attack, package, check, submit."""
+"""The pipeline's stages as commands: challenge build, outputs, attack, package, check, submit.
+
+Each command parses its options and runs the stage of the track's kind (``toolkit.kinds``).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,18 @@ from pathlib import Path
 
 import click
 
-from ..pipeline import (Context, format_table, stage_attack, stage_challenge, stage_check, stage_outputs,
-                        stage_package, submit)
-from ..tracks import load_track
-from ..views import parse_views
-from .options import cache_option, data_option, dataset_dir_option, jobs_option, scheduler_option, track_option, views_option
+from toolkit.commands.options import (cache_option, data_option, dataset_dir_option, jobs_option, scheduler_option,
+                                      track_option, views_option)
+from toolkit.kinds import StageOptions, stage
+from toolkit.tracks import load_track
+from toolkit.views import parse_views
 
 
-def _ctx(track, data_dir, dataset_dir=None, jobs=1, views="orig", cache_dir=None, scheduler=None) -> Context:
-    return Context(load_track(track), Path(data_dir), dataset_dir, cache_dir, jobs, parse_views(views), scheduler)
+def _run(name: str, track: str, data_dir, dataset_dir=None, jobs=1, views="orig", cache_dir=None, scheduler=None,
+         **extra) -> None:
+    t = load_track(track)
+    opts = StageOptions(Path(data_dir), dataset_dir, jobs, parse_views(views), cache_dir, scheduler, extra)
+    click.echo(stage(t, name)(t, opts))
 
 
 def _common(fn):
@@ -48,11 +54,8 @@ def challenge_build(track, data_dir, jobs, train_models, dev_models, final_model
     Example:
       mia challenge build --track demo --train-models 16 --dev-models 4 --final-models 4
     """
-    ctx = _ctx(track, data_dir, jobs=jobs)
-    root = stage_challenge(ctx, train_models=train_models, dev_models=dev_models, final_models=final_models, seed=seed)
-    if root is None:
-        raise click.ClickException(f"track {track!r} comes from the organisers' files; nothing to build")
-    click.echo(f"challenge ready: {root}  ({ctx.timings['challenge']:.1f} s)")
+    _run("challenge", track, data_dir, jobs=jobs, train_models=train_models, dev_models=dev_models,
+         final_models=final_models, seed=seed)
 
 
 @click.command("outputs")
@@ -64,10 +67,7 @@ def outputs(track, data_dir, dataset_dir, jobs, views, scheduler, cache_dir):
     Example:
       mia outputs --track demo -j 2
     """
-    ctx = _ctx(track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler)
-    done = stage_outputs(ctx)
-    n = sum(len(v) for v in done.values())
-    click.echo(f"outputs cached for {n} models over {len(done)} scenarios ({ctx.timings['outputs']:.1f} s)")
+    _run("outputs", track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler)
 
 
 @click.command("attack")
@@ -79,9 +79,7 @@ def attack(track, data_dir, dataset_dir, jobs, views, scheduler, cache_dir):
     Example:
       mia attack --track demo
     """
-    ctx = _ctx(track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler)
-    summary = stage_attack(ctx)
-    click.echo(format_table(summary))
+    _run("attack", track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler)
 
 
 @click.command("package")
@@ -96,8 +94,7 @@ def package(track, data_dir, dataset_dir, baseline):
     Example:
       mia package --track demo
     """
-    ctx = _ctx(track, data_dir, dataset_dir)
-    click.echo(stage_package(ctx, method="baseline" if baseline else "recipe"))
+    _run("package", track, data_dir, dataset_dir, baseline=baseline)
 
 
 @click.command("check")
@@ -105,19 +102,17 @@ def package(track, data_dir, dataset_dir, baseline):
 @track_option
 @data_option
 @dataset_dir_option
-def check(zip_path, track, data_dir, dataset_dir):
+@click.option("--format-only", is_flag=True,
+              help="Check the scorer's format rules only (no challenge folders at hand to know the model ids).")
+def check(zip_path, track, data_dir, dataset_dir, format_only):
     """Check a submission zip against every scorer rule, then score it where answers are known.
 
     \b
-    Example:
+    Examples:
       mia check submissions/demo/20260101-120000/demo.zip --track demo
+      mia check my_edited.zip --track purchase100 --format-only
     """
-    ctx = _ctx(track, data_dir, dataset_dir)
-    report = stage_check(ctx, zip_path)
-    click.echo(f"{zip_path}: format OK")
-    for scenario, phases in report.items():
-        for phase, m in phases.items():
-            click.echo(f"  {scenario:<18}{phase:<7}" + "  ".join(f"{k}={v:.4f}" for k, v in m.items()))
+    _run("check", track, data_dir, dataset_dir, zip_path=zip_path, format_only=format_only)
 
 
 @click.command("submit")
@@ -136,17 +131,9 @@ def submit_cmd(track, data_dir, dataset_dir, jobs, views, scheduler, cache_dir, 
       mia submit --track demo -j 2
       mia submit --track resnet18 --data /path/to/task    # pub.pt, priv_out.pt, 01_MIA.pt
     """
-    if load_track(track).kind == "tml":  # one target, a CSV: the ResNet18 task's own pipeline, with its defaults
-        from .tml import tml_submit
-
-        return click.get_current_context().invoke(tml_submit, data_dir=data_dir, views=views, jobs=jobs,
-                                                  cache_dir=cache_dir)
-    ctx = _ctx(track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler)
-    zip_path, summary, table = submit(ctx, train_models=train_models, dev_models=dev_models, final_models=final_models)
-    click.echo(table)
-    click.echo("")
-    click.echo("stage seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in ctx.timings.items()))
-    click.echo(f"submission: {zip_path}")
+    sizes = {k: v for k, v in dict(train_models=train_models, dev_models=dev_models,
+                                   final_models=final_models).items() if v is not None}
+    _run("submit", track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler, **sizes)
 
 
 COMMANDS = [challenge, outputs, attack, package, check, submit_cmd]

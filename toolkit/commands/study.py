@@ -50,8 +50,8 @@ def scaling(widths, repeats, shadows, seed, attacks, dataset, shadow_centres, ba
     Example:
       mia study scaling --attacks shokri,lira,loss --repeats 5 --seed 1
     """
-    from ..studies.report import run_dir
-    from ..studies.scaling import ScalingConfig, run_scaling, write_scaling_report
+    from toolkit.studies.report import run_dir
+    from toolkit.studies.scaling import ScalingConfig, run_scaling, write_scaling_report
 
     cfg = ScalingConfig(widths=_ints(widths), repeats=repeats, shadows=shadows, seed=seed, dataset=dataset,
                         attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
@@ -84,8 +84,8 @@ def imbalance(levels, sweep, n_ref, attack, epochs, no_imbalanced_refs, dataset,
     Example:
       mia study imbalance --levels none,severe --sweep '' --n-ref 4
     """
-    from ..studies.imbalance import ImbalanceConfig, run_imbalance, write_imbalance_report
-    from ..studies.report import run_dir
+    from toolkit.studies.imbalance import ImbalanceConfig, run_imbalance, write_imbalance_report
+    from toolkit.studies.report import run_dir
 
     try:
         rates = tuple(float(v) for v in sweep.split(",") if v.strip())
@@ -130,8 +130,8 @@ def unlearning(model_path, retain, forget, holdout, arch, n_classes, fpr, seed, 
       mia audit unlearning --model unlearned.pt --retain retain.npz --forget forget.npz \\
           --holdout holdout.npz --arch demo_mlp --n-classes 10
     """
-    from ..models import load_model
-    from ..studies.unlearning import audit_unlearning, load_split, model_logits
+    from toolkit.models import load_model
+    from toolkit.studies.unlearning import audit_unlearning, load_split, model_logits
 
     model = load_model(arch, model_path, n_classes)
     parts = [load_split(p) for p in (retain, forget, holdout)]

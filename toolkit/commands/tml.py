@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import cache_option, jobs_option, views_option
+from toolkit.commands.options import cache_option, jobs_option, views_option
 
 __all__ = ["COMMANDS", "tml", "upload_cmd"]
 
@@ -25,11 +25,11 @@ def tml():
 @tml.command("submit")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
               help="Task folder holding pub.pt, priv_out.pt and the target's .pt file.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("submissions/resnet18"),
-              show_default=True, help="Where the CSV and its manifest go.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Where the CSV and its manifest go (default: submissions/resnet18).")
 @click.option("--shadows", type=click.IntRange(0), default=0, show_default=True,
               help="Shadow ResNet18s to train for LiRA/RMIA comparisons (even; 0 = none).")
-@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True, help="Shadow training epochs.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Shadow training epochs (default: track.toml's [shadow]).")
 @click.option("--shadow-dir", type=click.Path(path_type=Path), default=None,
               help="Shadow weights folder (resumable; default: <data>_shadows beside the task folder).")
 @click.option("--model", type=click.Choice(["rf", "lgbm", "mlp", "stack"]), default=None,
@@ -47,25 +47,14 @@ def tml_submit(data_dir, out_dir, shadows, epochs, shadow_dir, model, folds, see
     Example:
       mia tml submit --data data/resnet18 --shadows 8 --epochs 20 --run mlp1
     """
-    import torch
+    from toolkit.tml.kind import format_validation, submit_task
+    from toolkit.tracks import load_track
+    from toolkit.views import parse_views
 
-    from ..models.training import TrainConfig
-    from ..tml import make_submission
-    from ..tracks import load_track
-    from ..views import parse_views
-
-    recipe = load_track("resnet18").scenarios[0].recipe
-    params = dict(recipe.params) | ({"model": model} if model else {})
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=0.05, weight_decay=5e-4, seed=seed, device=device)
-    man = make_submission(data_dir, out_dir, shadows, attack=recipe.attack, params=params, views=parse_views(views),
-                          folds=folds, seed=seed, shadow_dir=shadow_dir, train_cfg=cfg if shadows else None,
-                          cache_dir=cache_dir, jobs=jobs, run_name=run_name)
-    for name, fig in man["validation"].items():
-        board = fig["board_slice"]
-        click.echo(f"{name:>10}: TPR@5%FPR {fig['tpr@5%fpr_strict']:.3f} (<=: {fig['tpr@5%fpr_inclusive']:.3f}) "
-                   f"AUC {fig['auc']:.3f}  board slice {board['mean']:.3f} ± {board['std']:.3f}")
-    click.echo(f"wrote {man['csv']} and {man['manifest']}")
+    man = submit_task(load_track("resnet18"), data_dir, out_dir=out_dir, shadows=shadows, epochs=epochs,
+                      shadow_dir=shadow_dir, model=model, folds=folds, seed=seed, run_name=run_name,
+                      views=parse_views(views), jobs=jobs, cache_dir=cache_dir)
+    click.echo(format_validation(man))
 
 
 @click.command("upload")
@@ -82,7 +71,7 @@ def upload_cmd(csv_file, track, url, force, timeout, ledger):
     Example:
       MIA_TOKEN=… mia upload --track resnet18 submissions/resnet18/mlp1.csv --url http://host:9090/mia
     """
-    from ..upload import upload
+    from toolkit.tml.upload import upload
 
     reply = upload(csv_file, track=track, url=url, timeout=timeout, force=force, ledger=ledger)
     click.echo(json.dumps(reply))

@@ -1,4 +1,4 @@
-"""``mia tune``: Optuna studies on the validation split (see ``toolkit.tuning``)."""
+"""``mia tune``: Optuna studies on the validation split (see ``toolkit.tuning.study``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from ..pipeline import Context
-from ..tracks import load_track
-from ..tuning import tune as tune_track
-from ..tuning_space import parse_attacks
-from ..views import parse_views
-from .options import cache_option, data_option, dataset_dir_option, jobs_option, track_option, views_option
+from toolkit.mico.pipeline import Context
+from toolkit.tracks import load_track
+from toolkit.tuning.study import tune as tune_track
+from toolkit.tuning.space import parse_attacks
+from toolkit.views import parse_views
+from toolkit.commands.options import cache_option, data_option, dataset_dir_option, jobs_option, track_option, views_option
 
 
 @click.command("tune")

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from toolkit.errors import ConfigError, DataError
 
 __all__ = ["Population", "register_dataset", "dataset_names", "load_population", "dataset_cache_dir", "cached_arrays",
            "files_hash", "first_existing"]
@@ -82,7 +82,7 @@ def cached_arrays(key: str, parse: Callable[[], tuple[np.ndarray, np.ndarray]]) 
 
     ``key`` carries a hash of the source files, so an edited file can never be served a stale copy.
     """
-    from ..io import atomic_save_npy
+    from toolkit.io import atomic_save_npy
 
     folder = dataset_cache_dir() / key
     xs, ys = folder / "inputs.npy", folder / "labels.npy"
@@ -99,7 +99,7 @@ def cached_arrays(key: str, parse: Callable[[], tuple[np.ndarray, np.ndarray]]) 
 
 def files_hash(paths) -> str:
     """SHA-256 over the files' contents, in order (each file read only when its stat changed)."""
-    from ..io import file_hash, sha256_bytes
+    from toolkit.io import file_hash, sha256_bytes
 
     return sha256_bytes("".join(file_hash(p) for p in paths).encode())
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FormatError
-from . import Population, cached_arrays, files_hash, first_existing, register_dataset
+from toolkit.errors import FormatError
+from toolkit.data import Population, cached_arrays, files_hash, first_existing, register_dataset
 
 __all__ = ["BATCHES", "MEAN", "STD", "read_batch", "load_cifar10"]
 

@@ -10,8 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..io import sha256_bytes
-from . import Population, register_dataset
+from toolkit.io import sha256_bytes
+from toolkit.data import Population, register_dataset
 
 __all__ = ["load_demo"]
 

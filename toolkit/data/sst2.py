@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FormatError
-from . import Population, cached_arrays, files_hash, first_existing, register_dataset
+from toolkit.errors import FormatError
+from toolkit.data import Population, cached_arrays, files_hash, first_existing, register_dataset
 
 __all__ = ["MAX_LENGTH", "read_split", "tokenize", "load_sst2"]
 
@@ -38,7 +38,7 @@ def read_split(path: Path) -> tuple[list[str], np.ndarray]:
 
 def tokenize(sentences: list[str], tokenizer_dir: Path) -> np.ndarray:
     """int64 [n, 67] token ids, <s> … </s>, truncated and padded with <pad>."""
-    from ..models.roberta import require_transformers
+    from toolkit.models.roberta import require_transformers
 
     transformers = require_transformers()
     tok = transformers.RobertaTokenizer.from_pretrained(str(tokenizer_dir))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, FormatError, raise_if_problems
-from . import Population, files_hash, first_existing, register_dataset
+from toolkit.errors import DataError, FormatError, raise_if_problems
+from toolkit.data import Population, files_hash, first_existing, register_dataset
 
 __all__ = ["N_CLASSES", "MEAN", "STD", "TMLSplit", "TMLTask", "read_membership_dataset", "find_target_model",
            "load_task", "load_tml"]

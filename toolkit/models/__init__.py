@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ConfigError, ModelError
+from toolkit.errors import ConfigError, ModelError
 
 __all__ = ["register_architecture", "architecture_names", "build_model", "load_state_dict", "load_model", "save_model", "model_file"]
 
@@ -103,7 +103,7 @@ def save_model(model, path: Path) -> None:
     """Save the state dict atomically."""
     import torch
 
-    from ..io import atomic_write_bytes
+    from toolkit.io import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)

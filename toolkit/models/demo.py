@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import register_architecture
+from toolkit.models import register_architecture
 
 
 @register_architecture("demo_mlp")

@@ -7,7 +7,7 @@ DP models carry Opacus's ``_module.`` prefix, which ``toolkit.models.load_state_
 
 from __future__ import annotations
 
-from . import register_architecture
+from toolkit.models import register_architecture
 
 __all__ = ["mico_cnn", "mico_mlp", "CNN_PARAMETERS"]
 

@@ -7,7 +7,7 @@ stem change would not load.
 
 from __future__ import annotations
 
-from . import register_architecture
+from toolkit.models import register_architecture
 
 
 @register_architecture("resnet18_44")

@@ -16,8 +16,8 @@ import json
 import re
 from pathlib import Path
 
-from ..errors import ConfigError, ModelError
-from . import register_architecture
+from toolkit.errors import ConfigError, ModelError
+from toolkit.models import register_architecture
 
 __all__ = ["require_transformers", "config_from_state", "roberta_sst2", "load_roberta", "PAD_ID"]
 
@@ -109,7 +109,7 @@ def roberta_sst2(n_classes: int = 2, config=None):
 
 def load_roberta(folder: Path, n_classes: int = 2):
     """Build from ``folder/config.json`` and load ``folder/pytorch_model.bin``, in eval mode."""
-    from . import load_state_dict
+    from toolkit.models import load_state_dict
 
     transformers = require_transformers()
     folder = Path(folder)

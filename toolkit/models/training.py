@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from toolkit.errors import ConfigError
 
 __all__ = ["TrainConfig", "train_model", "noise_multiplier"]
 

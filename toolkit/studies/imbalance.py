@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..attacks import attack_names, run_attack
-from ..errors import ConfigError
-from ..metrics import bootstrap_ci, scorer_metrics
-from ..models import build_model
-from ..models.training import TrainConfig, train_model
-from .leakage import leakage_summary
+from toolkit.attacks import attack_names, run_attack
+from toolkit.errors import ConfigError
+from toolkit.metrics import bootstrap_ci, scorer_metrics
+from toolkit.models import build_model
+from toolkit.models.training import TrainConfig, train_model
+from toolkit.studies.leakage import leakage_summary
 
 __all__ = ["ImbalanceConfig", "LEVELS", "PREDICTIONS", "pick_attack", "removal_mask", "run_imbalance", "write_imbalance_report"]
 
@@ -126,7 +126,7 @@ def run_imbalance(cfg: ImbalanceConfig, progress=None) -> dict:
     """Every level (with balanced and, if asked, imbalanced refs) and the removal-rate sweep."""
     import torch
 
-    from ..data import load_population
+    from toolkit.data import load_population
 
     unknown = sorted(set(cfg.levels) - set(LEVELS))
     if unknown:
@@ -169,7 +169,7 @@ def write_imbalance_report(res: dict, out) -> list:
     """results.json, report.md, ROC / per-class / histogram PNGs in ``out``; returns the paths."""
     from pathlib import Path
 
-    from .report import md_table, plot_bars, plot_histograms, plot_rocs, write_json
+    from toolkit.studies.report import md_table, plot_bars, plot_histograms, plot_rocs, write_json
 
     out = Path(out)
     write_json(out / "results.json", {k: v for k, v in res.items() if not k.startswith("_")})

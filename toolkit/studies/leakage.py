@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics import roc
+from toolkit.metrics import roc
 
 __all__ = ["advantage", "balanced_accuracy", "mutual_information_bits", "binary_entropy", "leakage_summary"]
 

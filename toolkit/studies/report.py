@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_text
-from ..metrics import roc
+from toolkit.io import atomic_write_text
+from toolkit.metrics import roc
 
 __all__ = ["run_dir", "write_json", "md_table", "plot_rocs", "plot_histograms", "plot_errorbars", "plot_bars", "mean_ci"]
 

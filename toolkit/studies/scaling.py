@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..attacks import attack_names, run_attack
-from ..errors import ConfigError
-from ..models import register_architecture
-from ..models.training import TrainConfig, train_model
-from .leakage import leakage_summary
+from toolkit.attacks import attack_names, run_attack
+from toolkit.errors import ConfigError
+from toolkit.models import register_architecture
+from toolkit.models.training import TrainConfig, train_model
+from toolkit.studies.leakage import leakage_summary
 
 __all__ = ["ScalingConfig", "SOURCE", "study_mlp", "n_params", "parse_attacks", "run_scaling", "correlations",
            "write_scaling_report"]
@@ -89,7 +89,7 @@ def _datasets(cfg: ScalingConfig, repeat: int) -> list[tuple[np.ndarray, np.ndar
     """1 + S datasets for one repeat: the target's first, then each shadow's."""
     rng = np.random.default_rng([cfg.seed, repeat])
     if cfg.dataset == "gaussian":
-        from ..data.synthetic import cluster_centres, gaussian_clusters
+        from toolkit.data.synthetic import cluster_centres, gaussian_clusters
 
         centres = cluster_centres(np.random.default_rng([cfg.seed]), cfg.n_classes, cfg.n_features)
         out = []
@@ -97,7 +97,7 @@ def _datasets(cfg: ScalingConfig, repeat: int) -> list[tuple[np.ndarray, np.ndar
             c = cluster_centres(rng, cfg.n_classes, cfg.n_features) if (k and cfg.shadow_centres == "redraw") else centres
             out.append(gaussian_clusters(rng, c, cfg.n_per_class, cfg.noise_std))
         return out
-    from ..data import load_population
+    from toolkit.data import load_population
 
     pop = load_population(cfg.dataset)
     x = pop.inputs.reshape(len(pop), -1).astype(np.float32)
@@ -175,7 +175,7 @@ def correlations(x, y) -> dict[str, float]:
 
 def summarise(cfg: ScalingConfig, rows: list[dict], labels) -> tuple[list[dict], dict]:
     """Per-width means with t-intervals over repeats, and the three correlations per attack."""
-    from .report import mean_ci
+    from toolkit.studies.report import mean_ci
 
     summary = []
     for w in cfg.widths:
@@ -238,7 +238,7 @@ def write_scaling_report(res: dict, out) -> list:
     """results.json, report.md and three PNGs in folder ``out``; returns the written paths."""
     from pathlib import Path
 
-    from .report import md_table, plot_errorbars, plot_histograms, write_json
+    from toolkit.studies.report import md_table, plot_errorbars, plot_histograms, write_json
 
     out = Path(out)
     labels = list(res["config"]["attacks"])

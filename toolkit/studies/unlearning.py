@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
-from ..signals import SIGNALS, signal
+from toolkit.errors import DataError
+from toolkit.signals import SIGNALS, signal
 
 __all__ = ["FEATURES", "audit_features", "audit_unlearning", "load_split", "model_logits"]
 

@@ -16,21 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
-from .metrics import FPR_GRID, metric_key
-from .scenario import ScenarioData, open_scenario
-from .scoring import (known_solution, load_phase_scores, phase_metrics, save_phase_scores, score_phase,
-                      validation_scores)
-from .tracks import Recipe, Scenario, Track
+from toolkit.errors import ConfigError
+from toolkit.metrics import FPR_GRID, metric_key
+from toolkit.mico.scenario import ScenarioData, open_scenario
+from toolkit.mico.predictions import load_phase_scores, save_phase_scores
+from toolkit.mico.scoring import known_solution, phase_metrics, score_phase, validation_scores
+from toolkit.tracks import Recipe, Scenario, Track, runs_dir
 
-__all__ = ["Context", "runs_dir", "resolve_recipe", "own_calibration", "stage_challenge", "stage_outputs", "stage_attack",
+__all__ = ["Context", "resolve_recipe", "own_calibration", "stage_challenge", "stage_outputs", "stage_attack",
            "stage_package", "stage_check", "submit", "format_table", "METRIC_COLUMNS"]
 
 METRIC_COLUMNS = [metric_key(x) for x in FPR_GRID] + ["AUC", "MIA", "accuracy"]
-
-
-def runs_dir(track: Track) -> Path:
-    return Path(os.environ.get("MIA_RUNS_DIR", "runs")) / track.name
 
 
 @dataclass
@@ -82,7 +78,7 @@ def stage_challenge(ctx: Context, **sizes) -> Path | None:
     """Build the local challenge (tracks with a [build] table); organiser tracks are left as they are."""
     if ctx.track.build is None:
         return None
-    from .builder import build_challenge
+    from toolkit.mico.builder import build_challenge
 
     with _timed(ctx, "challenge"):
         return build_challenge(ctx.track, ctx.data_dir, jobs=ctx.jobs, progress=ctx.progress, **sizes)
@@ -90,7 +86,7 @@ def stage_challenge(ctx: Context, **sizes) -> Path | None:
 
 def stage_outputs(ctx: Context) -> dict[str, dict]:
     """Cache every model's outputs, all scenarios in one pool (worker start-up is paid once)."""
-    from .outputs import get_outputs
+    from toolkit.outputs import get_outputs
 
     with _timed(ctx, "outputs"):
         pairs = {sc.name: ctx.open(sc).tasks(ctx.views) for sc in ctx.track.scenarios}
@@ -118,7 +114,7 @@ def own_calibration(sd: ScenarioData) -> bool:
 def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: bool) -> tuple[dict, tuple]:
     """Normalised scores of both phases and the validation (solution, scores, groups) of one recipe."""
     if own:
-        from .ddp import ddp_scores, ddp_validation_scores
+        from toolkit.mico.ddp import ddp_scores, ddp_validation_scores
 
         phases = {ph: ddp_scores(sd, ph, paths, recipe, ctx) for ph in ("dev", "final")}
         return phases, ddp_validation_scores(sd, paths, recipe, ctx)
@@ -130,10 +126,10 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
     """Score every dev/final model with the scenario's recipe (and the baseline); write stage files.
 
     Where the targets reveal their own training sets (ddp), the recipe's scores are calibrated per
-    target against them (``toolkit.ddp``); DP scenarios get an empirical ε lower bound from the
+    target against them (``toolkit.mico.ddp``); DP scenarios get an empirical ε lower bound from the
     recipe's validation scores.
     """
-    from .ddp import epsilon_report
+    from toolkit.mico.ddp import epsilon_report
 
     summary = {}
     with _timed(ctx, "attack"):
@@ -173,7 +169,8 @@ def _expected(ctx: Context) -> dict[str, dict[str, list[int]]]:
 
 def stage_package(ctx: Context, out_root: Path = Path("submissions"), method: str = "recipe") -> Path:
     """Write prediction files, the zip and its manifest under ``submissions/<track>/<run>/``."""
-    from .package import manifest_base, write_submission
+    from toolkit.mico.package import write_submission
+    from toolkit.provenance import manifest_base
 
     with _timed(ctx, "package"):
         preds, metas = {}, {}
@@ -191,15 +188,16 @@ def stage_package(ctx: Context, out_root: Path = Path("submissions"), method: st
         return write_submission(out_dir, ctx.track.task, preds, _expected(ctx), 2 * ctx.track.m, manifest)
 
 
-def stage_check(ctx: Context, zip_path: Path) -> dict:
-    """Format rules, then the scorer's metrics on every phase whose answers are known."""
-    from .check import read_zip_predictions
+def stage_check(ctx: Context, zip_path: Path, format_only: bool = False) -> dict:
+    """Format rules, then the scorer's metrics on every phase whose answers are known.
+
+    The challenge folders give the expected model ids; where they are not at hand, the user asks for
+    the format rules alone (``format_only``): a missing folder is an error, never a silent downgrade.
+    """
+    from toolkit.mico.check import read_zip_predictions
 
     with _timed(ctx, "check"):
-        try:
-            expected = _expected(ctx)
-        except Exception:  # no challenge data here: check the format only
-            expected = None
+        expected = None if format_only else _expected(ctx)
         folders = tuple(sc.folder or sc.name for sc in ctx.track.scenarios)
         found = read_zip_predictions(zip_path, ctx.track.task, folders, expected, 2 * ctx.track.m)
         report = {}

@@ -28,10 +28,10 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from .attacks.registry import attack_names, attack_params
-from .errors import ConfigError, DataError, ToolkitError
-from .scenario import PhaseArrays
-from .tracks import Recipe
+from toolkit.attacks.registry import attack_names, attack_params
+from toolkit.errors import ConfigError, DataError, ToolkitError
+from toolkit.mico.scenario import PhaseArrays
+from toolkit.tracks import Recipe
 
 __all__ = ["CHOICES", "FLOAT_RANGES", "INT_RANGES", "ALL_VIEWS", "Candidate", "param_distribution",
            "attack_space", "suggest_candidate", "candidate_from_params", "params_of", "parse_attacks",

@@ -31,16 +31,17 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from .errors import ConfigError, DataError
-from .io import atomic_write_text
-from .metrics import bootstrap_ci, roc, scorer_metrics, tpr_at_fpr
-from .outputs import load_output
-from .pipeline import Context, runs_dir
-from .scenario import PhaseArrays, ScenarioData
-from .scoring import score_arrays
-from .tracks import Scenario, Track
-from .tuning_report import write_report
-from .tuning_space import (Candidate, Objective, candidate_from_params, enqueue_default, open_study, optimise,
+from toolkit.errors import ConfigError, DataError
+from toolkit.io import atomic_write_text
+from toolkit.kinds import leaderboard_fpr
+from toolkit.metrics import bootstrap_ci, roc, scorer_metrics, tpr_at_fpr
+from toolkit.mico.folds import fold_arrays, pool, train_logits, validation_folds
+from toolkit.mico.pipeline import Context
+from toolkit.mico.scenario import PhaseArrays, ScenarioData
+from toolkit.mico.scoring import score_arrays
+from toolkit.tracks import Scenario, Track, runs_dir
+from toolkit.tuning.report import write_report
+from toolkit.tuning.space import (Candidate, Objective, candidate_from_params, enqueue_default, open_study, optimise,
                            parse_attacks, public_url)
 
 __all__ = ["AUC_WEIGHT", "objective_fpr", "TuningFolds", "make_folds", "pooled", "objective_value", "figures",
@@ -51,8 +52,8 @@ AUC_WEIGHT = 1e-3
 
 
 def objective_fpr(track: Track) -> float:
-    """The leaderboard's FPR: 10% for MICO tracks, 5% for the TML tracks."""
-    return 0.05 if track.kind == "tml" else 0.1
+    """The FPR the track's leaderboard ranks by (its kind's ``LEADERBOARD_FPR``: MICO 10%, the ResNet18 task 5%)."""
+    return leaderboard_fpr(track)
 
 
 @dataclass
@@ -77,48 +78,18 @@ def _split_ids(ids: list[int], heldout_fraction: float, seed: int) -> tuple[list
     return sorted(ids[i] for i in order[n_out:]), sorted(ids[i] for i in order[:n_out])
 
 
-def _fold(sd: ScenarioData, logits: dict, labels: np.ndarray, targets: list[int], refs: list[int]) -> PhaseArrays:
-    """Train models ``targets`` scored against train models ``refs`` (disjoint)."""
-    union, N = sd.union_points(), sd.population_size
-    sp = [sd.splits[("train", i)] for i in targets]
-    points = np.concatenate([s.challenge for s in sp])
-    cols = np.searchsorted(union, points)
-    own = [np.searchsorted(union, s.challenge) for s in sp]
-    return PhaseArrays(
-        target=np.concatenate([logits[i][c] for i, c in zip(targets, own)]),
-        labels=labels[points],
-        ref=np.stack([logits[r][cols] for r in refs]),
-        keep=np.stack([sd.splits[("train", r)].membership(N)[points] for r in refs]),
-        groups=np.repeat(np.arange(len(targets)), [len(s.challenge) for s in sp]),
-        model_ids=list(targets),
-        points=points,
-        solution=np.concatenate([s.solution for s in sp]).astype(np.int64),
-    )
-
-
 def make_folds(sd: ScenarioData, paths: dict, view_names: tuple[str, ...], *, heldout_fraction: float = 0.2,
                n_folds: int = 4, seed: int = 0) -> TuningFolds:
     """Tuning folds (targets vs the other tuning models) and the held-out fold (vs all tuning models)."""
-    ids = [md.model_id for md in sd.models["train"]]
-    tune_ids, out_ids = _split_ids(ids, heldout_fraction, seed)
-    logits = {i: np.asarray(load_output(paths[("train", i)])) for i in ids}
-    labels = sd.labels()
-    order = np.random.default_rng([seed, 11]).permutation(len(tune_ids))
-    folds = []
-    for part in np.array_split(order, min(n_folds, len(tune_ids))):
-        targets = sorted(tune_ids[i] for i in part)
-        folds.append(_fold(sd, logits, labels, targets, [i for i in tune_ids if i not in targets]))
-    return TuningFolds(folds, _fold(sd, logits, labels, out_ids, tune_ids), tune_ids, out_ids, tuple(view_names))
+    tune_ids, out_ids = _split_ids([md.model_id for md in sd.models["train"]], heldout_fraction, seed)
+    logits = train_logits(sd, paths)
+    tuning = list(validation_folds(sd, paths, n_folds, [seed, 11], ids=tune_ids, logits=logits))
+    return TuningFolds(tuning, fold_arrays(sd, logits, out_ids, tune_ids), tune_ids, out_ids, tuple(view_names))
 
 
-def pooled(folds: list[PhaseArrays], candidate: Candidate, view_names: tuple[str, ...], seed: int = 0):
-    """(solution, raw scores, target model ids) of a candidate, pooled over ``folds``."""
-    ys, ss, gs = [], [], []
-    for fold in folds:
-        ys.append(fold.solution)
-        ss.append(score_arrays(candidate.select(fold, view_names), candidate.recipe, seed))
-        gs.append(np.asarray(fold.model_ids)[fold.groups])
-    return np.concatenate(ys), np.concatenate(ss), np.concatenate(gs)
+def pooled(fold_list: list[PhaseArrays], candidate: Candidate, view_names: tuple[str, ...], seed: int = 0):
+    """(solution, raw scores, target model ids) of a candidate, pooled over ``fold_list``."""
+    return pool(fold_list, lambda f: score_arrays(candidate.select(f, view_names), candidate.recipe, seed))
 
 
 def _roc_points(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, FormatError
+from toolkit.errors import DataError, FormatError
 
 __all__ = [
     "PHASES",
@@ -164,6 +164,6 @@ def read_solution(path: Path, n: int | None = None) -> np.ndarray:
 
 def write_solution(path: Path, values: np.ndarray, fmt: str = "%d") -> None:
     """Write one comma-separated row (no header, newline-terminated) atomically."""
-    from .io import atomic_write_text
+    from toolkit.io import atomic_write_text
 
     atomic_write_text(Path(path), ",".join(fmt % v for v in np.asarray(values)) + "\n")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .challenge import PHASES, ModelDir, Splits, list_models
-from .errors import DataError
-from .models import model_file
-from .outputs import OutputTask, get_outputs, load_output
-from .tracks import Scenario, Track
+from toolkit.mico.challenge import PHASES, ModelDir, Splits, list_models
+from toolkit.errors import DataError
+from toolkit.models import model_file
+from toolkit.outputs import OutputTask, get_outputs, load_outputs
+from toolkit.tracks import Scenario, Track
 
 __all__ = ["ScenarioData", "scenario_dir", "open_scenario", "PhaseArrays"]
 
@@ -44,6 +44,7 @@ class PhaseArrays:
     model_ids: list[int]
     points: np.ndarray  # int64 [P] population indices
     solution: np.ndarray | None = None  # int64 [P] where known
+    ref_ids: list[int] | None = None  # the train models behind ``ref``, in row order
 
 
 @dataclass
@@ -94,64 +95,27 @@ class ScenarioData:
         return {(md.phase, md.model_id): p for (md, _), p in zip(pairs, paths)}
 
     def labels(self) -> np.ndarray:
-        from .data import load_population
+        from toolkit.data import load_population
 
         pop = load_population(self.track.dataset_of(self.scenario), self.data_dir, self.dataset_dir)
         return pop.labels
-
-    def _train_logits_at(self, paths: dict, model_ids: list[int], points: np.ndarray) -> np.ndarray:
-        union = self.union_points()
-        cols = np.searchsorted(union, points)
-        return np.stack([np.asarray(load_output(paths[("train", i)])[cols]) for i in model_ids])
 
     def phase_arrays(self, phase: str, paths: dict) -> PhaseArrays:
         """Targets = every model of a dev/final phase; references = every train model."""
         targets = self.models[phase]
         points = np.concatenate([self.splits[(phase, md.model_id)].challenge for md in targets])
         groups = np.repeat(np.arange(len(targets)), [len(self.splits[(phase, md.model_id)].challenge) for md in targets])
-        target = np.concatenate([np.asarray(load_output(paths[(phase, md.model_id)])) for md in targets])
         ref_ids = [md.model_id for md in self.models["train"]]
         return PhaseArrays(
-            target=target,
+            target=np.concatenate(load_outputs([paths[(phase, md.model_id)] for md in targets])),
             labels=self.labels()[points],
-            ref=self._train_logits_at(paths, ref_ids, points),
+            ref=load_outputs([paths[("train", i)] for i in ref_ids], np.searchsorted(self.union_points(), points)),
             keep=self.train_keep(points),
             groups=groups,
             model_ids=[md.model_id for md in targets],
             points=points,
+            ref_ids=ref_ids,
         )
-
-    def validation_folds(self, paths: dict, n_folds: int = 5, seed: int = 0):
-        """Train models as targets, fold by fold; the other folds' train models are references.
-
-        A model is never its own reference. Yields ``PhaseArrays`` with ``solution`` filled in.
-        """
-        ids = [md.model_id for md in self.models["train"]]
-        if len(ids) < 2:
-            raise DataError(f"validation needs at least 2 train-phase models in {self.root}, found {len(ids)}")
-        order = np.random.default_rng(seed).permutation(len(ids))
-        folds = np.array_split(order, min(n_folds, len(ids)))
-        labels = self.labels()
-        N = self.population_size
-        for fold in folds:
-            tgt = [ids[i] for i in sorted(fold)]
-            refs = [ids[i] for i in range(len(ids)) if i not in set(fold.tolist())]
-            sp = [self.splits[("train", i)] for i in tgt]
-            points = np.concatenate([s.challenge for s in sp])
-            union = self.union_points()
-            cols = [np.searchsorted(union, s.challenge) for s in sp]
-            target = np.concatenate([np.asarray(load_output(paths[("train", i)])[c]) for i, c in zip(tgt, cols)])
-            keep = np.stack([self.splits[("train", i)].membership(N)[points] for i in refs])
-            yield PhaseArrays(
-                target=target,
-                labels=labels[points],
-                ref=self._train_logits_at(paths, refs, points),
-                keep=keep,
-                groups=np.repeat(np.arange(len(tgt)), [len(s.challenge) for s in sp]),
-                model_ids=tgt,
-                points=points,
-                solution=np.concatenate([s.solution for s in sp]),
-            )
 
 
 def open_scenario(track: Track, scenario: Scenario, data_dir: Path, dataset_dir: Path | None = None) -> ScenarioData:

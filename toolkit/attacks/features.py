@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import signals
+from toolkit import signals
 
 __all__ = ["BASE_FEATURES", "output_features", "calibrated_features", "CALIBRATED_FEATURES"]
 
@@ -56,9 +56,9 @@ def output_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int = 10,
 def calibrated_features(target: np.ndarray, labels: np.ndarray, ref: np.ndarray, keep: np.ndarray,
                         groups: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """LiRA (online, fixed variance), RMIA (offline) and hardness (loss, 'in') scores: [P, 3]."""
-    from .attacks.hardness import hardness
-    from .attacks.lira import lira
-    from .attacks.rmia import rmia
+    from toolkit.attacks.hardness import hardness
+    from toolkit.attacks.lira import lira
+    from toolkit.attacks.rmia import rmia
 
     cols = [f(target, labels, ref, keep, groups=groups) for f in (lira, rmia, hardness)]
     return np.stack(cols, axis=-1), list(CALIBRATED_FEATURES)

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import io
 import json
-import platform
-import subprocess
-import time
 import zipfile
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from .errors import raise_if_problems
-from .io import atomic_write_bytes, atomic_write_text
-from .scoring import PhaseScores
+from toolkit.errors import raise_if_problems
+from toolkit.io import atomic_write_bytes, atomic_write_text
+from toolkit.mico.predictions import PhaseScores
 
-__all__ = ["format_row", "validate_predictions", "write_submission", "manifest_base", "SUBMIT_PHASES"]
+__all__ = ["format_row", "validate_predictions", "write_submission", "SUBMIT_PHASES"]
 
 SUBMIT_PHASES = ("dev", "final")
 MAX_ZIP_BYTES = 2 * 1024 * 1024
@@ -61,26 +57,6 @@ def validate_predictions(preds: dict[str, dict[str, PhaseScores]], expected: dic
             if extra:
                 problems.append(f"{scenario}/{phase}: predictions for unknown model(s) {extra[:5]}")
     raise_if_problems(problems, hint="re-run `mia attack` for this track")
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def manifest_base() -> dict:
-    versions = {}
-    for pkg in ("mia-toolkit", "torch", "numpy", "scikit-learn", "lightgbm", "optuna", "pandas"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": _git_commit(),
-            "python": platform.python_version(), "packages": versions}
 
 
 def write_submission(out_dir: Path, task: str, preds: dict[str, dict[str, PhaseScores]],

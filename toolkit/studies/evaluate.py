@@ -1,7 +1,7 @@
 """Compare every registered attack on the validation splits of a track (``mia evaluate``).
 
 For each scenario the train-phase models (whose membership is known) act as targets fold by fold,
-the other folds' train models as references (``ScenarioData.validation_folds``: a model is never
+the other folds' train models as references (``mico.folds.validation_folds``: a model is never
 its own reference). Scores are pooled over all folds with one threshold, like the MICO scorer
 pools a phase; with ``pooling="rank"`` each target's scores are first replaced by their quantile
 rank within that target (per-model ranks are comparable across models and folds whatever the
@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from .attacks import attack_names, attack_params, run_attack
-from .errors import ConfigError, ToolkitError
-from .metrics import metric_key, scorer_metrics
-from .tracks import Recipe, Track, load_track
+from toolkit.attacks import attack_names, attack_params, run_attack
+from toolkit.errors import ConfigError, ToolkitError
+from toolkit.metrics import metric_key, scorer_metrics
+from toolkit.tracks import Recipe, Track, load_track
 
 __all__ = ["VARIANTS", "default_recipes", "rank_within", "evaluate_scenario", "evaluate_track", "FPRS"]
 
@@ -35,6 +35,10 @@ VARIANTS: dict[str, list[dict]] = {
     "lira": [{}, {"fix_variance": False}, {"online": False}, {"online": False, "two_sided": True}],
     "rmia": [{}, {"offline": False}],
     "ensemble": [{}],
+    "base": [{}, {"online": False}],
+    "bavaria": [{}, {"variant": "n"}, {"online": False}, {"variant": "n", "online": False}],
+    "informia": [{}, {"offline": False}],
+    "quantile": [{}, {"level": 0.99}],
 }
 
 
@@ -102,7 +106,8 @@ def evaluate_track(
     progress: bool = False,
 ) -> pd.DataFrame:
     """Every attack on every scenario's validation folds; also writes ``<out_dir>/<track>/evaluate.csv``."""
-    from .scenario import open_scenario
+    from toolkit.mico.folds import validation_folds
+    from toolkit.mico.scenario import open_scenario
 
     track = load_track(track) if isinstance(track, str) else track
     recipes = default_recipes(attacks)
@@ -110,11 +115,11 @@ def evaluate_track(
     for name in scenarios or track.scenario_names:
         sd = open_scenario(track, track.scenario(name), Path(data_dir), dataset_dir)
         paths = sd.outputs(jobs=jobs, cache_dir=cache_dir, progress=progress)
-        folds = list(sd.validation_folds(paths, n_folds=n_folds, seed=seed))
+        folds = list(validation_folds(sd, paths, n_folds=n_folds, seed=seed))
         rows += [{"scenario": name, **r} for r in evaluate_scenario(folds, recipes, seed=seed, pooling=pooling)]
     table = pd.DataFrame(rows)
     if out_dir is not None:
-        from .io import atomic_write_text
+        from toolkit.io import atomic_write_text
 
         atomic_write_text(Path(out_dir) / track.name / "evaluate.csv", table.to_csv(index=False))
     return table

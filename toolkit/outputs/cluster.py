@@ -24,10 +24,12 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import ConfigError
-from .io import atomic_save_npy, atomic_write_bytes
-from .models.training import TrainConfig
-from .outputs import OutputTask, cache_path, compute_logits, resolve_precision
+from toolkit.errors import ConfigError
+from toolkit.io import atomic_save_npy, atomic_write_bytes
+from toolkit.models.training import TrainConfig
+from toolkit.outputs.compute import compute_logits
+from toolkit.outputs.keys import cache_path, resolve_precision
+from toolkit.outputs.task import OutputTask
 
 __all__ = ["run_on_cluster", "TrainTask", "train_task", "shadow_train_tasks", "run_training_on_cluster"]
 
@@ -47,9 +49,9 @@ def _client(scheduler: str, timeout: str = "20s"):
 
 def _remote_logits(task: OutputTask, precision: str, fingerprint: str | None = None) -> np.ndarray:
     """On a worker: the task's logits, after checking it reads the same data as the client."""
-    from .outputs import _population
+    from toolkit.outputs.keys import population_of
 
-    _population(task, fingerprint)
+    population_of(task, fingerprint)
     return compute_logits(task, precision=precision)
 
 
@@ -67,10 +69,10 @@ def run_on_cluster(
     ``paths``/``precisions`` (from ``get_outputs``'s plan) spare re-hashing; by default they are
     computed here as a local run would (``resolve_precision`` for this machine's device).
     """
-    from .outputs import _device, _population
+    from toolkit.outputs.keys import default_device, population_of
 
     if precisions is None:
-        precisions = [resolve_precision(t, _device()) for t in tasks]
+        precisions = [resolve_precision(t, default_device()) for t in tasks]
     if paths is None:
         paths = [cache_path(t, cache_dir, p) for t, p in zip(tasks, precisions)]
     unique = {Path(p): (t, q) for t, p, q in zip(tasks, paths, precisions)}  # one entry, one computation
@@ -82,7 +84,7 @@ def run_on_cluster(
         # keys named after the entries: a task already running for another client is shared, not redone
         todo = list(unique.items())
         futures = client.map(_remote_logits, [t for _, (t, _) in todo], [q for _, (_, q) in todo],
-                             [_population(t).fingerprint for _, (t, _) in todo],
+                             [population_of(t).fingerprint for _, (t, _) in todo],
                              key=[f"mia-outputs-{p.stem}" for p, _ in todo])
         where = {f.key: p for f, (p, _) in zip(futures, todo)}
         for fut, logits in as_completed(futures, with_results=True):
@@ -111,9 +113,9 @@ def train_task(task: TrainTask) -> bytes:
     """Train one model (seeded by ``task.cfg.seed``, as ``shadow.train_shadows`` does); its state dict as bytes."""
     import torch
 
-    from .data import load_population
-    from .models import build_model
-    from .models.training import train_model
+    from toolkit.data import load_population
+    from toolkit.models import build_model
+    from toolkit.models.training import train_model
 
     pop = load_population(task.dataset, task.data_dir and Path(task.data_dir), task.dataset_dir and Path(task.dataset_dir))
     idx = np.asarray(task.points, dtype=np.int64)
@@ -131,7 +133,7 @@ def shadow_train_tasks(out_dir: Path, keep: np.ndarray, cfg: TrainConfig, *, arc
     """The shadow models of ``keep`` bool [n_models, N] as tasks: model i trains on ``keep[i]`` with seed cfg.seed+i."""
     from dataclasses import replace
 
-    from .shadow import shadow_paths
+    from toolkit.models.shadow import shadow_paths
 
     return [TrainTask(path, architecture, n_classes, dataset, np.flatnonzero(keep[i]), replace(cfg, seed=cfg.seed + i),
                       data_dir, dataset_dir)

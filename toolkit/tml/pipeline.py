@@ -23,16 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .attacks import attack_params, run_attack
-from .data.tml import N_CLASSES, TMLTask, load_task
-from .errors import ConfigError, SubmissionError, raise_if_problems
-from .io import atomic_write_text, sha256_file
-from .metrics import bootstrap_ci, roc, tpr_at_fpr
+from toolkit.attacks import attack_params, run_attack
+from toolkit.data.tml import N_CLASSES, TMLTask, load_task
+from toolkit.errors import ConfigError, SubmissionError, raise_if_problems
+from toolkit.io import atomic_write_text, sha256_file
+from toolkit.tml.submission import normalise, write_submission_csv
+from toolkit.metrics import bootstrap_ci, roc, tpr_at_fpr
+from toolkit.tracks import ShadowTraining
 
 __all__ = [
     "ARCH", "FPR", "TMLOutputs", "output_tasks", "collect_outputs", "train_task_shadows", "score_rows",
-    "stratified_folds", "oof_scores", "simulate_leaderboard", "validate", "normalise",
-    "submission_problems", "write_submission_csv", "read_submission_csv", "make_submission",
+    "stratified_folds", "oof_scores", "simulate_leaderboard", "validate", "make_submission",
 ]
 
 ARCH = "resnet18_44"
@@ -53,25 +54,25 @@ class TMLOutputs:
     keep: np.ndarray  # bool [R, N]
 
 
-def output_tasks(task: TMLTask, model_paths, views=("orig",), batch_size: int = 1024):
+def output_tasks(task: TMLTask, model_paths, views=("orig",), batch_size: int = 1024, architecture: str = ARCH):
     """One ``OutputTask`` per model over the whole population (pub then priv)."""
-    from .outputs import OutputTask
+    from toolkit.outputs import OutputTask
 
     n = len(task.pub) + len(task.priv)
-    return [OutputTask(Path(p), ARCH, N_CLASSES, "tml", np.arange(n, dtype=np.int64), tuple(views),
+    return [OutputTask(Path(p), architecture, N_CLASSES, "tml", np.arange(n, dtype=np.int64), tuple(views),
                        str(task.folder), None, batch_size) for p in model_paths]
 
 
 def collect_outputs(task: TMLTask, shadow_paths=(), keep=None, *, views=("orig",), cache_dir=None,
-                    jobs: int = 1, progress: bool = True) -> TMLOutputs:
+                    jobs: int = 1, progress: bool = True, architecture: str = ARCH) -> TMLOutputs:
     """Target and shadow logits through the content-addressed cache (``get_outputs``)."""
-    from .outputs import get_outputs, load_output
+    from toolkit.outputs import get_outputs, load_outputs
 
-    paths = get_outputs(output_tasks(task, [task.model_path, *shadow_paths], views), jobs=jobs,
+    paths = get_outputs(output_tasks(task, [task.model_path, *shadow_paths], views, architecture=architecture), jobs=jobs,
                         cache_dir=cache_dir, progress=progress)
-    arrays = [np.asarray(load_output(p)) for p in paths]
+    arrays = load_outputs(paths)  # models first: the target, then the shadows
     n = len(task.pub) + len(task.priv)
-    ref = np.stack(arrays[1:]) if len(arrays) > 1 else np.zeros((0, *arrays[0].shape), np.float32)
+    ref = arrays[1:]
     keep = np.zeros((0, n), bool) if keep is None else np.asarray(keep, bool)
     if keep.shape != (len(ref), n):
         raise ConfigError(f"keep mask {keep.shape} does not match {len(ref)} shadow models × {n} points")
@@ -82,21 +83,21 @@ def collect_outputs(task: TMLTask, shadow_paths=(), keep=None, *, views=("orig",
 
 
 def train_task_shadows(task: TMLTask, shadow_dir: Path, n_shadows: int, cfg, *, pool: str = "all",
-                       seed: int = 0, progress: bool = True):
+                       seed: int = 0, progress: bool = True, architecture: str = ARCH):
     """Shadow ResNet18s on balanced halves of ``pool``: 'pub' or 'all' (pub + priv, labels known).
 
     'all' makes every point, private ones included, IN for half of the shadows, so LiRA is online
     on both sets and the public validation describes the private scores; with 'pub' the private
     points only have OUT shadows.
     """
-    from .data import load_population
-    from .shadow import train_shadows
+    from toolkit.data import load_population
+    from toolkit.models.shadow import train_shadows
 
     if pool not in ("pub", "all"):
         raise ConfigError(f"unknown shadow pool {pool!r}; valid: pub, all")
     pop = load_population("tml", task.folder)
     idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(pop))
-    return train_shadows(shadow_dir, pop.inputs, pop.labels, n_shadows, cfg, architecture=ARCH,
+    return train_shadows(shadow_dir, pop.inputs, pop.labels, n_shadows, cfg, architecture=architecture,
                          n_classes=N_CLASSES, pool=idx, seed=seed, progress=progress)
 
 
@@ -166,87 +167,28 @@ def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: 
             "board_slice": simulate_leaderboard(y, scores, n_sims=n_sims, seed=seed)}
 
 
-def normalise(scores) -> np.ndarray:
-    """Min-max to [0, 1] (order and ties kept); a constant vector becomes 0.5."""
-    s = np.asarray(scores, dtype=np.float64)
-    lo, hi = s.min(), s.max()
-    return np.full_like(s, 0.5) if hi <= lo else np.clip((s - lo) / (hi - lo), 0.0, 1.0)
-
-
-def submission_problems(ids, scores, expected_ids=None) -> list[str]:
-    """Every rule the CSV breaks: ids unique and (if given) exactly ``expected_ids``; scores finite, in [0, 1], not hard labels."""
-    ids = np.asarray(ids)
-    s = np.asarray(scores, dtype=np.float64)
-    problems = []
-    if ids.shape != s.shape:
-        return [f"{len(ids)} ids but {len(s)} scores"]
-    uniq, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
-        problems.append(f"{int((counts > 1).sum())} id(s) repeated, e.g. {uniq[counts > 1][:3].tolist()}")
-    if expected_ids is not None:
-        missing = np.setdiff1d(expected_ids, ids)
-        extra = np.setdiff1d(ids, expected_ids)
-        if len(missing):
-            problems.append(f"{len(missing)} private id(s) missing, e.g. {missing[:3].tolist()}")
-        if len(extra):
-            problems.append(f"{len(extra)} unknown id(s), e.g. {extra[:3].tolist()}")
-    if not np.isfinite(s).all():
-        problems.append(f"{int((~np.isfinite(s)).sum())} score(s) NaN or infinite")
-    elif len(s) and (s.min() < 0 or s.max() > 1):
-        problems.append(f"scores must lie in [0, 1], got [{s.min():.4g}, {s.max():.4g}]")
-    if len(s) and np.isin(s, (0.0, 1.0)).all():
-        problems.append("scores are hard 0/1 labels; the server wants graded scores")
-    return problems
-
-
-def write_submission_csv(path: Path, ids, scores, expected_ids=None) -> Path:
-    """Validate (all problems at once), then write ``ids,score`` atomically."""
-    raise_if_problems(submission_problems(ids, scores, expected_ids), hint="nothing was written")
-    buf = io.StringIO()
-    buf.write("ids,score\n")
-    buf.writelines(f"{int(i)},{float(v):.10g}\n" for i, v in zip(ids, scores))
-    atomic_write_text(Path(path), buf.getvalue())
-    return Path(path)
-
-
-def read_submission_csv(path: Path, expected_ids=None) -> tuple[np.ndarray, np.ndarray]:
-    """Read back and check an ``ids,score`` CSV; raises SubmissionError listing every problem."""
-    text = Path(path).read_text()
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or [c.strip() for c in rows[0]] != ["ids", "score"]:
-        raise SubmissionError([f"{path}: header must be 'ids,score', got {rows[0] if rows else 'an empty file'}"])
-    body = [r for r in rows[1:] if r]
-    bad = [i + 2 for i, r in enumerate(body) if len(r) != 2]
-    if bad:
-        raise SubmissionError([f"{path}: line(s) {bad[:5]} do not have exactly 2 fields"])
-    try:
-        ids = np.array([int(r[0]) for r in body], dtype=np.int64)
-        scores = np.array([float(r[1]) for r in body], dtype=np.float64)
-    except ValueError as exc:
-        raise SubmissionError([f"{path}: {exc}"]) from None
-    raise_if_problems(submission_problems(ids, scores, expected_ids))
-    return ids, scores
-
-
-def _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress):
+def _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress, architecture):
     if not n_shadows:
         return [], None
     import torch
 
-    from .models.training import TrainConfig
+    from toolkit.models.training import TrainConfig
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = train_cfg or TrainConfig(epochs=20, batch_size=256, lr=0.05, weight_decay=5e-4, seed=seed, device=device)
+    sh = ShadowTraining()  # the [shadow] table's defaults
+    cfg = train_cfg or TrainConfig(epochs=sh.epochs, batch_size=sh.batch_size, lr=sh.lr, optimizer=sh.optimizer,
+                                   weight_decay=sh.weight_decay, seed=seed, device=device)
     folder = Path(task.folder).resolve()  # default: beside the task, named after it, so two tasks never share one
     return train_task_shadows(task, Path(shadow_dir or folder.parent / f"{folder.name}_shadows"), n_shadows, cfg,
-                              pool=pool, seed=seed, progress=progress)
+                              pool=pool, seed=seed, progress=progress, architecture=architecture)
 
 
 def make_submission(task_dir: Path, out_dir: Path, n_shadows: int = 0, *, attack: str = "ensemble",
                     params: dict | None = None, compare=("threshold", "lira", "rmia"), views=("orig",),
                     folds: int = 5, seed: int = 0, shadow_dir: Path | None = None, train_cfg=None,
                     pool: str = "all", cache_dir: Path | None = None, jobs: int = 1, run_name: str | None = None,
-                    n_boot: int = 200, n_sims: int = 200, progress: bool = True) -> dict:
+                    n_boot: int = 200, n_sims: int = 200, progress: bool = True, track_name: str = "resnet18",
+                    architecture: str = ARCH) -> dict:
     """Outputs → (optional shadows) → out-of-fold validation → private scores → CSV + manifest.
 
     Writes ``<out_dir>/<run>.csv`` and ``<out_dir>/<run>.manifest.json``; returns the manifest
@@ -255,8 +197,9 @@ def make_submission(task_dir: Path, out_dir: Path, n_shadows: int = 0, *, attack
     """
     params = dict(params or {})
     task = load_task(task_dir)
-    paths, keep = _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress)
-    outs = collect_outputs(task, paths, keep, views=views, cache_dir=cache_dir, jobs=jobs, progress=progress)
+    paths, keep = _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress, architecture)
+    outs = collect_outputs(task, paths, keep, views=views, cache_dir=cache_dir, jobs=jobs, progress=progress,
+                           architecture=architecture)
     pub_y = outs.membership[: outs.n_pub]
     figures = {}
     for name, p in [(attack, params)] + [(c, {}) for c in compare if c != attack]:
@@ -267,19 +210,19 @@ def make_submission(task_dir: Path, out_dir: Path, n_shadows: int = 0, *, attack
     scores = normalise(score_rows(attack, params, outs, priv, np.arange(outs.n_pub), seed))
     run = run_name or time.strftime("%Y%m%d-%H%M%S")
     csv_path = write_submission_csv(Path(out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids)
-    manifest = _manifest(task, attack, params, n_shadows, views, folds, seed, pool, train_cfg, figures)
+    manifest = _manifest(task, track_name, attack, params, n_shadows, views, folds, seed, pool, train_cfg, figures)
     manifest.update(csv=str(csv_path), csv_sha256=sha256_file(csv_path))
     man_path = csv_path.with_suffix(".manifest.json")
     atomic_write_text(man_path, json.dumps(manifest, indent=2, default=_json_default) + "\n")
     return {**manifest, "manifest": str(man_path)}
 
 
-def _manifest(task, attack, params, n_shadows, views, folds, seed, pool, train_cfg, figures) -> dict:
+def _manifest(task, track_name, attack, params, n_shadows, views, folds, seed, pool, train_cfg, figures) -> dict:
     from dataclasses import asdict
 
-    from .package import manifest_base
+    from toolkit.provenance import manifest_base
 
-    return {**manifest_base(), "track": "resnet18",
+    return {**manifest_base(), "track": track_name,
             "recipe": {"attack": attack, **params}, "seed": seed, "views": list(views), "folds": folds,
             "shadows": {"n": n_shadows, "pool": pool, "train": _finite(asdict(train_cfg)) if train_cfg else None},
             "inputs": {p.name: sha256_file(p) for p in (task.folder / "pub.pt", task.folder / "priv_out.pt", task.model_path)},

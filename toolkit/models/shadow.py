@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
-from .io import atomic_save_npy
-from .models import build_model, save_model
-from .models.training import TrainConfig, train_model
+from toolkit.errors import ConfigError
+from toolkit.io import atomic_save_npy
+from toolkit.models import build_model, save_model
+from toolkit.models.training import TrainConfig, train_model
 
 __all__ = ["balanced_keep", "shadow_paths", "train_shadows", "load_keep"]
 

@@ -26,8 +26,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from .errors import ConfigError, ToolkitError
-from .io import sha256_file
+from toolkit.errors import ConfigError, ToolkitError
+from toolkit.io import sha256_file
 
 __all__ = ["CooldownError", "UploadError", "COOLDOWN_S", "default_ledger", "read_ledger", "cooldown_left",
            "multipart_body", "upload"]
@@ -125,7 +125,7 @@ def _post(url: str, csv_path: Path, token: str, timeout: float) -> tuple[str, ob
 def upload(csv_path: Path, *, track: str, url: str | None = None, timeout: float = 60.0, force: bool = False,
            ledger: Path | None = None, expected_ids=None, now: float | None = None) -> dict:
     """Check the CSV, enforce the cooldown, POST it, record the attempt; return the server's JSON reply."""
-    from .tml import read_submission_csv
+    from toolkit.tml.submission import read_submission_csv
 
     csv_path = Path(csv_path)
     ledger = Path(ledger or default_ledger())

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .challenge import PHASES, make_splits, write_solution
-from .errors import ConfigError
-from .io import atomic_write_text
-from .tracks import Build, Scenario, Track
+from toolkit.mico.challenge import PHASES, make_splits, write_solution
+from toolkit.errors import ConfigError
+from toolkit.io import atomic_write_text
+from toolkit.tracks import Build, Scenario, Track
 
 __all__ = ["answers_dir", "build_challenge", "ModelJob"]
 
@@ -61,9 +61,9 @@ def _jobs(track: Track, build: Build, data_dir: Path) -> list[ModelJob]:
 def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
     import torch
 
-    from .data import load_population
-    from .models import build_model, save_model
-    from .models.training import TrainConfig, train_model
+    from toolkit.data import load_population
+    from toolkit.models import build_model, save_model
+    from toolkit.models.training import TrainConfig, train_model
 
     torch.set_num_threads(threads)
     track, sc = job.track, job.scenario

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .attacks import run_attack
-from .errors import ConfigError
-from .outputs import OutputTask, get_outputs, load_output
-from .scenario import ScenarioData
-from .tracks import Recipe
+from toolkit.attacks import run_attack
+from toolkit.errors import ConfigError
+from toolkit.mico.folds import pool as pool_folds
+from toolkit.mico.predictions import PhaseScores, normalise
+from toolkit.mico.folds import validation_folds
+from toolkit.outputs import OutputTask, get_outputs, load_outputs
+from toolkit.mico.scenario import ScenarioData
+from toolkit.tracks import Recipe
 
 __all__ = ["CALIBRATIONS", "calibration_pool", "pool_tasks", "pool_outputs", "known_membership",
            "own_calibration", "ddp_scores", "ddp_validation_scores", "epsilon_report"]
@@ -108,7 +111,7 @@ def _calibrate_targets(arrays, target_pool: list[np.ndarray], members: list[np.n
 
 
 def _pool_arrays(sd: ScenarioData, pool: np.ndarray, pool_paths: dict, ref_ids: list[int]):
-    ref = np.stack([np.asarray(load_output(pool_paths[("train", i)])) for i in ref_ids])
+    ref = load_outputs([pool_paths[("train", i)] for i in ref_ids])
     N = sd.population_size
     keep = np.stack([sd.splits[("train", i)].membership(N)[pool] for i in ref_ids])
     return ref, keep, sd.labels()[pool]
@@ -117,14 +120,12 @@ def _pool_arrays(sd: ScenarioData, pool: np.ndarray, pool_paths: dict, ref_ids: 
 def ddp_scores(sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000,
                mode: str = "lr", normaliser: str = "minmax"):
     """``PhaseScores`` of a dev/final phase with every target calibrated against its own known points."""
-    from .scoring import PhaseScores, normalise
-
     pool = calibration_pool(sd, pool_size, ctx.seed)
     pool_paths = pool_outputs(sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir,
                               progress=ctx.progress, scheduler=ctx.scheduler)
     arrays = sd.phase_arrays(phase, paths)
     ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
-    target_pool = [np.asarray(load_output(pool_paths[(phase, i)])) for i in arrays.model_ids]
+    target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
     members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
     s = _calibrate_targets(arrays, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
     s = normalise(s, normaliser)
@@ -137,17 +138,14 @@ def ddp_validation_scores(sd: ScenarioData, paths: dict, recipe: Recipe, ctx, *,
     pool = calibration_pool(sd, pool_size, ctx.seed)
     pool_paths = pool_outputs(sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir,
                               progress=ctx.progress, scheduler=ctx.scheduler)
-    all_ids = [md.model_id for md in sd.models["train"]]
-    ys, ss, gs = [], [], []
-    for fold in sd.validation_folds(paths, n_folds, ctx.seed):
-        refs = [i for i in all_ids if i not in set(fold.model_ids)]
-        ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, refs)
-        target_pool = [np.asarray(load_output(pool_paths[("train", i)])) for i in fold.model_ids]
+
+    def score(fold):
+        ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, fold.ref_ids)
+        target_pool = list(load_outputs([pool_paths[("train", i)] for i in fold.model_ids]))
         members = [known_membership(sd.splits[("train", i)], pool) for i in fold.model_ids]
-        ss.append(_calibrate_targets(fold, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed))
-        ys.append(fold.solution)
-        gs.append(np.asarray(fold.model_ids)[fold.groups])
-    return np.concatenate(ys), np.concatenate(ss), np.concatenate(gs)
+        return _calibrate_targets(fold, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
+
+    return pool_folds(validation_folds(sd, paths, n_folds, ctx.seed), score)
 
 
 def _best_threshold(y: np.ndarray, s: np.ndarray, delta: float, alpha: float) -> float:
@@ -177,7 +175,7 @@ def epsilon_report(y, scores, delta: float = 1e-5, *, alpha: float = 0.05, seed:
     bound is valid at confidence 1 − alpha. Returns the threshold, the held-out counts and rates,
     ``eps_point`` (plug-in) and ``eps_lower`` (confident) from ``metrics.epsilon_lower_bound``.
     """
-    from .metrics import epsilon_lower_bound
+    from toolkit.metrics import epsilon_lower_bound
 
     y = np.asarray(y).astype(np.int64).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()

@@ -1,6 +1,6 @@
 """The tuning report: optimisation history, parameter importances and validation ROC as PNG files.
 
-Kept apart from ``toolkit.tuning`` so that the search itself never imports matplotlib.
+Kept apart from ``toolkit.tuning.study`` so that the search itself never imports matplotlib.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from .studies.report import _figure, plot_rocs
+from toolkit.studies.report import _figure, plot_rocs
 
 __all__ = ["write_report"]
 

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .errors import FormatError, raise_if_problems
+from toolkit.errors import FormatError, raise_if_problems
 
 __all__ = ["read_zip_predictions", "check_zip"]
 

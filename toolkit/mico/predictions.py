@@ -1,0 +1,71 @@
+"""A phase's predictions: normalised [0, 1] scores per target model, and the attack stage's files.
+
+What the attack stage writes and the packager reads (``runs/<track>/attack/<scenario>.npz`` and its
+``.json``), in pure numpy, so the packager depends on no attack, model or output code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.errors import ConfigError
+from toolkit.io import atomic_write_bytes, atomic_write_text
+
+__all__ = ["NORMALISERS", "normalise", "PhaseScores", "save_phase_scores", "load_phase_scores"]
+
+NORMALISERS = ("minmax", "rank")
+
+
+def normalise(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
+    """One global monotone map of a phase's pooled scores into [0, 1] (pooled ranking unchanged)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if method == "minmax":
+        lo, hi = s.min(), s.max()
+        return np.full_like(s, 0.5) if hi == lo else (s - lo) / (hi - lo)
+    if method == "rank":
+        from scipy.stats import rankdata
+
+        return (rankdata(s) - 1) / max(len(s) - 1, 1)
+    raise ConfigError(f"unknown normalisation {method!r}; valid: {', '.join(NORMALISERS)}")
+
+
+@dataclass
+class PhaseScores:
+    """Normalised [0,1] scores of every model of one phase, in challenge order."""
+
+    phase: str
+    model_ids: list[int]
+    scores: np.ndarray  # float64 [n_models, 2m]
+
+    def by_model(self) -> dict[int, np.ndarray]:
+        return dict(zip(self.model_ids, self.scores))
+
+
+def save_phase_scores(path: Path, scenario: str, results: dict[str, dict[str, PhaseScores]], meta: dict) -> None:
+    """Stage file: ``runs/<track>/attack/<scenario>.npz`` (+ .json with the recipe and metrics)."""
+    arrays = {}
+    for method, phases in results.items():
+        for phase, ps in phases.items():
+            arrays[f"{method}/{phase}/ids"] = np.asarray(ps.model_ids)
+            arrays[f"{method}/{phase}/scores"] = ps.scores
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_text(path.with_suffix(".json"), json.dumps({"scenario": scenario, **meta}, indent=2, default=str))
+
+
+def load_phase_scores(path: Path) -> dict[str, dict[str, PhaseScores]]:
+    if not Path(path).is_file():
+        raise ConfigError(f"no attack scores at {path}", "run `mia attack` (or `make attack`) first")
+    data = np.load(path)
+    out: dict[str, dict[str, PhaseScores]] = {}
+    for key in data.files:
+        method, phase, part = key.split("/")
+        if part == "ids":
+            out.setdefault(method, {})[phase] = PhaseScores(phase, data[key].tolist(), data[f"{method}/{phase}/scores"])
+    return out

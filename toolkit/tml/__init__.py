@@ -1,0 +1,2 @@
+"""The ``tml`` kind: the ResNet18 public/private task (pipeline, ``ids,score`` CSV, upload client);
+``kind`` runs its stage."""

@@ -1,0 +1,55 @@
+"""The ``tml`` kind: the ResNet18 public/private task (one target, a labelled public set, ``ids,score`` CSV).
+
+Its one stage is ``submit``: outputs, out-of-fold validation on the public set, the private scores
+and the CSV, with the recipe and the shadow-training settings of the track's ``track.toml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolkit.kinds import StageOptions
+from toolkit.tracks import ShadowTraining, Track
+
+__all__ = ["LEADERBOARD_FPR", "STAGES", "submit_task", "format_validation"]
+
+LEADERBOARD_FPR = 0.05  # the task's server ranks by TPR at 5% FPR
+
+
+def submit_task(track: Track, data_dir: Path, *, out_dir: Path | None = None, shadows: int = 0,
+                epochs: int | None = None, shadow_dir: Path | None = None, model: str | None = None,
+                folds: int = 5, seed: int = 0, run_name: str | None = None, views=("orig",), jobs: int = 1,
+                cache_dir: Path | None = None, progress: bool = True) -> dict:
+    """The task's pipeline with the track's recipe; ``model``/``epochs`` override track.toml. Returns the manifest."""
+    import torch
+
+    from toolkit.models.training import TrainConfig
+    from toolkit.tml.pipeline import make_submission
+
+    recipe = track.scenarios[0].recipe
+    params = dict(recipe.params) | ({"model": model} if model else {})
+    sh = track.shadow or ShadowTraining()
+    cfg = TrainConfig(epochs=epochs or sh.epochs, batch_size=sh.batch_size, lr=sh.lr, optimizer=sh.optimizer,
+                      weight_decay=sh.weight_decay, seed=seed, device="cuda" if torch.cuda.is_available() else "cpu")
+    return make_submission(data_dir, out_dir or Path("submissions") / track.name, shadows, attack=recipe.attack,
+                           params=params, views=tuple(views), folds=folds, seed=seed, shadow_dir=shadow_dir,
+                           train_cfg=cfg if shadows else None, cache_dir=cache_dir, jobs=jobs, run_name=run_name,
+                           track_name=track.name, architecture=track.architecture, progress=progress)
+
+
+def format_validation(manifest: dict) -> str:
+    lines = []
+    for name, fig in manifest["validation"].items():
+        board = fig["board_slice"]
+        lines.append(f"{name:>10}: TPR@5%FPR {fig['tpr@5%fpr_strict']:.3f} (<=: {fig['tpr@5%fpr_inclusive']:.3f}) "
+                     f"AUC {fig['auc']:.3f}  board slice {board['mean']:.3f} ± {board['std']:.3f}")
+    lines.append(f"wrote {manifest['csv']} and {manifest['manifest']}")
+    return "\n".join(lines)
+
+
+def run_submit(track: Track, opts: StageOptions) -> str:
+    return format_validation(submit_task(track, opts.data_dir, views=opts.views, jobs=opts.jobs,
+                                         cache_dir=opts.cache_dir))
+
+
+STAGES = {"submit": run_submit}

@@ -1,0 +1,2 @@
+"""Tuning a scenario's recipe with Optuna on validation folds: ``space`` (what is searched), ``study``
+(the protocol and held-out verdict), ``report`` (plots)."""
