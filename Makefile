@@ -2,6 +2,7 @@
 #   make submit                          the embedded demo, end to end
 #   make track=purchase100 submit DATA=/path/to/mico
 #   make test
+#   make lint                            ruff: lint + format check
 
 PY      ?= python3
 VENV    ?= .venv
@@ -12,14 +13,14 @@ EXTRAS  ?= dev,dp,cluster,postgres,sst2
 MIA     := $(VENV)/bin/mia
 ARGS    := --track $(track) --data $(DATA)
 
-.PHONY: help install challenge outputs attack package check submit evaluate tune study test bench clean
+.PHONY: help install challenge outputs attack package check submit evaluate tune study test lint bench clean
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make submit | test | challenge | outputs | attack | package | check ZIP=... | evaluate | tune | study | bench | clean"
+	@echo "make submit | test | lint | challenge | outputs | attack | package | check ZIP=... | evaluate | tune | study | bench | clean"
 	@echo "variables: track=$(track) DATA=$(DATA) JOBS=$(JOBS)"
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[$(EXTRAS)]'
@@ -58,6 +59,10 @@ study: install
 
 test: install
 	$(VENV)/bin/python -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: install
 	$(VENV)/bin/python benchmarks/bench_outputs.py

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL server on 127.0.0.1 for the shared-study tuning test (tests/test_tuning_postgres.py).
+# A throwaway PostgreSQL server on 127.0.0.1 for the shared-study tuning test (tests/tuning/test_tuning_postgres.py).
 #
 #   url=$(bash .ci/postgres.sh) && export MIA_TEST_POSTGRES_URL="$url"
 #

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+# The shared fixture writers (mico_fixtures, fixtures_tml) live here; tests in the subfolders import them.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -108,7 +108,7 @@ def test_unknown_track_lists_valid_ones(tmp_path):
 def test_unknown_recipe_keeps_earlier_outputs(submitted, tmp_path, monkeypatch):
     data, zip_path, work = submitted
     tracks = tmp_path / "tracks"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "tracks" / "demo", tracks / "demo")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "tracks" / "demo", tracks / "demo")
     toml = (tracks / "demo" / "track.toml").read_text().replace('attack = "hardness"', 'attack = "no_such_attack"', 1)
     (tracks / "demo" / "track.toml").write_text(toml)
     monkeypatch.setenv("MIA_TRACKS_DIR", str(tracks))

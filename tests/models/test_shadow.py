@@ -50,6 +50,12 @@ def test_training_is_resumable_and_keep_is_checked(tmp_path):
     assert paths[0].stat().st_mtime_ns == first and paths[1].exists()
     from toolkit.models import load_model
 
-    assert load_model("resnet18_44", paths[1], 44) is not None
+    import torch
+
+    model = load_model("resnet18_44", paths[1], 44)  # the retrained shadow reloads with the weights it saved
+    saved = torch.load(paths[1], weights_only=True)
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    with torch.no_grad():
+        assert model(torch.from_numpy(x[:2])).shape == (2, 44)
     with pytest.raises(ConfigError, match="another run"):
         train_shadows(tmp_path, x, y, 2, cfg, seed=5, progress=False)
