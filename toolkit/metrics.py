@@ -16,9 +16,15 @@ from sklearn.metrics import auc as _auc
 from sklearn.metrics import roc_curve
 
 from toolkit.errors import FormatError
+from toolkit.signals import label_problems, score_problems
 
 __all__ = [
     "FPR_GRID",
+    "AUC_WEIGHT",
+    "fast_roc",
+    "objective_value",
+    "figures",
+    "gain_ci",
     "roc",
     "tpr_at_fpr",
     "scorer_metrics",
@@ -40,12 +46,9 @@ def _check(labels, scores):
     s = np.asarray(scores, dtype=np.float64)
     if y.shape != s.shape or y.ndim != 1:
         raise FormatError(f"labels and scores must be 1-D of equal length, got {y.shape} and {s.shape}")
-    if not np.isfinite(s).all():
-        raise FormatError("scores contain NaN or infinite values")
-    if not np.isin(y, (0, 1)).all():
-        raise FormatError("labels must be 0/1")
-    if y.min(initial=1) == y.max(initial=0):
-        raise FormatError("labels must contain both members (1) and non-members (0)")
+    problems = [f"scores: {p}" for p in score_problems(s)] + label_problems(y)
+    if problems:
+        raise FormatError("; ".join(problems))
     return y.astype(np.int64), s
 
 
@@ -109,6 +112,59 @@ def bootstrap_ci(
         return est, est, est
     lo, hi = np.quantile(vals, [(1 - level) / 2, 1 - (1 - level) / 2])
     return est, float(lo), float(hi)
+
+
+# The leaderboard's figure as an objective: strict TPR at the board's FPR, the AUC breaking ties.
+AUC_WEIGHT = 1e-3
+
+
+def fast_roc(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fpr, tpr) exactly as scikit-learn's ``roc_curve`` with defaults, without its per-call checks.
+
+    One point per distinct score (descending), collinear points dropped (``drop_intermediate``),
+    (0, 0) prepended. The bootstraps call this thousands of times; ``roc_curve``'s input
+    validation would dominate their cost.
+    """
+    order = np.argsort(-s, kind="mergesort")
+    ys, ss = y[order], s[order]
+    last = np.r_[ss[1:] != ss[:-1], True]  # the last row of each tie group is its threshold
+    tps = np.cumsum(ys)[last]
+    fps = (np.arange(1, len(ys) + 1) - np.cumsum(ys))[last]
+    if len(fps) > 2:
+        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+        tps, fps = tps[keep], fps[keep]
+    return np.r_[0, fps] / fps[-1], np.r_[0, tps] / tps[-1]
+
+
+def objective_value(y: np.ndarray, s: np.ndarray, fpr_x: float) -> tuple[float, float, float]:
+    """(objective, strict TPR@fpr_x, AUC) of pooled scores; objective = TPR + AUC_WEIGHT·AUC."""
+    fpr, tpr = fast_roc(np.asarray(y), np.asarray(s, dtype=np.float64))
+    t = float(tpr[fpr < fpr_x].max())
+    a = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2)  # trapezoids, as sklearn.metrics.auc
+    return t + AUC_WEIGHT * a, t, a
+
+
+def figures(y, s, groups, fpr_x: float, n_boot: int = 500, seed: int = 0) -> dict:
+    """Objective with its model-bootstrap CI, plus every scorer figure."""
+    stat = lambda yy, ss: objective_value(yy, ss, fpr_x)[0]  # noqa: E731
+    est, lo, hi = bootstrap_ci(y, s, stat, groups=groups, n_boot=n_boot, seed=seed)
+    return {"objective": est, "ci": [lo, hi], "fpr": fpr_x, "n_targets": int(len(np.unique(groups))),
+            **scorer_metrics(y, s)}
+
+
+def gain_ci(y, s_new, s_old, groups, fpr_x: float, n_boot: int = 500, seed: int = 0) -> tuple[float, float, float]:
+    """Paired bootstrap of objective(new) − objective(old): both recipes see the same resampled models.
+
+    ``bootstrap_ci`` resamples (labels, scores) rows; the rows' *indices* are passed as scores so that
+    the statistic can look up both recipes' scores of the same resample.
+    """
+    idx = np.arange(len(y), dtype=np.float64)
+
+    def diff(yy, ii):
+        i = ii.astype(np.int64)
+        return objective_value(yy, s_new[i], fpr_x)[0] - objective_value(yy, s_old[i], fpr_x)[0]
+
+    return bootstrap_ci(y, idx, diff, groups=groups, n_boot=n_boot, seed=seed)
 
 
 def epsilon_lower_bound(

@@ -17,9 +17,10 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
-from toolkit.attacks import attack_names, attack_params, run_attack
+from toolkit.attacks import run_attack
+from toolkit.attacks.variants import VARIANTS, default_recipes
+from toolkit.mico.calibration import rank_within
 from toolkit.errors import ConfigError, ToolkitError
 from toolkit.metrics import metric_key, scorer_metrics
 from toolkit.tracks import Recipe, Track, load_track
@@ -27,45 +28,6 @@ from toolkit.tracks import Recipe, Track, load_track
 __all__ = ["VARIANTS", "default_recipes", "rank_within", "evaluate_scenario", "evaluate_track", "FPRS"]
 
 FPRS = (0.001, 0.01, 0.1)
-
-# The variants worth comparing by default; any other registered attack runs with its defaults.
-VARIANTS: dict[str, list[dict]] = {
-    "threshold": [{"signal": "loss"}, {"signal": "modified_entropy"}],
-    "hardness": [{"formula": "in"}, {"formula": "mid"}, {"formula": "z"}],
-    "lira": [{}, {"fix_variance": False}, {"online": False}, {"online": False, "two_sided": True}],
-    "rmia": [{}, {"offline": False}],
-    "ensemble": [{}],
-    "base": [{}, {"online": False}],
-    "bavaria": [{}, {"variant": "n"}, {"online": False}, {"variant": "n", "online": False}],
-    "informia": [{}, {"offline": False}],
-    "quantile": [{}, {"level": 0.99}],
-}
-
-
-def default_recipes(names: Iterable[str] | None = None) -> list[Recipe]:
-    """Recipes for ``names`` (default: every registered attack), with their default variants."""
-    valid = attack_names()
-    names = list(names) if names else valid
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise ConfigError(f"unknown attack(s) {', '.join(unknown)}; valid attacks: {', '.join(valid)}")
-    out = []
-    for name in names:
-        known = attack_params(name)
-        for params in VARIANTS.get(name, [{}]):
-            out.append(Recipe(name, {k: v for k, v in params.items() if k in known}))
-    return out
-
-
-def rank_within(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each group's scores replaced by their average rank scaled to [0, 1] (ties share a rank)."""
-    out = np.empty(len(scores))
-    for g in np.unique(groups):
-        rows = groups == g
-        n = rows.sum()
-        out[rows] = (rankdata(scores[rows]) - 1) / max(n - 1, 1)
-    return out
-
 
 def evaluate_scenario(folds: list, recipes: list[Recipe], *, seed: int = 0, pooling: str = "rank") -> list[dict]:
     """One row per recipe: strict TPR at ``FPRS``, AUC and seconds, pooled over ``folds``."""

@@ -34,12 +34,13 @@ import optuna
 from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text
 from toolkit.kinds import leaderboard_fpr
-from toolkit.metrics import bootstrap_ci, roc, scorer_metrics, tpr_at_fpr
+from toolkit.metrics import AUC_WEIGHT, figures, gain_ci, objective_value
+from toolkit.mico.auto import AUTO, select
 from toolkit.mico.folds import fold_arrays, pool, train_logits, validation_folds
 from toolkit.mico.pipeline import Context
 from toolkit.mico.scenario import PhaseArrays, ScenarioData
 from toolkit.mico.scoring import score_arrays
-from toolkit.tracks import Scenario, Track, runs_dir
+from toolkit.tracks import Recipe, Scenario, Track, runs_dir
 from toolkit.tuning.report import write_report
 from toolkit.tuning.space import (Candidate, Objective, candidate_from_params, enqueue_default, open_study, optimise,
                            parse_attacks, public_url)
@@ -48,7 +49,6 @@ __all__ = ["AUC_WEIGHT", "objective_fpr", "TuningFolds", "make_folds", "pooled",
            "gain_ci", "default_storage", "tune_scenario", "tune", "write_entry", "tuned_path", "write_report",
            "summary_line"]
 
-AUC_WEIGHT = 1e-3
 
 
 def objective_fpr(track: Track) -> float:
@@ -92,62 +92,15 @@ def pooled(fold_list: list[PhaseArrays], candidate: Candidate, view_names: tuple
     return pool(fold_list, lambda f: score_arrays(candidate.select(f, view_names), candidate.recipe, seed))
 
 
-def _roc_points(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(fpr, tpr) exactly as scikit-learn's ``roc_curve`` with defaults, without its per-call checks.
-
-    One point per distinct score (descending), collinear points dropped (``drop_intermediate``),
-    (0, 0) prepended. The bootstraps call this thousands of times; ``roc_curve``'s input
-    validation would dominate their cost.
-    """
-    order = np.argsort(-s, kind="mergesort")
-    ys, ss = y[order], s[order]
-    last = np.r_[ss[1:] != ss[:-1], True]  # the last row of each tie group is its threshold
-    tps = np.cumsum(ys)[last]
-    fps = (np.arange(1, len(ys) + 1) - np.cumsum(ys))[last]
-    if len(fps) > 2:
-        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
-        tps, fps = tps[keep], fps[keep]
-    return np.r_[0, fps] / fps[-1], np.r_[0, tps] / tps[-1]
-
-
-def objective_value(y: np.ndarray, s: np.ndarray, fpr_x: float) -> tuple[float, float, float]:
-    """(objective, strict TPR@fpr_x, AUC) of pooled scores; objective = TPR + AUC_WEIGHT·AUC."""
-    fpr, tpr = _roc_points(np.asarray(y), np.asarray(s, dtype=np.float64))
-    t = float(tpr[fpr < fpr_x].max())
-    a = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2)  # trapezoids, as sklearn.metrics.auc
-    return t + AUC_WEIGHT * a, t, a
-
-
-def figures(y, s, groups, fpr_x: float, n_boot: int = 500, seed: int = 0) -> dict:
-    """Objective with its model-bootstrap CI, plus every scorer figure."""
-    stat = lambda yy, ss: objective_value(yy, ss, fpr_x)[0]  # noqa: E731
-    est, lo, hi = bootstrap_ci(y, s, stat, groups=groups, n_boot=n_boot, seed=seed)
-    return {"objective": est, "ci": [lo, hi], "fpr": fpr_x, "n_targets": int(len(np.unique(groups))),
-            **scorer_metrics(y, s)}
-
-
-def gain_ci(y, s_new, s_old, groups, fpr_x: float, n_boot: int = 500, seed: int = 0) -> tuple[float, float, float]:
-    """Paired bootstrap of objective(new) − objective(old): both recipes see the same resampled models.
-
-    ``bootstrap_ci`` resamples (labels, scores) rows; the rows' *indices* are passed as scores so that
-    the statistic can look up both recipes' scores of the same resample.
-    """
-    idx = np.arange(len(y), dtype=np.float64)
-
-    def diff(yy, ii):
-        i = ii.astype(np.int64)
-        return objective_value(yy, s_new[i], fpr_x)[0] - objective_value(yy, s_old[i], fpr_x)[0]
-
-    return bootstrap_ci(y, idx, diff, groups=groups, n_boot=n_boot, seed=seed)
-
-
 def default_storage(track: Track) -> str:
+    """The Optuna storage of a track: SQLite at ``runs/<track>/tuning.db``."""
     path = (runs_dir(track) / "tuning.db").resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 
 
 def tuned_path(track: Track) -> Path:
+    """``runs/<track>/tuned_recipes.json``, read by ``pipeline.resolve_recipe``."""
     return runs_dir(track) / "tuned_recipes.json"
 
 
@@ -199,6 +152,15 @@ def _evaluate(folds: TuningFolds, best: Candidate, default: Candidate, fpr_x: fl
     return out, curves
 
 
+def _concrete_default(sd: ScenarioData, ctx: Context, scenario: Scenario, tuning_ids: list[int]) -> Recipe:
+    """The recipe the track would use: ``auto``'s single-attack choice, made on the tuning models only."""
+    if scenario.recipe.attack != AUTO:
+        return scenario.recipe
+    sel = select(sd, ctx.paths(sd), fpr=objective_fpr(ctx.track), seed=ctx.seed, fusion=False, ids=tuning_ids,
+                 transforms=("raw",))  # the search space has no per-target transform
+    return sel.chosen.recipe
+
+
 def tune_scenario(ctx: Context, scenario: Scenario, *, trials: int | None = 30, timeout: float | None = None,
                   storage: str | None = None, study_name: str | None = None, attacks: list[str] | None = None,
                   jobs: int = 1, heldout_fraction: float = 0.2, n_folds: int = 4, report: bool = True,
@@ -210,7 +172,7 @@ def tune_scenario(ctx: Context, scenario: Scenario, *, trials: int | None = 30, 
     fpr_x = objective_fpr(ctx.track)
     name = study_name or f"{ctx.track.name}-{scenario.name}"
     study = open_study(storage or default_storage(ctx.track), name, ctx.seed, shared=storage is not None)
-    default = Candidate(scenario.recipe)
+    default = Candidate(_concrete_default(sd, ctx, scenario, folds.tuning_ids))
     enqueue_default(study, default, attacks, folds.view_names)
 
     def score(cand: Candidate, report) -> tuple[float, float, float]:
@@ -256,6 +218,7 @@ def tune(ctx: Context, scenarios: list[str] | None = None, say=print, **kw) -> d
 
 
 def summary_line(name: str, e: dict) -> str:
+    """One line per tuned scenario: tuned vs default held-out objective with CIs, and the choice."""
     h, d = e["heldout"], e["default_heldout"]
     return (f"{name}: tuned {json.dumps(e['tuned_recipe'])} held-out {h['objective']:.4f} "
             f"[{h['ci'][0]:.4f}, {h['ci'][1]:.4f}] vs default {json.dumps(e['default_recipe'])} {d['objective']:.4f} "

@@ -1,0 +1,100 @@
+"""How faithful is auto's validation? Every candidate's validation figure beside its final-phase figure.
+
+For a local track whose final-phase answers are known (the demo, the MICO-shaped track), this runs
+``mico.auto.select`` per scenario, then scores the final phase with every candidate (each family at
+its variants × per-target transforms, and fusion) and prints, per scenario: auto's pick, its
+validation objective with CI, and each candidate's final-phase strict TPR@10%FPR; then the
+Spearman rank correlation between validation and final figures, and auto's mean against the best
+single family at its defaults and the best hardness formula.
+
+    python benchmarks/auto_vs_final.py --track demo --data data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from toolkit.kinds import leaderboard_fpr
+from toolkit.metrics import objective_value
+from toolkit.mico.auto import fusion_features, select
+from toolkit.mico.calibration import per_target
+from toolkit.mico.pipeline import Context
+from toolkit.mico.scoring import known_solution, score_arrays
+from toolkit.tracks import load_track
+
+
+def final_figures(sel, sd, paths, fpr: float, seed: int = 0) -> dict[str, float]:
+    """{candidate label: strict TPR@fpr on the pooled final phase}, scoring each recipe once."""
+    arrays = sd.phase_arrays("final", paths)
+    y = known_solution(sd, sd.data_dir, "final").ravel()
+    raw, out = {}, {}
+    for row in sel.ranking:
+        label = row["label"]
+        base = label.split(" [")[0]
+        transform = label.split(" [")[1].rstrip("]") if " [" in label else "raw"
+        if base == "fusion":
+            continue
+        recipe = next(r for r in sel.recipes if r.label() == base)
+        if base not in raw:
+            raw[base] = score_arrays(arrays, recipe, seed)
+        out[label] = objective_value(y, per_target(raw[base], arrays.groups, transform), fpr)[1]
+    if sel.fusion_model is not None:
+        x = fusion_features([raw[r.label()] for r in sel.fused], arrays.groups)
+        out["fusion"] = objective_value(y, sel.fusion_model.decision_function(x), fpr)[1]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--track", default="demo")
+    ap.add_argument("--data", default="data", type=Path)
+    ap.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
+    args = ap.parse_args()
+    track = load_track(args.track)
+    fpr = leaderboard_fpr(track)
+    ctx = Context(track, args.data, progress=False)
+    summary, all_val, all_fin = {}, [], []
+    for sc in track.scenarios:
+        sd = ctx.open(sc)
+        paths = ctx.paths(sd)
+        t0 = time.perf_counter()
+        sel = select(sd, paths, fpr=fpr)
+        took = time.perf_counter() - t0
+        fin = final_figures(sel, sd, paths, fpr)
+        chosen = next(r for r in sel.ranking if r["chosen"])
+        print(f"\n{sc.name}: auto picked {chosen['label']} — validation {chosen['objective']:.4f} "
+              f"[{chosen['ci'][0]:.4f}, {chosen['ci'][1]:.4f}], final {fin.get(chosen['label'], float('nan')):.4f}"
+              f"  (selection {took:.1f} s)")
+        print(f"  {'candidate':<44}{'validation':>12}{'final':>10}")
+        for r in sel.ranking:
+            if r["label"] in fin:
+                print(f"  {r['label']:<44}{r['tpr']:>12.4f}{fin[r['label']]:>10.4f}")
+                all_val.append(r["tpr"])
+                all_fin.append(fin[r["label"]])
+        rho = spearmanr([r["tpr"] for r in sel.ranking if r["label"] in fin],
+                        [fin[r["label"]] for r in sel.ranking if r["label"] in fin]).statistic
+        defaults = {lab: v for lab, v in fin.items() if " [" not in lab}
+        hardness = max(v for lab, v in defaults.items() if lab.startswith("hardness"))
+        summary[sc.name] = {"chosen": chosen["label"], "validation": chosen["objective"], "ci": chosen["ci"],
+                            "final": fin.get(chosen["label"]), "best_single_final": max(defaults.values()),
+                            "best_single": max(defaults, key=defaults.get), "best_hardness_final": hardness,
+                            "spearman": rho, "seconds": took, "final_all": fin}
+        print(f"  Spearman(validation, final) over candidates: {rho:.3f}")
+    auto = np.mean([s["final"] for s in summary.values()])
+    best = np.mean([s["best_single_final"] for s in summary.values()])
+    hard = np.mean([s["best_hardness_final"] for s in summary.values()])
+    print(f"\nmean final TPR@{fpr:g}: auto {auto:.4f}, best single family per scenario (in hindsight) {best:.4f}, "
+          f"best hardness formula (in hindsight) {hard:.4f}; auto/hardness = {auto / hard:.2f}")
+    print(f"Spearman over every scenario's candidates pooled: {spearmanr(all_val, all_fin).statistic:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""recipe = "auto": per-target transforms (hand-computed), the simpler-within-CI rule, and the choice on a demo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toolkit.errors import ConfigError
+from toolkit.mico.auto import Candidate, _prefer_simpler, _rank, score_arrays_auto, select
+from toolkit.mico.calibration import per_target
+from toolkit.mico.pipeline import Context
+from toolkit.tracks import Recipe, load_track
+
+
+def test_per_target_transforms_by_hand():
+    s = np.array([3.0, 1.0, 2.0, 10.0, 30.0, 20.0])
+    g = np.array([0, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(per_target(s, g, "raw"), s)
+    np.testing.assert_allclose(per_target(s, g, "rank"), [1.0, 0.0, 0.5, 0.0, 1.0, 0.5])
+    z = np.sqrt(1.5)  # (x − mean)/std with std = sqrt(2/3) for {1, 2, 3}
+    np.testing.assert_allclose(per_target(s, g, "zscore"), [z, -z, 0.0, -z, z, 0.0])
+    with pytest.raises(ConfigError, match="valid: raw, rank, zscore"):
+        per_target(s, g, "quantile")
+
+
+def _cands(rng, n_models=20, per=50):
+    """y, groups and three candidates: a strong learned one, a threshold as good, a weak hardness."""
+    y = np.tile(np.r_[np.ones(per // 2), np.zeros(per // 2)], n_models).astype(np.int64)
+    g = np.repeat(np.arange(n_models), per)
+    signal = y + rng.normal(0, 1.0, len(y))
+    return y, g, {
+        "ensemble": (Candidate(Recipe("ensemble")), signal + rng.normal(0, 0.05, len(y))),
+        "threshold": (Candidate(Recipe("threshold")), signal),
+        "hardness": (Candidate(Recipe("hardness")), rng.normal(0, 1.0, len(y))),
+    }
+
+
+def test_a_simpler_candidate_inside_the_ci_is_preferred_and_a_clear_loser_is_not():
+    y, g, cands = _cands(np.random.default_rng(0))
+    rows = _rank(cands, y, g, 0.1, 100, 0)
+    assert [r["objective"] for r in rows] == sorted((r["objective"] for r in rows), reverse=True)
+    chosen = _prefer_simpler(rows, cands, y, g, 0.1, 100, 0)
+    assert chosen["label"] == "threshold"  # as good as the ensemble within the CI, and simpler
+    del cands["threshold"]
+    rows = _rank(cands, y, g, 0.1, 100, 0)
+    assert _prefer_simpler(rows, cands, y, g, 0.1, 100, 0)["label"] == "ensemble"  # hardness is at chance
+
+
+def test_select_on_the_demo_ranks_every_family_and_scores_with_its_choice(tiny_demo):
+    ctx = Context(load_track("demo"), tiny_demo, progress=False)
+    sd = ctx.open(ctx.track.scenario("demo_inf"))
+    paths = ctx.paths(sd)
+    recipes = [Recipe("threshold", {"signal": "loss"}), Recipe("hardness", {"signal": "loss", "formula": "mid"}),
+               Recipe("rmia"), Recipe("lira")]
+    sel = select(sd, paths, recipes=recipes, n_boot=50)
+    labels = [r["label"] for r in sel.ranking]
+    assert len(labels) == 4 * 3 + 1 and "fusion" in labels  # every recipe × transform, and the stacker
+    assert sum(r["chosen"] for r in sel.ranking) == 1
+    y, s, g = sel.validation
+    assert len(y) == len(s) == len(g) == 200 * len(sd.models["train"])
+    arrays = sd.phase_arrays("final", paths)
+    out = score_arrays_auto(sel, arrays)
+    assert out.shape == (len(arrays.labels),) and np.isfinite(out).all()
