@@ -1,0 +1,87 @@
+"""The report of a ResNet18-task submission: what ``submit`` writes beside ``<run>.csv``.
+
+The task's answers are only known on the public set, so its curves are the out-of-fold scores of
+every attack that was validated there (``<run>.scores.npz``, written by ``make_submission``): the
+recipe, the threshold baseline and the comparisons (LiRA, RMIA with shadows). The ranking with
+its CIs and the simulated leaderboard slices come from the manifest's ``validation``. Runs share
+one folder, so the files are ``<run>.report.html``, ``<run>.report.npz`` and ``<run>.report_*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from toolkit.kinds import leaderboard_fpr
+from toolkit.report.build import REPORT_DATA, write_report
+from toolkit.report.data import ReportData
+from toolkit.tracks import Recipe
+
+__all__ = ["BASELINE", "collect", "write_tml_report"]
+
+BASELINE = "threshold"  # the compared attack the report calls the baseline
+
+
+def _keys(recipe: str, names) -> dict[str, str]:
+    """{attack: method key}: the recipe is 'recipe', the threshold attack 'baseline', others their name."""
+    return {n: "recipe" if n == recipe else "baseline" if n == BASELINE else n for n in names}
+
+
+def _labels(manifest: dict, keys: dict[str, str]) -> dict[str, str]:
+    recipe = Recipe.from_dict(manifest["recipe"], "manifest").label()
+    out = {"recipe": f"recipe: {recipe}"}
+    out |= {k: f"baseline: {n} (defaults)" if k == "baseline" else f"{n} (defaults)" for n, k in keys.items()
+            if k != "recipe"}
+    return out
+
+
+def _ranking(manifest: dict, keys: dict[str, str], fpr: float) -> dict:
+    rows = [{"method": keys[n], "value": f["tpr@5%fpr_strict"], "ci": f["tpr_ci95"],
+             "TPR at FPR ≤ (inclusive)": f["tpr@5%fpr_inclusive"], "AUC": f["auc"]}
+            for n, f in manifest["validation"].items()]
+    return {"split": "validation", "rows": sorted(rows, key=lambda r: -r["value"]),
+            "how": f"out-of-fold on the public set ({manifest.get('folds')} folds); strict TPR at FPR < {fpr:g}; "
+                   "95% CI: bootstrap over points."}
+
+
+def _provenance(manifest: dict) -> dict:
+    return {"created": manifest.get("created"), "git commit": manifest.get("git_commit"),
+            "python": manifest.get("python"),
+            "packages": ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items()),
+            "seed": manifest.get("seed"), "folds": manifest.get("folds"), "views": ", ".join(manifest.get("views", [])),
+            "shadows": json.dumps(manifest.get("shadows")), "inputs (sha256)": json.dumps(manifest.get("inputs")),
+            "csv sha256": manifest.get("csv_sha256")}
+
+
+def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> ReportData:
+    """The report's data of one run, from its manifest (as ``make_submission`` returns it) and scores file."""
+    from toolkit.tml.kind import format_validation
+    from toolkit.tml.pipeline import load_oof
+
+    fpr = leaderboard_fpr(track)
+    membership, oof = load_oof(Path(manifest["scores"]))
+    keys = _keys(manifest["recipe"]["attack"], oof)
+    data = ReportData({
+        "title": f"{track.name}: submission {Path(manifest['csv']).stem}", "track": track.name,
+        "submission": manifest["csv"], "leaderboard_fpr": fpr, "printed": format_validation(manifest),
+        "split_titles": {"validation": "public set, out-of-fold scores (membership known)"},
+        "timings": dict(timings or {}), "provenance": _provenance(manifest),
+        "notes": ["The private set's answers are not known: its scores have no curve."],
+    })
+    entry = data.scenario(track.name)
+    entry["labels"] = _labels(manifest, keys)
+    entry["choice"] = [f"Recipe: {entry['labels']['recipe'][len('recipe: '):]}, from track.toml."]
+    for name in sorted(oof, key=lambda n: list(entry["labels"]).index(keys[n])):
+        data.add(track.name, "validation", keys[name], membership, oof[name])
+    entry["ranking"] = _ranking(manifest, keys, fpr)
+    entry["board_slice"] = {keys[n]: f["board_slice"] for n, f in manifest["validation"].items()}
+    return data
+
+
+def write_tml_report(track, manifest: dict, timings: dict[str, float] | None = None) -> Path:
+    """Write ``<run>.report.npz``, its PNGs and ``<run>.report.html`` beside the CSV; return the page's path."""
+    csv = Path(manifest["csv"])
+    prefix = f"{csv.stem}."
+    data = collect(track, manifest, timings)
+    data.save(csv.parent / f"{prefix}{REPORT_DATA}")
+    return write_report(csv.parent, data, prefix)
