@@ -68,29 +68,43 @@ def main() -> None:
         took = time.perf_counter() - t0
         fin = final_figures(sel, sd, paths, fpr)
         chosen = next(r for r in sel.ranking if r["chosen"])
-        print(f"\n{sc.name}: auto picked {chosen['label']} — validation {chosen['objective']:.4f} "
-              f"[{chosen['ci'][0]:.4f}, {chosen['ci'][1]:.4f}], final {fin.get(chosen['label'], float('nan')):.4f}"
-              f"  (selection {took:.1f} s)")
+        print(
+            f"\n{sc.name}: auto picked {chosen['label']} — validation {chosen['objective']:.4f} "
+            f"[{chosen['ci'][0]:.4f}, {chosen['ci'][1]:.4f}], final {fin.get(chosen['label'], float('nan')):.4f}"
+            f"  (selection {took:.1f} s)"
+        )
         print(f"  {'candidate':<44}{'validation':>12}{'final':>10}")
         for r in sel.ranking:
             if r["label"] in fin:
                 print(f"  {r['label']:<44}{r['tpr']:>12.4f}{fin[r['label']]:>10.4f}")
                 all_val.append(r["tpr"])
                 all_fin.append(fin[r["label"]])
-        rho = spearmanr([r["tpr"] for r in sel.ranking if r["label"] in fin],
-                        [fin[r["label"]] for r in sel.ranking if r["label"] in fin]).statistic
+        rho = spearmanr(
+            [r["tpr"] for r in sel.ranking if r["label"] in fin],
+            [fin[r["label"]] for r in sel.ranking if r["label"] in fin],
+        ).statistic
         defaults = {lab: v for lab, v in fin.items() if " [" not in lab}
         hardness = max(v for lab, v in defaults.items() if lab.startswith("hardness"))
-        summary[sc.name] = {"chosen": chosen["label"], "validation": chosen["objective"], "ci": chosen["ci"],
-                            "final": fin.get(chosen["label"]), "best_single_final": max(defaults.values()),
-                            "best_single": max(defaults, key=defaults.get), "best_hardness_final": hardness,
-                            "spearman": rho, "seconds": took, "final_all": fin}
+        summary[sc.name] = {
+            "chosen": chosen["label"],
+            "validation": chosen["objective"],
+            "ci": chosen["ci"],
+            "final": fin.get(chosen["label"]),
+            "best_single_final": max(defaults.values()),
+            "best_single": max(defaults, key=defaults.get),
+            "best_hardness_final": hardness,
+            "spearman": rho,
+            "seconds": took,
+            "final_all": fin,
+        }
         print(f"  Spearman(validation, final) over candidates: {rho:.3f}")
     auto = np.mean([s["final"] for s in summary.values()])
     best = np.mean([s["best_single_final"] for s in summary.values()])
     hard = np.mean([s["best_hardness_final"] for s in summary.values()])
-    print(f"\nmean final TPR@{fpr:g}: auto {auto:.4f}, best single family per scenario (in hindsight) {best:.4f}, "
-          f"best hardness formula (in hindsight) {hard:.4f}; auto/hardness = {auto / hard:.2f}")
+    print(
+        f"\nmean final TPR@{fpr:g}: auto {auto:.4f}, best single family per scenario (in hindsight) {best:.4f}, "
+        f"best hardness formula (in hindsight) {hard:.4f}; auto/hardness = {auto / hard:.2f}"
+    )
     print(f"Spearman over every scenario's candidates pooled: {spearmanr(all_val, all_fin).statistic:.3f}")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=float))

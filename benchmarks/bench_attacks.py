@@ -154,8 +154,11 @@ def main() -> None:
         ("lira", {}, lambda: lira_scores(s[:, None], r[..., None], keep)),
         ("lira", {"fix_variance": False}, lambda: lira_scores(s[:, None], r[..., None], keep, fix_variance=False)),
         ("lira", {"online": False}, lambda: lira_scores(s[:, None], r[..., None], keep, online=False)),
-        ("lira", {"online": False, "two_sided": True},
-         lambda: lira_scores(s[:, None], r[..., None], keep, online=False, two_sided=True)),
+        (
+            "lira",
+            {"online": False, "two_sided": True},
+            lambda: lira_scores(s[:, None], r[..., None], keep, online=False, two_sided=True),
+        ),
         ("rmia", {}, lambda: rmia_formula(True)),
         ("rmia", {"offline": False}, lambda: rmia_formula(False)),
         ("hardness", {"formula": "in"}, lambda: calibrate(*sig["loss"], keep, "in")),
@@ -163,13 +166,18 @@ def main() -> None:
         ("base", {}, lambda: base_scores(lp, lr, keep)),
         ("base", {"online": False}, lambda: base_scores(lp, lr, keep, online=False)),
         ("bavaria", {}, lambda: bavaria_scores(s[:, None], r[..., None], keep)),
-        ("bavaria", {"variant": "n", "online": False},
-         lambda: bavaria_scores(s[:, None], r[..., None], keep, variant="n", online=False)),
+        (
+            "bavaria",
+            {"variant": "n", "online": False},
+            lambda: bavaria_scores(s[:, None], r[..., None], keep, variant="n", online=False),
+        ),
         ("informia", {}, lambda: lr2 - population_correction(lr2, pr_on, groups)),
         ("quantile", {}, lambda: quantile_formula()),
     ]
-    print(f"{args.refs} references x {args.points} points, 10 classes; loop baseline over {len(idx)} points, "
-          f"extrapolated; signal of all reference logits alone: {timed(phi, ref, labels):.3f} s")
+    print(
+        f"{args.refs} references x {args.points} points, 10 classes; loop baseline over {len(idx)} points, "
+        f"extrapolated; signal of all reference logits alone: {timed(phi, ref, labels):.3f} s"
+    )
     print(f"{'attack':36s} {'logits s':>9s} {'formula s':>10s} {'loop s':>8s} {'speed-up':>9s}")
     for name, params, formula in variants:
         full = min(timed(run_attack, name, target, labels, ref, keep, groups=groups, **params) for _ in range(3))
@@ -177,8 +185,10 @@ def main() -> None:
         b = base[name]
         label = name + "(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")"
         print(f"{label:36s} {full:9.3f} {inner:10.4f} {b:8.2f} {b / inner:8.0f}x")
-    print(f"quantile regressor: LightGBM fit {min(fit_s):.3f} s on {len(qy)} OUT rows x {qx.shape[1]} features "
-          f"(150 trees, 1 thread); the features of all reference logits: {timed(point_features, ref, labels):.3f} s")
+    print(
+        f"quantile regressor: LightGBM fit {min(fit_s):.3f} s on {len(qy)} OUT rows x {qx.shape[1]} features "
+        f"(150 trees, 1 thread); the features of all reference logits: {timed(point_features, ref, labels):.3f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ WORKLOADS = {
 
 def _population_loader(name: str):
     """A loader written like the toolkit's own: memory-mapped arrays, a content hash by stat key."""
+
     def load(data_dir=None, dataset_dir=None) -> Population:
         files = [Path(data_dir) / f"{name}.npy", Path(data_dir) / f"{name}_labels.npy"]
         x, y = np.load(files[0], mmap_mode="c"), np.load(files[1])
@@ -63,12 +64,23 @@ def _population_loader(name: str):
 for _arch, _c, _shape, _name in WORKLOADS.values():
     register_dataset(_name)(_population_loader(_name))
 if "mico_cnn" not in architecture_names():  # toolkit/models/mico.py not there yet: same layers, local
+
     @register_architecture("mico_cnn")
     def _mico_cnn(n_classes: int = 10):
         from torch import nn
 
-        return nn.Sequential(nn.Conv2d(3, 128, 8, 2, 3), nn.Tanh(), nn.MaxPool2d(3, 1), nn.Conv2d(128, 256, 3), nn.Tanh(),
-                             nn.Conv2d(256, 256, 3), nn.Tanh(), nn.AvgPool2d(2, 2), nn.Flatten(), nn.Linear(6400, n_classes))
+        return nn.Sequential(
+            nn.Conv2d(3, 128, 8, 2, 3),
+            nn.Tanh(),
+            nn.MaxPool2d(3, 1),
+            nn.Conv2d(128, 256, 3),
+            nn.Tanh(),
+            nn.Conv2d(256, 256, 3),
+            nn.Tanh(),
+            nn.AvgPool2d(2, 2),
+            nn.Flatten(),
+            nn.Linear(6400, n_classes),
+        )
 
     @register_architecture("mico_mlp")
     def _mico_mlp(n_classes: int = 100):
@@ -168,8 +180,11 @@ def macs_per_point(kind: str) -> int:
     model, total = build_model(arch, n_classes).eval(), []
 
     def count(module, inputs, output):
-        per_output = module.in_features if isinstance(module, nn.Linear) else \
-            module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        per_output = (
+            module.in_features
+            if isinstance(module, nn.Linear)
+            else module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        )
         total.append(output[0].numel() * per_output)
 
     for m in model.modules():
@@ -197,7 +212,7 @@ def gemm_peak(device: str = "cpu", repeats: int = 5) -> float:
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return n ** 3 / min(times)
+    return n**3 / min(times)
 
 
 def outputs_rate(tasks, cache: Path, jobs: int = 1) -> float:
@@ -270,23 +285,37 @@ def run_kind(root: Path, kind: str, args, cuda: bool) -> dict[str, float]:
         rates["c2"].append(outputs_rate(tasks, cache_j2, jobs=2))
     b, c1, c2 = (max(rates[k]) for k in ("b", "c1", "c2"))
     d = best(lambda: outputs_rate(tasks, cache, jobs=1), args.repeats)  # cache left full by c1
-    (m20, base20), (m100, base100) = (peak_rss_mib(root, kind, n, args.memory_points, args.threads)
-                                      for n in (20, 100))
-    for label, value in [(f"(a) per-sample loop ({naive_models} models × {naive_points} points, extrapolated)", a),
-                         ("(b) bare batched torch loop", b), ("(c1) get_outputs jobs=1, empty cache", c1),
-                         ("(c2) get_outputs jobs=2, empty cache", c2), ("(d) get_outputs, warm cache", d)]:
+    (m20, base20), (m100, base100) = (peak_rss_mib(root, kind, n, args.memory_points, args.threads) for n in (20, 100))
+    for label, value in [
+        (f"(a) per-sample loop ({naive_models} models × {naive_points} points, extrapolated)", a),
+        ("(b) bare batched torch loop", b),
+        ("(c1) get_outputs jobs=1, empty cache", c1),
+        ("(c2) get_outputs jobs=2, empty cache", c2),
+        ("(d) get_outputs, warm cache", d),
+    ]:
         print(f"[{kind}] {label:<62} {value:14,.0f} points·models/s")
-    print(f"[{kind}] peak RSS, get_outputs on 20 / 100 models ({args.memory_points} points): {m20:.0f} / {m100:.0f} MiB "
-          f"(+{m20 - base20:.0f} / +{m100 - base100:.0f} MiB over the process with torch and the toolkit imported)")
+    print(
+        f"[{kind}] peak RSS, get_outputs on 20 / 100 models ({args.memory_points} points): {m20:.0f} / {m100:.0f} MiB "
+        f"(+{m20 - base20:.0f} / +{m100 - base100:.0f} MiB over the process with torch and the toolkit imported)"
+    )
     macs, peak = macs_per_point(kind), gemm_peak("cuda" if cuda else "cpu")
     ceiling = peak / macs
     where = "GPU bf16" if cuda else f"fp32, {args.threads} thread"
-    print(f"[{kind}] (e) compute ceiling: {macs / 1e6:.2f} M MACs per point at the measured GEMM peak of "
-          f"{peak / 1e9:,.1f} GMAC/s ({where}) = {ceiling:,.0f} points·models/s; c1 runs at {c1 / ceiling:.0%} of it")
-    print(f"[{kind}] so on this machine no batched code can make vs_naive exceed {ceiling / a:.1f} "
-          f"(the per-sample loop already runs at {a / ceiling:.0%} of the ceiling)")
-    return {"overhead": c1 / b, "speedup_j2": c2 / c1, "vs_naive": c1 / a, "warm_vs_cold": d / c1,
-            "memory_100_vs_20": m100 / m20}
+    print(
+        f"[{kind}] (e) compute ceiling: {macs / 1e6:.2f} M MACs per point at the measured GEMM peak of "
+        f"{peak / 1e9:,.1f} GMAC/s ({where}) = {ceiling:,.0f} points·models/s; c1 runs at {c1 / ceiling:.0%} of it"
+    )
+    print(
+        f"[{kind}] so on this machine no batched code can make vs_naive exceed {ceiling / a:.1f} "
+        f"(the per-sample loop already runs at {a / ceiling:.0%} of the ceiling)"
+    )
+    return {
+        "overhead": c1 / b,
+        "speedup_j2": c2 / c1,
+        "vs_naive": c1 / a,
+        "warm_vs_cold": d / c1,
+        "memory_100_vs_20": m100 / m20,
+    }
 
 
 def main() -> None:
@@ -314,8 +343,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_outputs_") as tmp:
         results = {kind: run_kind(Path(tmp), kind, args, cuda) for kind in kinds}
     for kind in kinds:
-        print(" ".join(f"{k}={v:.2f}" for k, v in results[kind].items()) if kind == kinds[-1] else
-              f"[{kind}] " + " ".join(f"{k}={v:.2f}" for k, v in results[kind].items()))
+        print(
+            " ".join(f"{k}={v:.2f}" for k, v in results[kind].items())
+            if kind == kinds[-1]
+            else f"[{kind}] " + " ".join(f"{k}={v:.2f}" for k, v in results[kind].items())
+        )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def one_at_a_time(arch: str, n_classes: int, batch: int, steps: int, n_models: i
     y = torch.randint(0, n_classes, (batch,), device=device)
     loss_fn = torch.nn.CrossEntropyLoss()
     elapsed = 0.0
-    for i in range(n_models):
+    for _ in range(n_models):
         model = build_model(arch, n_classes).to(device).train()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         for step in range(steps + 1):  # step 0 warms up (allocator, kernels)
@@ -124,10 +124,14 @@ def main() -> None:
         many = stacked(arch, n_classes, batch, args.steps, args.stack, args.device)
         recipe = f"{n_train:,} points × {epochs} epochs, batch {batch}"
         print(f"[{kind}] {arch} on {args.device} ({args.threads} thread(s)), recipe {recipe}:")
-        print(f"[{kind}]   one at a time : {single * 1e3:9.1f} ms/step  → "
-              f"{models_per_hour(single, n_train, epochs, batch):8.2f} models/hour")
-        print(f"[{kind}]   {args.stack} stacked (vmap): {many * 1e3:9.1f} ms/model-step → "
-              f"{models_per_hour(many, n_train, epochs, batch):8.2f} models/hour")
+        print(
+            f"[{kind}]   one at a time : {single * 1e3:9.1f} ms/step  → "
+            f"{models_per_hour(single, n_train, epochs, batch):8.2f} models/hour"
+        )
+        print(
+            f"[{kind}]   {args.stack} stacked (vmap): {many * 1e3:9.1f} ms/model-step → "
+            f"{models_per_hour(many, n_train, epochs, batch):8.2f} models/hour"
+        )
         print(f"[{kind}]   stacked_vs_single={single / many:.2f}")
 
 

@@ -12,6 +12,6 @@ mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, torch.cuda.get_device_name(0))" | tee "$out/device.txt"
 nvidia-smi --query-gpu=name,clocks.max.sm,power.limit,memory.total --format=csv | tee -a "$out/device.txt"
-python3 -m pytest -p no:cacheprovider -q tests/test_outputs.py -k "gpu or bf16" 2>&1 | tee "$out/tests.txt"
+python3 -m pytest -p no:cacheprovider -q tests/outputs/test_outputs.py -k "gpu or bf16" 2>&1 | tee "$out/tests.txt"
 python3 benchmarks/bench_outputs.py --models 20 --points 10000 --repeats 3 2>&1 | tee "$out/bench_outputs.txt"
 python3 benchmarks/bench_train.py --device cuda --steps 5 --stack 8 2>&1 | tee "$out/bench_train.txt"

@@ -64,8 +64,15 @@ def synthetic_images(labels: np.ndarray, seed: int) -> np.ndarray:
     return np.clip(x, 0, 1).astype(np.float32)
 
 
-def write_task(folder: Path, n_pub: int = 200, n_priv: int = 200, n_used: int = 4, seed: int = 0,
-               train_epochs: int = 0, model_name: str = "01_MIA.pt") -> dict:
+def write_task(
+    folder: Path,
+    n_pub: int = 200,
+    n_priv: int = 200,
+    n_used: int = 4,
+    seed: int = 0,
+    train_epochs: int = 0,
+    model_name: str = "01_MIA.pt",
+) -> dict:
     """Write pub.pt, priv_out.pt and a 44-class resnet18 state dict into ``folder``.
 
     Half of each set are members. With ``train_epochs`` > 0 the target is trained on the members
@@ -93,8 +100,12 @@ def write_task(folder: Path, n_pub: int = 200, n_priv: int = 200, n_used: int = 
 
         x = (torch.from_numpy(imgs) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
         sel = torch.from_numpy(member == 1)
-        train_model(model, x[sel], torch.from_numpy(labels)[sel],
-                    TrainConfig(epochs=train_epochs, batch_size=32, lr=0.01, optimizer="adam", seed=seed))
+        train_model(
+            model,
+            x[sel],
+            torch.from_numpy(labels)[sel],
+            TrainConfig(epochs=train_epochs, batch_size=32, lr=0.01, optimizer="adam", seed=seed),
+        )
     torch.save(model.state_dict(), folder / model_name)
     return {"ids": ids, "labels": labels, "membership": member, "images": imgs, "n_pub": n_pub}
 

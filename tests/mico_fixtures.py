@@ -63,8 +63,12 @@ def write_cifar(root: Path, per_batch: int = 100, seed: int = 0) -> np.ndarray:
     for k, name in enumerate(BATCHES):
         data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, per_batch)]
-        batch = {"batch_label": f"batch {k}", "labels": labels, "data": data,
-                 "filenames": [f"img_{k}_{i}.png" for i in range(per_batch)]}
+        batch = {
+            "batch_label": f"batch {k}",
+            "labels": labels,
+            "data": data,
+            "filenames": [f"img_{k}_{i}.png" for i in range(per_batch)],
+        }
         (folder / name).write_bytes(py2_pickle(batch))
         rows.append(data)
     return np.concatenate(rows)
@@ -81,7 +85,7 @@ def write_purchase(path: Path, n: int = 600, seed: int = 0) -> tuple[np.ndarray,
     return x, labels
 
 
-WORDS = ["good", "bad", "film", "movie", "great", "awful", "plot", "actors", "it", "'s", "a", "not", "\"fun\""]
+WORDS = ["good", "bad", "film", "movie", "great", "awful", "plot", "actors", "it", "'s", "a", "not", '"fun"']
 
 
 def write_sst2(root: Path, n_train: int = 500, n_val: int = 100, seed: int = 0) -> None:
@@ -123,9 +127,18 @@ def write_tokenizer(folder: Path) -> int:
 def tiny_roberta_config(vocab_size: int = 263):
     from transformers import RobertaConfig
 
-    return RobertaConfig(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=1, num_attention_heads=1,
-                         intermediate_size=64, max_position_embeddings=70, num_labels=2, pad_token_id=1,
-                         type_vocab_size=1, layer_norm_eps=1e-5)
+    return RobertaConfig(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=64,
+        max_position_embeddings=70,
+        num_labels=2,
+        pad_token_id=1,
+        type_vocab_size=1,
+        layer_norm_eps=1e-5,
+    )
 
 
 def write_weights(folder: Path, architecture: str, n_classes: int, seed: int, prefix: str = "") -> None:
@@ -148,8 +161,18 @@ def write_weights(folder: Path, architecture: str, n_classes: int, seed: int, pr
     torch.save({prefix + k: v for k, v in model.state_dict().items()}, folder / name)
 
 
-def write_scenario(data_dir: Path, task: str, folder: str, N: int, n: int, m: int, counts=(4, 2, 2),
-                   weights=None, reveal_training: bool = False, seed: int = 0) -> Path:
+def write_scenario(
+    data_dir: Path,
+    task: str,
+    folder: str,
+    N: int,
+    n: int,
+    m: int,
+    counts=(4, 2, 2),
+    weights=None,
+    reveal_training: bool = False,
+    seed: int = 0,
+) -> Path:
     """``data_dir/task/folder/{train,dev,final}/model_<id>/`` with seeds, solutions and weights.
 
     ``weights(model_dir, splits, model_id)`` writes the model file; dev/final answers go to
@@ -179,10 +202,31 @@ def write_scenario(data_dir: Path, task: str, folder: str, N: int, n: int, m: in
     return root
 
 
-def mico_track(name: str, task: str, dataset: str, architecture: str, n_classes: int, N: int, n: int, m: int,
-               scenarios: dict[str, dict]):
+def mico_track(
+    name: str,
+    task: str,
+    dataset: str,
+    architecture: str,
+    n_classes: int,
+    N: int,
+    n: int,
+    m: int,
+    scenarios: dict[str, dict],
+):
     """A test-sized ``Track`` through the same validation as a track.toml."""
-    return parse_track({"track": dict(name=name, task=task, kind="mico", dataset=dataset, architecture=architecture,
-                                      n_classes=n_classes, population_size=N, len_training=n, m=m),
-                        "scenarios": scenarios})
-
+    return parse_track(
+        {
+            "track": dict(
+                name=name,
+                task=task,
+                kind="mico",
+                dataset=dataset,
+                architecture=architecture,
+                n_classes=n_classes,
+                population_size=N,
+                len_training=n,
+                m=m,
+            ),
+            "scenarios": scenarios,
+        }
+    )

@@ -16,13 +16,29 @@ __all__ = [
     "ModelError",
     "SubmissionError",
     "raise_if_problems",
+    "one_line",
 ]
+
+# Every line break str.splitlines() knows: a message printed after ``Error:`` must stay on its line.
+_BREAKS = str.maketrans({c: " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def one_line(text: object, limit: int | None = None) -> str:
+    """``text`` on one line (line breaks become spaces), cut to ``limit`` characters with an ellipsis.
+
+    For embedding what a stranger's file or a library said (an entry name, an exception's text) in
+    a one-line error.
+    """
+    out = str(text).translate(_BREAKS)
+    return out if limit is None or len(out) <= limit else out[: max(0, limit - 1)] + "…"
 
 
 class ToolkitError(Exception):
     """Base class: a user-facing problem with a one-line message (and an optional hint)."""
 
     def __init__(self, message: str, hint: str | None = None):
+        # a safety net: a file name or a library's text with a line break must not split the message
+        message, hint = one_line(message), None if hint is None else one_line(hint)
         self.message = message
         self.hint = hint
         super().__init__(f"{message} ({hint})" if hint else message)

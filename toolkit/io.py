@@ -10,8 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_file", "atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "sha256_file", "sha256_bytes",
-           "FILE_HASHES", "stat_key", "file_hash"]
+__all__ = [
+    "atomic_file",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_save_npy",
+    "sha256_file",
+    "sha256_bytes",
+    "FILE_HASHES",
+    "stat_key",
+    "file_hash",
+]
 
 
 def _open_temp(path: Path):
@@ -23,8 +32,33 @@ def _open_temp(path: Path):
 
 
 def _discard(f, tmp: str) -> None:
-    f.close()
-    Path(tmp).unlink(missing_ok=True)
+    """Close and remove a temporary file after a failure.
+
+    Closing flushes what is still buffered, which fails again on a full disk: the file is closed
+    all the same, and it must still be removed, so that error is dropped (the first one is raised).
+    """
+    try:
+        f.close()
+    except OSError:
+        pass
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _named(exc: BaseException, path: Path) -> BaseException:
+    """An OSError that names ``path`` (a failed write or fsync names no file; the user needs to know which)."""
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        return OSError(exc.errno, exc.strerror or str(exc), str(path))  # errno picks the subclass
+    return exc
+
+
+def _fail(f, tmp: str, path: Path, exc: BaseException):
+    """Remove the temporary file, then raise ``exc`` (an OSError as one that names ``path``)."""
+    _discard(f, tmp)
+    named = _named(exc, path)
+    if named is exc:
+        raise exc
+    raise named from exc
 
 
 def _commit(f, tmp: str, path: Path) -> None:
@@ -34,9 +68,8 @@ def _commit(f, tmp: str, path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        _discard(f, tmp)
-        raise
+    except BaseException as exc:
+        _fail(f, tmp, path, exc)
 
 
 @contextlib.contextmanager
@@ -49,18 +82,19 @@ def atomic_file(path: Path):
     f, tmp = _open_temp(path)
     try:
         yield f
-    except BaseException:
-        _discard(f, tmp)
-        raise
+    except BaseException as exc:
+        _fail(f, tmp, path, exc)
     _commit(f, tmp, Path(path))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (``atomic_file``)."""
     with atomic_file(path) as f:
         f.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode())
 
 
@@ -73,19 +107,20 @@ def atomic_save_npy(path: Path, array: np.ndarray, syncer=None):
     f, tmp = _open_temp(path)
     try:
         np.save(f, array, allow_pickle=False)
-    except BaseException:
-        _discard(f, tmp)
-        raise
+    except BaseException as exc:
+        _fail(f, tmp, path, exc)
     if syncer is None:
         return _commit(f, tmp, Path(path))
     return syncer.submit(_commit, f, tmp, Path(path))
 
 
 def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's content, read in ``chunk``-byte blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -99,6 +134,7 @@ FILE_HASHES: dict[tuple, str] = {}
 
 
 def stat_key(path: Path) -> tuple:
+    """(resolved path, size, mtime, ctime, inode): changes whenever the file is rewritten."""
     # ctime changes on every write and cannot be set back by the user (unlike mtime): a rewritten
     # file never matches its old key, even at the same size and mtime
     st = Path(path).stat()

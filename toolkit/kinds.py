@@ -13,10 +13,11 @@ Nothing else in the toolkit asks which kind a track is: it calls ``stage(track, 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from toolkit.errors import ConfigError
 
@@ -53,10 +54,12 @@ def stage(track, name: str) -> Callable[[Any, StageOptions], str]:
     """The function running stage ``name`` for ``track``'s kind; a kind without that stage says which it has."""
     stages = kind_module(track).STAGES
     if name not in stages:
-        raise ConfigError(f"track {track.name!r} (kind {track.kind}) has no {name!r} stage; "
-                          f"its stages: {', '.join(stages)}")
+        raise ConfigError(
+            f"track {track.name!r} (kind {track.kind}) has no {name!r} stage; its stages: {', '.join(stages)}"
+        )
     return stages[name]
 
 
 def leaderboard_fpr(track) -> float:
+    """The FPR of the figure ``track``'s leaderboard ranks by (its kind's ``LEADERBOARD_FPR``)."""
     return float(kind_module(track).LEADERBOARD_FPR)

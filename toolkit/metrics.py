@@ -146,10 +146,15 @@ def objective_value(y: np.ndarray, s: np.ndarray, fpr_x: float) -> tuple[float, 
 
 def figures(y, s, groups, fpr_x: float, n_boot: int = 500, seed: int = 0) -> dict:
     """Objective with its model-bootstrap CI, plus every scorer figure."""
-    stat = lambda yy, ss: objective_value(yy, ss, fpr_x)[0]  # noqa: E731
+    stat = lambda yy, ss: objective_value(yy, ss, fpr_x)[0]
     est, lo, hi = bootstrap_ci(y, s, stat, groups=groups, n_boot=n_boot, seed=seed)
-    return {"objective": est, "ci": [lo, hi], "fpr": fpr_x, "n_targets": int(len(np.unique(groups))),
-            **scorer_metrics(y, s)}
+    return {
+        "objective": est,
+        "ci": [lo, hi],
+        "fpr": fpr_x,
+        "n_targets": int(len(np.unique(groups))),
+        **scorer_metrics(y, s),
+    }
 
 
 def gain_ci(y, s_new, s_old, groups, fpr_x: float, n_boot: int = 500, seed: int = 0) -> tuple[float, float, float]:

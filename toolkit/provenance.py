@@ -13,8 +13,9 @@ __all__ = ["manifest_base"]
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -28,5 +29,9 @@ def manifest_base() -> dict:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
-    return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": _git_commit(),
-            "python": platform.python_version(), "packages": versions}
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "packages": versions,
+    }

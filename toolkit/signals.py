@@ -22,6 +22,8 @@ __all__ = [
     "check_labels",
     "check_keep",
     "check_scores",
+    "score_problems",
+    "label_problems",
     "SIGNALS",
     "MEMBER_SIGN",
     "signal",
@@ -52,6 +54,7 @@ def check_logits(logits: np.ndarray, name: str = "logits", ndim: int = 4) -> np.
 
 
 def check_labels(labels: np.ndarray, n_points: int, n_classes: int | None = None) -> np.ndarray:
+    """Labels as int [n_points], each in [0, n_classes) when given; else a ``ContractError``."""
     arr = np.asarray(labels)
     if arr.shape != (n_points,) or not np.issubdtype(arr.dtype, np.integer):
         raise ContractError(f"labels must be int [n_points={n_points}], got {arr.dtype} {arr.shape}")
@@ -64,17 +67,49 @@ def check_keep(keep: np.ndarray, n_models: int, n_points: int) -> np.ndarray:
     """``keep`` exactly bool [n_models, n_points]: a transposed or flattened mask is an error, never reshaped."""
     arr = np.asarray(keep)
     if arr.shape != (n_models, n_points) or arr.dtype != np.bool_:
-        raise ContractError(f"keep must be bool [n_models={n_models}, n_points={n_points}], got {arr.dtype} {arr.shape}")
+        raise ContractError(
+            f"keep must be bool [n_models={n_models}, n_points={n_points}], got {arr.dtype} {arr.shape}"
+        )
     return arr
+
+
+def score_problems(scores: np.ndarray, n: int | None = None, *, unit: bool = False) -> list[str]:
+    """Every rule a score vector breaks: 1-D of length ``n``, finite, and in [0, 1] where ``unit``.
+
+    The one score validator: attacks' outputs, MICO prediction rows, ``ids,score`` CSVs and the
+    metrics all ask it, and turn its list into their own error.
+    """
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim != 1 or (n is not None and len(arr) != n):
+        return [
+            f"{arr.shape[0] if arr.ndim == 1 else arr.shape} values, expected {n if n is not None else 'a 1-D array'}"
+        ]
+    bad = int((~np.isfinite(arr)).sum())
+    if bad:
+        return [f"{bad} NaN or infinite value(s)"]
+    if unit and len(arr) and (arr.min() < 0 or arr.max() > 1):
+        return [f"values outside [0, 1] (range [{arr.min():.4g}, {arr.max():.4g}])"]
+    return []
+
+
+def label_problems(labels: np.ndarray, n: int | None = None, *, both: bool = True) -> list[str]:
+    """Every rule a membership label vector breaks: 1-D of length ``n``, 0/1 only, and both classes where ``both``."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or (n is not None and len(arr) != n):
+        return [f"labels of shape {arr.shape}, expected [{n if n is not None else 'n'}]"]
+    if not np.isin(arr, (0, 1)).all():
+        return ["labels must be 0/1"]
+    if both and arr.min(initial=1) == arr.max(initial=0):
+        return ["labels must contain both members (1) and non-members (0)"]
+    return []
 
 
 def check_scores(scores: np.ndarray, n_points: int, name: str = "scores") -> np.ndarray:
-    arr = np.asarray(scores, dtype=np.float64)
-    if arr.shape != (n_points,):
-        raise ContractError(f"{name} must be [n_points={n_points}], got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ContractError(f"{name} contains {int((~np.isfinite(arr)).sum())} NaN or infinite values")
-    return arr
+    """Scores by the contract: float64 [n_points], finite."""
+    problems = score_problems(scores, n_points)
+    if problems:
+        raise ContractError(f"{name}: {problems[0]} (the contract: float64 [n_points={n_points}], finite)")
+    return np.asarray(scores, dtype=np.float64)
 
 
 def _true_class(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -90,6 +125,7 @@ def _others_mask(shape: tuple, labels: np.ndarray) -> np.ndarray:
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable log-softmax over the last axis, in float64."""
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))

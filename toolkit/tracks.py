@@ -7,16 +7,31 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from toolkit.errors import ConfigError
 from toolkit.kinds import KIND_TABLES, KINDS
 
-__all__ = ["Recipe", "Build", "ShadowTraining", "Scenario", "Track", "tracks_dir", "track_dirs", "list_tracks",
-           "load_track", "parse_track", "runs_dir"]
+__all__ = [
+    "Recipe",
+    "Build",
+    "ShadowTraining",
+    "Scenario",
+    "Track",
+    "tracks_dir",
+    "track_dirs",
+    "list_tracks",
+    "load_track",
+    "parse_track",
+    "runs_dir",
+]
 
 _HERE = Path(__file__).resolve().parent
 # An installed wheel carries the built-in tracks as package data (setup.py maps tracks/ there);
@@ -35,7 +50,7 @@ def tracks_dir() -> Path:
     return BUILTIN
 
 
-def runs_dir(track: "Track") -> Path:
+def runs_dir(track: Track) -> Path:
     """``$MIA_RUNS_DIR/<track>`` (default ``runs/<track>``): the stage files of one track."""
     return Path(os.environ.get("MIA_RUNS_DIR", "runs")) / track.name
 
@@ -67,9 +82,13 @@ class Recipe:
     params: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str) -> "Recipe":
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> Recipe:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f'{where}: a recipe must be a table like {{ attack = "threshold" }}, got {_shown(data)}')
         if "attack" not in data:
             raise ConfigError(f"{where}: a recipe needs an 'attack' key, got keys {sorted(data)}")
+        if not isinstance(data["attack"], str):
+            raise ConfigError(f"{where}: 'attack' must be a string (an attack's name), got {_shown(data['attack'])}")
         params = {k: v for k, v in data.items() if k != "attack"}
         return cls(str(data["attack"]), _frozen(params))
 
@@ -114,6 +133,8 @@ class ShadowTraining:
 
 @dataclass(frozen=True)
 class Scenario:
+    """One scenario of a track: its ε, recipe, and any per-scenario overrides of the track's settings."""
+
     name: str
     epsilon: float = math.inf
     recipe: Recipe = field(default_factory=lambda: Recipe("threshold", _frozen({"signal": "loss"})))
@@ -131,6 +152,8 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Track:
+    """A track (``track.toml``): the task, its population and model settings, scenarios and baseline."""
+
     name: str
     task: str
     kind: str
@@ -173,6 +196,64 @@ class Track:
         return s.len_training or self.len_training
 
 
+_TRACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_WHAT = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _shown(value: Any) -> str:
+    """A TOML value as an error shows it: its repr, short and on one line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _accepts(kind, value: Any) -> bool:
+    """Does ``value`` (as tomllib gives it) fit the field type ``kind``? Composite types are checked where
+    they are built (recipes, tables), so they pass here."""
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        return any(_accepts(k, value) for k in typing.get_args(kind))
+    if kind is type(None):
+        return value is None
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in (str, bool):
+        return isinstance(value, kind)
+    return True
+
+
+def _check_types(data: Mapping[str, Any], cls, where: str) -> None:
+    """Every key's value has its field's type: ``m = "100"`` is an error here, not a crash far downstream."""
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        kind = hints.get(key)
+        if kind is not None and not _accepts(kind, value):
+            names = [_WHAT[k] for k in (typing.get_args(kind) or (kind,)) if k in _WHAT]
+            raise ConfigError(f"{where}: {key} must be {' or '.join(names) or 'a table'}, got {_shown(value)}")
+
+
+def _table(data: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a table, got {_shown(data)}")
+    return data
+
+
+def _check_sizes(track: Track, where: str) -> None:
+    """Sizes the seeds can draw from: 0 < 2m ≤ N and m ≤ n ≤ N − m for every scenario, positive class counts."""
+    for s in track.scenarios:
+        N, n, m, c = track.population_size_of(s), track.len_training_of(s), track.m, track.n_classes_of(s)
+        if c < 1 or not (0 < 2 * m <= N and m <= n <= N - m):
+            raise ConfigError(
+                f"{where} [scenarios.{s.name}]: sizes n_classes={c}, population_size={N}, "
+                f"len_training={n}, m={m} must satisfy n_classes ≥ 1, 0 < 2m ≤ population_size and "
+                "m ≤ len_training ≤ population_size − m"
+            )
+        if math.isnan(s.epsilon) or s.epsilon <= 0:
+            raise ConfigError(
+                f"{where} [scenarios.{s.name}]: epsilon must be a positive number or inf, got {s.epsilon}"
+            )
+
+
 def _reject_unknown(data: Mapping[str, Any], cls, where: str, extra: tuple[str, ...] = ()) -> None:
     known = {f.name for f in fields(cls)} | set(extra)
     unknown = sorted(set(data) - known)
@@ -181,7 +262,9 @@ def _reject_unknown(data: Mapping[str, Any], cls, where: str, extra: tuple[str, 
 
 
 def _scenario(name: str, data: Mapping[str, Any], where: str) -> Scenario:
+    data = _table(data, f"{where} [scenarios.{name}]")
     _reject_unknown(data, Scenario, f"{where} [scenarios.{name}]", extra=())
+    _check_types(data, Scenario, f"{where} [scenarios.{name}]")
     values = dict(data)
     if "name" in values:
         raise ConfigError(f"{where} [scenarios.{name}]: the scenario's name is its table name, drop 'name'")
@@ -193,40 +276,52 @@ def _scenario(name: str, data: Mapping[str, Any], where: str) -> Scenario:
 
 
 def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path | None = None) -> Track:
-    """Validate a parsed track.toml into a ``Track``."""
+    """Validate a parsed track.toml into a ``Track``: keys, types, and sizes the seeds can draw from."""
+    data = _table(data, where)
     _reject_unknown(data, Track, where, extra=("track",))
     for section in ("track", "scenarios"):
         if section not in data:
             raise ConfigError(f"{where}: missing [{section}] table")
-    head = dict(data["track"])
+    head = dict(_table(data["track"], f"{where} [track]"))
     allowed = {f.name for f in fields(Track)} - {"scenarios", "build", "shadow", "path"}
     unknown = sorted(set(head) - allowed)
     if unknown:
-        raise ConfigError(f"{where} [track]: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(allowed))}")
-    missing = sorted({"name", "task", "kind", "dataset", "architecture", "n_classes", "population_size", "len_training", "m"} - set(head))
+        raise ConfigError(
+            f"{where} [track]: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(allowed))}"
+        )
+    required = {"name", "task", "kind", "dataset", "architecture", "n_classes", "population_size", "len_training", "m"}
+    missing = sorted(required - set(head))
     if missing:
         raise ConfigError(f"{where} [track]: missing key(s) {', '.join(missing)}")
+    _check_types(head, Track, f"{where} [track]")
     if head["kind"] not in KINDS:
         raise ConfigError(f"{where} [track]: kind must be one of {', '.join(KINDS)}, got {head['kind']!r}")
     if head["kind"] not in KIND_TABLES:
         raise ConfigError(f"{where} [track]: kind {head['kind']!r} has no settings tables")
     if "baseline" in head:
         head["baseline"] = Recipe.from_dict(head["baseline"], f"{where} [track].baseline")
-    scenarios = tuple(_scenario(n, v, where) for n, v in data["scenarios"].items())
+    scenarios = tuple(_scenario(n, v, where) for n, v in _table(data["scenarios"], f"{where} [scenarios]").items())
     if not scenarios:
         raise ConfigError(f"{where}: [scenarios] is empty")
     tables = {}
     for table, cls in (("build", Build), ("shadow", ShadowTraining)):
         if table in data:
             if table not in KIND_TABLES[head["kind"]]:
-                raise ConfigError(f"{where}: a kind = {head['kind']!r} track has no [{table}] table; "
-                                  f"its tables: {', '.join(KIND_TABLES[head['kind']]) or '(none)'}")
+                raise ConfigError(
+                    f"{where}: a kind = {head['kind']!r} track has no [{table}] table; "
+                    f"its tables: {', '.join(KIND_TABLES[head['kind']]) or '(none)'}"
+                )
+            _table(data[table], f"{where} [{table}]")
             _reject_unknown(data[table], cls, f"{where} [{table}]")
+            _check_types(data[table], cls, f"{where} [{table}]")
             tables[table] = cls(**data[table])
-    return Track(scenarios=scenarios, path=path, **tables, **head)
+    track = Track(scenarios=scenarios, path=path, **tables, **head)
+    _check_sizes(track, where)
+    return track
 
 
 def list_tracks(root: Path | None = None) -> list[str]:
+    """The names of the tracks found under ``root`` (default: every folder of ``track_dirs()``)."""
     roots = [root] if root else track_dirs()
     return sorted({p.parent.name for r in roots for p in Path(r).glob("*/track.toml")})
 
@@ -240,13 +335,23 @@ def _find(name: str, root: Path | None) -> Path | None:
 
 
 def load_track(name: str, root: Path | None = None) -> Track:
-    """Read ``<dir>/<name>/track.toml`` from the first of ``track_dirs()`` that has it; an unknown name lists the valid ones."""
+    """Read ``<dir>/<name>/track.toml`` from the first of ``track_dirs()`` that has it; an unknown name lists the
+    valid ones."""
+    if not isinstance(name, str) or not _TRACK_NAME.fullmatch(name):
+        raise ConfigError(
+            f"track name {_shown(name)} must be a folder name: letters, digits, '_', '-', '.'",
+            f"valid tracks: {', '.join(list_tracks(root)) or '(none)'}",
+        )
     path = _find(name, root)
     if path is None:
-        raise ConfigError(f"unknown track {name!r}; valid tracks: {', '.join(list_tracks(root)) or '(none)'}",
-                          "add tracks/<name>/track.toml here or in $MIA_TRACKS_DIR")
+        raise ConfigError(
+            f"unknown track {name!r}; valid tracks: {', '.join(list_tracks(root)) or '(none)'}",
+            "add tracks/<name>/track.toml here or in $MIA_TRACKS_DIR",
+        )
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}), as TOML must be") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
     track = parse_track(data, str(path), path)

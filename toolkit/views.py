@@ -27,10 +27,12 @@ def parse_views(spec: str | tuple[str, ...] | None) -> tuple[str, ...]:
 
 
 def views_label(views: tuple[str, ...]) -> str:
+    """The views as one comma-separated label (the inverse of ``parse_views``)."""
     return ",".join(views)
 
 
 def count_views(views: tuple[str, ...]) -> int:
+    """How many query views the views expand to (a ``shift:k`` view is four)."""
     return sum(4 if v.startswith("shift:") else 1 for v in views)
 
 
@@ -41,7 +43,9 @@ def apply_views(x, views: tuple[str, ...]):
     if views == ("orig",):
         return x.unsqueeze(0)
     if x.dim() != 4:
-        raise ConfigError(f"views {views_label(views)} need images [n, C, H, W]; this dataset has inputs of shape {tuple(x.shape)}")
+        raise ConfigError(
+            f"views {views_label(views)} need images [n, C, H, W]; this dataset has inputs of shape {tuple(x.shape)}"
+        )
     out = []
     for v in views:
         if v == "orig":

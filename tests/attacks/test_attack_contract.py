@@ -12,8 +12,7 @@ from toolkit.attacks import attack_names, run_attack
 N_CLASSES = 5
 
 
-def synthetic(seed: int, n_ref: int = 8, n_points: int = 240, n_views: int = 2, gap: float = 2.0,
-              n_targets: int = 2):
+def synthetic(seed: int, n_ref: int = 8, n_points: int = 240, n_views: int = 2, gap: float = 2.0, n_targets: int = 2):
     """Logits where a member's true-class logit is raised by ``gap`` over a per-point hardness.
 
     Returns (target [P,V,C], labels [P], ref [R,P,V,C], keep [R,P], groups [P], membership [P]).

@@ -54,15 +54,18 @@ def online_posteriors():
     """By hand: sides (n, x̄, s²) = (2, 2, 2) and (2, −3, 8); m = 5, v = 9 -> α0 = 43/9, β0 = 170/9;
     μ0 = −1/2, τ² = 6.25 − 2.5 = 3.75 -> κ0 = 4/3. IN: κn = 10/3, μn = 1, αn = 52/9,
     βn = 170/9 + 1 + (4/3)(2)(2.5²)/(20/3) = 170/9 + 3.5; OUT: μn = −2, βn = 170/9 + 4 + 2.5."""
-    return (dict(mu=1.0, kappa=10 / 3, alpha=52 / 9, beta=170 / 9 + 3.5),
-            dict(mu=-2.0, kappa=10 / 3, alpha=52 / 9, beta=170 / 9 + 6.5))
+    return (
+        dict(mu=1.0, kappa=10 / 3, alpha=52 / 9, beta=170 / 9 + 3.5),
+        dict(mu=-2.0, kappa=10 / 3, alpha=52 / 9, beta=170 / 9 + 6.5),
+    )
 
 
 @pytest.mark.parametrize("s", [-2.0, 0.0, 1.5])
 def test_online_t_score_hand_value(s):
     def logpdf(p):
-        return student_t.logpdf(s, 2 * p["alpha"], loc=p["mu"],
-                                scale=math.sqrt(p["beta"] * (p["kappa"] + 1) / (p["alpha"] * p["kappa"])))
+        return student_t.logpdf(
+            s, 2 * p["alpha"], loc=p["mu"], scale=math.sqrt(p["beta"] * (p["kappa"] + 1) / (p["alpha"] * p["kappa"]))
+        )
 
     p_in, p_out = online_posteriors()
     out = bavaria_scores(np.array([[s]]), REF, KEEP, variant="t")
@@ -82,8 +85,9 @@ def test_offline_in_side_is_the_prior_predictive():
     # prior from the OUT side only: one side (2, −3, 8) -> α0 = 2, β0 = 8, μ0 = −3, κ0 = 1e3 (no spread)
     # IN = prior: t(4, −3, sqrt(8·1001/(2·1000))); OUT: κn = 1002, μn = −3, αn = 3, βn = 8 + 4
     s = 0.0
-    want = (student_t.logpdf(s, 4, loc=-3, scale=math.sqrt(8 * 1001 / 2000))
-            - student_t.logpdf(s, 6, loc=-3, scale=math.sqrt(12 * 1003 / (3 * 1002))))
+    want = student_t.logpdf(s, 4, loc=-3, scale=math.sqrt(8 * 1001 / 2000)) - student_t.logpdf(
+        s, 6, loc=-3, scale=math.sqrt(12 * 1003 / (3 * 1002))
+    )
     assert bavaria_scores(np.array([[s]]), REF, KEEP, online=False)[0] == pytest.approx(want, rel=1e-10)
 
 
@@ -98,5 +102,6 @@ def test_views_averaged_and_no_references_is_phi():
 
 def test_bad_variant():
     with pytest.raises(ConfigError, match="valid: n, t"):
-        bavaria(np.zeros((1, 1, 2), np.float32), np.array([0]), np.zeros((0, 1, 1, 2)), np.zeros((0, 1), bool),
-                variant="x")
+        bavaria(
+            np.zeros((1, 1, 2), np.float32), np.array([0]), np.zeros((0, 1, 1, 2)), np.zeros((0, 1), bool), variant="x"
+        )

@@ -7,13 +7,12 @@ import math
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
+from test_attack_contract import synthetic
 
 from toolkit.attacks.ensemble import ensemble
-from toolkit.errors import ConfigError
 from toolkit.attacks.features import BASE_FEATURES, output_features
+from toolkit.errors import ConfigError
 from toolkit.signals import loss
-
-from test_attack_contract import synthetic
 
 FAST = dict(n_estimators=30, max_depth=4)
 
@@ -54,9 +53,16 @@ def test_fewer_than_two_references_fall_back_to_loss_threshold():
 def test_labelled_training_set_of_the_target():
     target, labels, _, _, _, membership = synthetic(0, n_ref=1, n_points=400)
     half = slice(0, 200), slice(200, 400)
-    scores = ensemble(target[half[1]], labels[half[1]], np.zeros((0, 200, 2, 5), np.float32), np.zeros((0, 200), bool),
-                      train_logits=target[half[0]], train_labels=labels[half[0]],
-                      train_membership=membership[half[0]], **FAST)
+    scores = ensemble(
+        target[half[1]],
+        labels[half[1]],
+        np.zeros((0, 200, 2, 5), np.float32),
+        np.zeros((0, 200), bool),
+        train_logits=target[half[0]],
+        train_labels=labels[half[0]],
+        train_membership=membership[half[0]],
+        **FAST,
+    )
     assert roc_auc_score(membership[half[1]], scores) > 0.7
     with pytest.raises(ConfigError):
         ensemble(target, labels, np.zeros((0, 400, 2, 5)), np.zeros((0, 400), bool), train_logits=target)

@@ -46,8 +46,10 @@ def test_correction_is_per_target_group():
     out = informia(TARGET, LABELS, REF, KEEP, offline=False, groups=groups)
     corr0 = (0.5 * math.log2(1.6) + 0.5 * math.log2(1.0)) / 1.0
     np.testing.assert_allclose(out, [math.log2(1.6) - corr0, -corr0, 0.0], atol=1e-12)
-    np.testing.assert_allclose(population_correction(np.array([1.0, 3.0, 5.0]), np.array([1.0, 3.0, 2.0]),
-                                                     np.array([7, 7, 9])), [2.5, 2.5, 5.0])
+    np.testing.assert_allclose(
+        population_correction(np.array([1.0, 3.0, 5.0]), np.array([1.0, 3.0, 2.0]), np.array([7, 7, 9])),
+        [2.5, 2.5, 5.0],
+    )
 
 
 def test_ranks_like_rmia_with_gamma_one_within_a_target():

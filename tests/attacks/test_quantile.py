@@ -90,8 +90,9 @@ def test_too_few_out_rows_is_the_threshold_attack_and_seeded_runs_repeat():
     rng = np.random.default_rng(2)
     ref, keep = two_class(rng.normal(size=(6, 50))), rng.random((6, 50)) < 0.5
     t = two_class(rng.normal(size=50))
-    np.testing.assert_array_equal(quantile(t, np.zeros(50, np.int64), ref, keep, seed=4),
-                                  quantile(t, np.zeros(50, np.int64), ref, keep, seed=4))
+    np.testing.assert_array_equal(
+        quantile(t, np.zeros(50, np.int64), ref, keep, seed=4), quantile(t, np.zeros(50, np.int64), ref, keep, seed=4)
+    )
 
 
 def test_bad_parameters():

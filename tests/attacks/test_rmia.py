@@ -48,7 +48,9 @@ def test_pairwise_quantile_matches_brute_force_per_group():
 def test_true_class_prob_tempered_and_view_averaged():
     z = np.array([[[0.0, math.log(3.0)], [0.0, 0.0]]])  # one point, two views
     assert true_class_prob(z, np.array([1]))[0] == pytest.approx((0.75 + 0.5) / 2)
-    assert true_class_prob(z[:, :1], np.array([1]), temperature=2.0)[0] == pytest.approx(math.sqrt(3) / (1 + math.sqrt(3)))
+    assert true_class_prob(z[:, :1], np.array([1]), temperature=2.0)[0] == pytest.approx(
+        math.sqrt(3) / (1 + math.sqrt(3))
+    )
 
 
 def test_rmia_ranks_like_ratio_within_one_target():

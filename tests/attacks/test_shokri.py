@@ -52,7 +52,9 @@ def test_deterministic_under_seed():
 
 def test_no_references_falls_back_to_confidence():
     target, labels, _, _, member = _fixture()
-    s = run_attack("shokri", target, labels, np.zeros((0,) + target.shape, np.float32), np.zeros((0, len(labels)), bool))
+    s = run_attack(
+        "shokri", target, labels, np.zeros((0,) + target.shape, np.float32), np.zeros((0, len(labels)), bool)
+    )
     p = np.exp(target[:, 0]) / np.exp(target[:, 0]).sum(-1, keepdims=True)
     np.testing.assert_allclose(s, p[np.arange(len(labels)), labels], rtol=1e-6)
 

@@ -38,8 +38,17 @@ def test_scorer_metrics_hand_computed():
     assert m["accuracy"] == pytest.approx(0.75)
     assert m["TPR_FPR_1000"] == pytest.approx(0.5)
     assert m["TPR_FPR_2000"] == pytest.approx(0.5)
-    assert set(m) == {"TPR_FPR_10", "TPR_FPR_100", "TPR_FPR_500", "TPR_FPR_1000", "TPR_FPR_1500", "TPR_FPR_2000",
-                      "AUC", "MIA", "accuracy"}
+    assert set(m) == {
+        "TPR_FPR_10",
+        "TPR_FPR_100",
+        "TPR_FPR_500",
+        "TPR_FPR_1000",
+        "TPR_FPR_1500",
+        "TPR_FPR_2000",
+        "AUC",
+        "MIA",
+        "accuracy",
+    }
 
 
 def test_bad_scores_are_refused():

@@ -36,7 +36,7 @@ def test_use_from_python_runs_on_the_demo(request, tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "readme_example"}
     for code in blocks:
-        exec(compile(code, f"{README.name}: {HEADING}", "exec"), namespace)  # noqa: S102
+        exec(compile(code, f"{README.name}: {HEADING}", "exec"), namespace)
     out = capsys.readouterr().out
     assert "TPR at FPR < 10%" in out and "ranking figure, recipe" in out
     page = Path(out.strip().splitlines()[-1])

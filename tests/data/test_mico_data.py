@@ -6,13 +6,12 @@ import pickle
 
 import numpy as np
 import pytest
+from mico_fixtures import py2_pickle, write_cifar, write_purchase, write_sst2
 
 from toolkit.data import load_population
 from toolkit.data.cifar10 import MEAN, STD, load_cifar10, read_batch
 from toolkit.data.purchase100 import load_purchase100
 from toolkit.errors import DataError, FormatError
-
-from mico_fixtures import py2_pickle, write_cifar, write_purchase, write_sst2
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-
 from fixtures_tml import one_thread, save_membership_dataset, write_malicious, write_task
+
 from toolkit.data import load_population
 from toolkit.data.tml import MEAN, STD, find_target_model, load_task, read_membership_dataset
 from toolkit.errors import DataError, FormatError
@@ -78,7 +78,7 @@ def test_refuses_other_main_class(tmp_path):
     import sys
 
     cls = type("Sneaky", (), {"__module__": "__main__"})
-    setattr(sys.modules["__main__"], "Sneaky", cls)
+    sys.modules["__main__"].Sneaky = cls
     try:
         torch.save(cls(), tmp_path / "pub.pt")
     finally:

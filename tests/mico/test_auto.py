@@ -28,11 +28,15 @@ def _cands(rng, n_models=20, per=50):
     y = np.tile(np.r_[np.ones(per // 2), np.zeros(per // 2)], n_models).astype(np.int64)
     g = np.repeat(np.arange(n_models), per)
     signal = y + rng.normal(0, 1.0, len(y))
-    return y, g, {
-        "ensemble": (Candidate(Recipe("ensemble")), signal + rng.normal(0, 0.05, len(y))),
-        "threshold": (Candidate(Recipe("threshold")), signal),
-        "hardness": (Candidate(Recipe("hardness")), rng.normal(0, 1.0, len(y))),
-    }
+    return (
+        y,
+        g,
+        {
+            "ensemble": (Candidate(Recipe("ensemble")), signal + rng.normal(0, 0.05, len(y))),
+            "threshold": (Candidate(Recipe("threshold")), signal),
+            "hardness": (Candidate(Recipe("hardness")), rng.normal(0, 1.0, len(y))),
+        },
+    )
 
 
 def test_a_simpler_candidate_inside_the_ci_is_preferred_and_a_clear_loser_is_not():
@@ -50,8 +54,12 @@ def test_select_on_the_demo_ranks_every_family_and_scores_with_its_choice(tiny_d
     ctx = Context(load_track("demo"), tiny_demo, progress=False)
     sd = ctx.open(ctx.track.scenario("demo_inf"))
     paths = ctx.paths(sd)
-    recipes = [Recipe("threshold", {"signal": "loss"}), Recipe("hardness", {"signal": "loss", "formula": "mid"}),
-               Recipe("rmia"), Recipe("lira")]
+    recipes = [
+        Recipe("threshold", {"signal": "loss"}),
+        Recipe("hardness", {"signal": "loss", "formula": "mid"}),
+        Recipe("rmia"),
+        Recipe("lira"),
+    ]
     sel = select(sd, paths, recipes=recipes, n_boot=50)
     labels = [r["label"] for r in sel.ranking]
     assert len(labels) == 4 * 3 + 1 and "fusion" in labels  # every recipe × transform, and the stacker

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from toolkit.mico.challenge import list_models, make_splits, randperm_mt, read_seed, read_solution
 from toolkit.errors import DataError, FormatError
+from toolkit.mico.challenge import list_models, make_splits, randperm_mt, read_seed, read_solution
 
 # (seed, n, first 8, last 3): the organisers' torchcsprng MT19937 randperm (specs/mico.md)
 VECTORS = [

@@ -7,8 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from toolkit.mico.check import read_zip_predictions
 from toolkit.errors import FormatError, SubmissionError
+from toolkit.mico.check import read_zip_predictions
 
 SCEN = ("s_inf", "s_hi", "s_lo")
 EXPECTED = {s: {"dev": [3, 4], "final": [5]} for s in SCEN}
@@ -41,19 +41,22 @@ def test_valid_zip_reads_back(tmp_path):
 FIRST = "t/s_inf/dev/model_3/prediction.csv"
 
 
-@pytest.mark.parametrize("name,mutate,extra,message", [
-    ("missing_model", lambda e: e.pop(FIRST), (), "missing prediction.csv for model(s) [3]"),
-    ("header", lambda e: e.update({FIRST: "score\n" + e[FIRST]}), (), "2 lines"),
-    ("nan", lambda e: e.update({FIRST: "nan," + e[FIRST].split(",", 1)[1]}), (), "NaN"),
-    ("above_one", lambda e: e.update({FIRST: "1.5," + e[FIRST].split(",", 1)[1]}), (), "outside [0, 1]"),
-    ("wrong_count", lambda e: e.update({FIRST: e[FIRST].rsplit(",", 1)[0] + "\n"}), (), "199 values"),
-    ("ds_store", None, [("t/s_inf/.DS_Store", "x")], "stray entry"),
-    ("macosx", None, [("__MACOSX/t/._x", "x")], "outside the task folder"),
-    ("extra_scenario", None, [("t/s_other/dev/model_1/prediction.csv", "0.5\n")], "stray entry"),
-    ("train_phase", None, [("t/s_inf/train/model_1/prediction.csv", "0.5\n")], "stray entry"),
-    ("missing_phase", lambda e: [e.pop(k) for k in list(e) if "/s_lo/final/" in k], (), "s_lo/final"),
-    ("traversal", None, [("t/../../evil.csv", "x")], "unsafe path"),
-])
+@pytest.mark.parametrize(
+    "name,mutate,extra,message",
+    [
+        ("missing_model", lambda e: e.pop(FIRST), (), "missing prediction.csv for model(s) [3]"),
+        ("header", lambda e: e.update({FIRST: "score\n" + e[FIRST]}), (), "2 lines"),
+        ("nan", lambda e: e.update({FIRST: "nan," + e[FIRST].split(",", 1)[1]}), (), "NaN"),
+        ("above_one", lambda e: e.update({FIRST: "1.5," + e[FIRST].split(",", 1)[1]}), (), "outside [0, 1]"),
+        ("wrong_count", lambda e: e.update({FIRST: e[FIRST].rsplit(",", 1)[0] + "\n"}), (), "199 values"),
+        ("ds_store", None, [("t/s_inf/.DS_Store", "x")], "stray entry"),
+        ("macosx", None, [("__MACOSX/t/._x", "x")], "outside the task folder"),
+        ("extra_scenario", None, [("t/s_other/dev/model_1/prediction.csv", "0.5\n")], "stray entry"),
+        ("train_phase", None, [("t/s_inf/train/model_1/prediction.csv", "0.5\n")], "stray entry"),
+        ("missing_phase", lambda e: [e.pop(k) for k in list(e) if "/s_lo/final/" in k], (), "s_lo/final"),
+        ("traversal", None, [("t/../../evil.csv", "x")], "unsafe path"),
+    ],
+)
 def test_each_rule_rejects_a_file_built_to_break_it(tmp_path, name, mutate, extra, message):
     path = make_zip(tmp_path / f"{name}.zip", mutate=mutate, extra=extra)
     with pytest.raises(SubmissionError) as err:

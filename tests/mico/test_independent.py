@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mico_fixtures import mico_track, write_purchase, write_scenario, write_weights
 from scipy.stats import norm
 
 from toolkit.mico.pipeline import Context
 from toolkit.mico.scoring import score_arrays
 from toolkit.tracks import Recipe
-
-from mico_fixtures import mico_track, write_purchase, write_scenario, write_weights
 
 N, n, m = 300, 200, 25
 TASK, SCEN = "purchase100", "purchase100_inf"
@@ -45,12 +44,12 @@ def read_seed(folder: Path, name: str) -> int | None:
 def challenge_and_members(folder: Path) -> tuple[list[int], set[int]]:
     """Challenge points (challenge order) and, for a train model, its whole training set."""
     p1 = randperm(read_seed(folder, "seed_challenge"), N)
-    challenge, rest = p1[:2 * m], p1[2 * m:]
+    challenge, rest = p1[: 2 * m], p1[2 * m :]
     members = set()
     if read_seed(folder, "seed_training") is not None:
         p2 = randperm(read_seed(folder, "seed_training"), N - 2 * m)
         p3 = randperm(read_seed(folder, "seed_membership"), 2 * m)
-        members = {rest[k] for k in p2[:n - m]} | {challenge[k] for k in p3[m:]}
+        members = {rest[k] for k in p2[: n - m]} | {challenge[k] for k in p3[m:]}
     return challenge, members
 
 
@@ -83,7 +82,7 @@ def archive(tmp_path_factory):
     torch.set_num_threads(1)
     data = tmp_path_factory.mktemp("mico")
     write_purchase(data / TASK / "dataset_purchase", n=N)
-    weights = lambda folder, splits, model_id: write_weights(folder, "mico_mlp", 100, model_id)  # noqa: E731
+    weights = lambda folder, splits, model_id: write_weights(folder, "mico_mlp", 100, model_id)
     write_scenario(data, TASK, SCEN, N, n, m, counts=(10, 3, 1), weights=weights, seed=5)
     return data
 
@@ -118,12 +117,14 @@ def test_lira_and_hardness_agree_with_independent_code(archive, monkeypatch, tmp
             phi_out = [p for (_, p), inside in ref if not inside]
             stats.append((phi, phi_in, phi_out))
             exp_hard.append(-loss - (sum(neg_in) / len(neg_in) if neg_in else float("nan")))
-    var = lambda v: float(np.var(v, ddof=1))  # noqa: E731
+    var = lambda v: float(np.var(v, ddof=1))
     sd_in = math.sqrt(np.mean([var(a) for _, a, _ in stats if len(a) > 1]))
     sd_out = math.sqrt(np.mean([var(b) for _, _, b in stats if len(b) > 1]))
     for phi, a, b in stats:
         ok = a and b
-        exp_lira.append(norm.logpdf(phi, np.median(a), sd_in) - norm.logpdf(phi, np.median(b), sd_out) if ok else float("nan"))
+        exp_lira.append(
+            norm.logpdf(phi, np.median(a), sd_in) - norm.logpdf(phi, np.median(b), sd_out) if ok else float("nan")
+        )
 
     exp_hard, exp_lira = np.array(exp_hard), np.array(exp_lira)
     assert len(exp_hard) == len(hard) == 3 * 2 * m

@@ -6,16 +6,21 @@ import zipfile
 
 import numpy as np
 import pytest
+from mico_fixtures import mico_track, write_cifar, write_purchase, write_scenario, write_sst2, write_weights
 
 from toolkit.attacks import run_attack
-from toolkit.mico.ddp import (calibration_pool, ddp_scores, ddp_validation_scores, epsilon_report, known_membership,
-                         own_calibration)
 from toolkit.errors import ConfigError
 from toolkit.metrics import scorer_metrics
+from toolkit.mico.ddp import (
+    calibration_pool,
+    ddp_scores,
+    ddp_validation_scores,
+    epsilon_report,
+    known_membership,
+    own_calibration,
+)
 from toolkit.mico.pipeline import Context, submit
 from toolkit.tracks import Recipe, load_track
-
-from mico_fixtures import mico_track, write_cifar, write_purchase, write_scenario, write_sst2, write_weights
 
 HARD = {"attack": "hardness", "signal": "loss", "formula": "in"}
 
@@ -74,10 +79,8 @@ def test_track_files_parse():
         t = load_track(name)
         assert (t.population_size, t.len_training, t.m) == (N, n, 100) and len(t.scenarios) == 3
     ddp = load_track("ddp")
-    assert {ddp.dataset_of(s): ddp.population_size_of(s) for s in ddp.scenarios} == \
-        {k: v[0] for k, v in sizes.items()}
-    assert load_track("purchase100").scenario("purchase100_lo").recipe.as_dict() == \
-        {"attack": "hardness", "signal": "loss", "formula": "z"}
+    assert {ddp.dataset_of(s): ddp.population_size_of(s) for s in ddp.scenarios} == {k: v[0] for k, v in sizes.items()}
+    assert all(s.recipe.as_dict() == {"attack": "auto"} for s in load_track("purchase100").scenarios)
 
 
 @pytest.mark.slow
@@ -85,8 +88,13 @@ def test_purchase100_end_to_end(tmp_path):
     data = tmp_path / "data"
     write_purchase(data / "purchase100" / "dataset_purchase", n=600)
     N, n, m = 600, 400, 50
-    scen = {"purchase100_inf": {"epsilon": float("inf"), "recipe": {"attack": "hardness", "signal": "confidence", "formula": "mid"}},
-            "purchase100_lo": {"epsilon": 4.0, "recipe": {"attack": "hardness", "signal": "loss", "formula": "z"}}}
+    scen = {
+        "purchase100_inf": {
+            "epsilon": float("inf"),
+            "recipe": {"attack": "hardness", "signal": "confidence", "formula": "mid"},
+        },
+        "purchase100_lo": {"epsilon": 4.0, "recipe": {"attack": "hardness", "signal": "loss", "formula": "z"}},
+    }
     track = mico_track("purchase100", "purchase100", "purchase100", "mico_mlp", 100, N, n, m, scen)
     for k, sc in enumerate(scen):
         write_scenario(data, "purchase100", sc, N, n, m, weights=_trained_mlp(data, "_module." if k else ""), seed=k)
@@ -103,10 +111,15 @@ def test_cifar10_end_to_end_with_opacus_prefixes(tmp_path):
     data = tmp_path / "data"
     write_cifar(data / "cifar10", per_batch=25)
     N, n, m = 150, 100, 20
-    scen = {"cifar10_inf": {"recipe": HARD}, "cifar10_hi": {"epsilon": 10.0, "recipe": {**HARD, "signal": "confidence"}}}
+    scen = {
+        "cifar10_inf": {"recipe": HARD},
+        "cifar10_hi": {"epsilon": 10.0, "recipe": {**HARD, "signal": "confidence"}},
+    }
     track = mico_track("cifar10", "cifar10", "cifar10", "mico_cnn", 10, N, n, m, scen)
     for k, sc in enumerate(scen):
-        write_scenario(data, "cifar10", sc, N, n, m, counts=(3, 1, 1), weights=_random("mico_cnn", 10, "_module." * k), seed=k)
+        write_scenario(
+            data, "cifar10", sc, N, n, m, counts=(3, 1, 1), weights=_random("mico_cnn", 10, "_module." * k), seed=k
+        )
     zip_path, summary, _ = submit(Context(track, data, progress=False))
     names, rows = _zip_rows(zip_path, "cifar10")
     assert sorted(n.split("/")[1] for n in names) == ["cifar10_hi"] * 2 + ["cifar10_inf"] * 2
@@ -120,7 +133,9 @@ def test_sst2_end_to_end_where_points_lack_out_references(tmp_path):
     N, n, m = 360, 330, 20  # 10 evaluation points per model: most points have no OUT reference
     scen = {"sst2_lo": {"epsilon": 4.0, "recipe": HARD, "folder": "sst2_lo"}}
     track = mico_track("sst2", "sst2", "sst2", "roberta_sst2", 2, N, n, m, scen)
-    write_scenario(data / "sst2", "sst2", "sst2_lo", N, n, m, counts=(3, 1, 1), weights=_random("roberta_sst2", 2, "_module."))
+    write_scenario(
+        data / "sst2", "sst2", "sst2_lo", N, n, m, counts=(3, 1, 1), weights=_random("roberta_sst2", 2, "_module.")
+    )
     zip_path, summary, _ = submit(Context(track, data, progress=False))  # the re-release's sst2/sst2/sst2_lo level
     _, rows = _zip_rows(zip_path, "sst2")
     assert len(rows) == 2 and all(np.isfinite(r).all() for r in rows)
@@ -164,13 +179,32 @@ def test_ddp_own_calibration_end_to_end(tmp_path):
     data = tmp_path / "data"
     write_purchase(data / "purchase100" / "dataset_purchase", n=600)
     write_cifar(data / "cifar10", per_batch=50)
-    scen = {"purchase100_ddp": {"epsilon": 4.0, "dataset": "purchase100", "architecture": "mico_mlp", "n_classes": 100,
-                                "population_size": 600, "len_training": 400, "recipe": {**HARD, "signal": "confidence"}},
-            "cifar10_ddp": {"epsilon": 4.0, "recipe": HARD}}
+    scen = {
+        "purchase100_ddp": {
+            "epsilon": 4.0,
+            "dataset": "purchase100",
+            "architecture": "mico_mlp",
+            "n_classes": 100,
+            "population_size": 600,
+            "len_training": 400,
+            "recipe": {**HARD, "signal": "confidence"},
+        },
+        "cifar10_ddp": {"epsilon": 4.0, "recipe": HARD},
+    }
     track = mico_track("ddp", "ddp", "cifar10", "mico_cnn", 10, 300, 200, 20, scen)
     write_scenario(data, "ddp", "purchase100_ddp", 600, 400, 20, weights=_trained_mlp(data), reveal_training=True)
-    write_scenario(data, "ddp", "cifar10_ddp", 300, 200, 20, counts=(3, 1, 1), weights=_random("mico_cnn", 10),
-                   reveal_training=True, seed=1)
+    write_scenario(
+        data,
+        "ddp",
+        "cifar10_ddp",
+        300,
+        200,
+        20,
+        counts=(3, 1, 1),
+        weights=_random("mico_cnn", 10),
+        reveal_training=True,
+        seed=1,
+    )
     ctx = Context(track, data, progress=False)
     zip_path, _, _ = submit(ctx)
     assert len(_zip_rows(zip_path, "ddp")[0]) == 2 + 4

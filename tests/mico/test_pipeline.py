@@ -58,7 +58,9 @@ def test_zip_layout_is_the_scorers(submitted):
         assert len(values) == 200 and min(values) >= 0 and max(values) <= 1
     manifest = json.loads((zip_path.parent / "manifest.json").read_text())
     assert manifest["track"] == "demo" and manifest["packages"]["torch"]
-    assert manifest["scenarios"]["demo_inf"]["recipe"]["attack"] == "hardness"
+    inf = manifest["scenarios"]["demo_inf"]
+    assert inf["recipe"]["attack"] == "auto" and inf["recipe_origin"] == "auto"
+    assert [r["label"] for r in inf["auto"]["ranking"] if r["chosen"]] == [inf["auto"]["chosen"]]
     assert "validation" in manifest["scenarios"]["demo_inf"]["metrics"]["recipe"]
     # prediction.csv files mirror the model folders beside the zip
     assert len(list(zip_path.parent.glob("demo/*/*/model_*/prediction.csv"))) == 12
@@ -73,10 +75,14 @@ def test_check_accepts_and_scores(submitted):
 def test_submit_prints_table_and_zip(submitted, monkeypatch):
     data, _, work = submitted
     monkeypatch.chdir(work)
-    out = run("submit", "--track", "demo", "--data", data).output
+    out = run(
+        "submit", "--track", "demo", "--data", data, "--train-models", "6", "--dev-models", "2", "--final-models", "2"
+    ).output  # the sizes tiny_demo was built with: nothing more to train
     assert "ranking figure, recipe" in out and "ranking figure, baseline" in out
+    assert "auto ranking, demo_lo" in out and "<- chosen" in out
     assert "AUC" in out and "accuracy" in out and "MIA" in out
-    assert out.strip().splitlines()[-1].startswith("submission: submissions/demo/")
+    *_, zip_line, report_line = out.strip().splitlines()  # the report's path comes last
+    assert zip_line.startswith("submission: submissions/demo/") and report_line.startswith("report: submissions/demo/")
 
 
 def _copy_scenario_data(data: Path, tmp_path: Path) -> Path:
@@ -109,7 +115,7 @@ def test_unknown_recipe_keeps_earlier_outputs(submitted, tmp_path, monkeypatch):
     data, zip_path, work = submitted
     tracks = tmp_path / "tracks"
     shutil.copytree(Path(__file__).resolve().parents[2] / "tracks" / "demo", tracks / "demo")
-    toml = (tracks / "demo" / "track.toml").read_text().replace('attack = "hardness"', 'attack = "no_such_attack"', 1)
+    toml = (tracks / "demo" / "track.toml").read_text().replace('attack = "auto"', 'attack = "no_such_attack"', 1)
     (tracks / "demo" / "track.toml").write_text(toml)
     monkeypatch.setenv("MIA_TRACKS_DIR", str(tracks))
     stage = Path(__import__("os").environ["MIA_RUNS_DIR"]) / "demo" / "attack" / "demo_inf.npz"

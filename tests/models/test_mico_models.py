@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
+from mico_fixtures import write_weights
 
 from toolkit.errors import ConfigError, ModelError
 from toolkit.models import build_model, load_model
 from toolkit.models.mico import CNN_PARAMETERS
-
-from mico_fixtures import write_weights
 
 
 def test_cnn_matches_the_organisers_layout():

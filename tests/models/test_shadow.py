@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fixtures_tml import one_thread
+
 from toolkit.errors import ConfigError
-from toolkit.models.training import TrainConfig
 from toolkit.models.shadow import balanced_keep, load_keep, shadow_paths, train_shadows
+from toolkit.models.training import TrainConfig
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -48,9 +48,9 @@ def test_training_is_resumable_and_keep_is_checked(tmp_path):
     paths[1].unlink()
     train_shadows(tmp_path, x, y, 2, cfg, progress=False)
     assert paths[0].stat().st_mtime_ns == first and paths[1].exists()
-    from toolkit.models import load_model
-
     import torch
+
+    from toolkit.models import load_model
 
     model = load_model("resnet18_44", paths[1], 44)  # the retrained shadow reloads with the weights it saved
     saved = torch.load(paths[1], weights_only=True)

@@ -18,8 +18,9 @@ def cluster():
     """Two single-threaded worker processes on the loopback interface."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=40) as lc:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
+    ) as lc:
         yield lc
 
 
@@ -55,7 +56,9 @@ def test_cluster_cache_is_byte_identical_to_a_local_run(cluster, models, tmp_pat
 
     cl.run_on_cluster = spy
     try:
-        remote = get_outputs(tasks[:3], cache_dir=tmp_path / "remote", progress=False, scheduler=cluster.scheduler_address)
+        remote = get_outputs(
+            tasks[:3], cache_dir=tmp_path / "remote", progress=False, scheduler=cluster.scheduler_address
+        )
         remote = get_outputs(tasks, cache_dir=tmp_path / "remote", progress=False, scheduler=cluster.scheduler_address)
     finally:
         cl.run_on_cluster = real
@@ -68,10 +71,10 @@ def test_cluster_cache_is_byte_identical_to_a_local_run(cluster, models, tmp_pat
 def test_shadow_training_on_the_cluster_matches_local_training(cluster, tmp_path):
     import torch
 
-    from toolkit.outputs.cluster import run_training_on_cluster, shadow_train_tasks, train_task
     from toolkit.models import load_state_dict
-    from toolkit.models.training import TrainConfig
     from toolkit.models.shadow import balanced_keep
+    from toolkit.models.training import TrainConfig
+    from toolkit.outputs.cluster import run_training_on_cluster, shadow_train_tasks, train_task
 
     keep = balanced_keep(2, 1797, seed=0, pool=np.arange(400))
     cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05)
@@ -98,8 +101,7 @@ def test_unreachable_scheduler_is_a_config_error(tmp_path):
 
 def test_a_worker_reading_other_data_than_the_client_fails_instead_of_caching_it(models, tmp_path):
     """Workers must see the client's files: logits from other data would sit under the client's key."""
-    from toolkit.outputs import keys
-    from toolkit.outputs import cluster
+    from toolkit.outputs import cluster, keys
 
     task = OutputTask(models[0], "demo_mlp", 10, "demo", np.arange(50))
     real = keys.population_of(task).fingerprint

@@ -15,8 +15,6 @@ import pytest
 
 import toolkit.io as toolkit_io
 import toolkit.outputs as outputs
-import toolkit.outputs.keys
-import toolkit.outputs.local
 from toolkit.errors import ConfigError, ModelError
 from toolkit.outputs import OutputTask, cache_path, compute_logits, get_outputs, load_output, precision_agreement
 
@@ -241,7 +239,7 @@ def test_bf16_channels_last_cnn_on_gpu_agrees_with_fp32(tmp_path):
         pytest.skip("needs a CUDA device")
     from toolkit.data import Population, register_dataset
     from toolkit.models import build_model, save_model
-    from toolkit.models.resnet import resnet18_44  # noqa: F401  (registers the image architecture)
+    from toolkit.models.resnet import resnet18_44  # noqa: F401 (registers the image architecture)
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2000, 3, 32, 32)).astype(np.float32)

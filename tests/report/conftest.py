@@ -20,13 +20,14 @@ def demo_run(tiny_demo, tmp_path_factory) -> tuple[Path, str]:
     old = os.getcwd()
     os.chdir(work)
     try:
-        res = CliRunner().invoke(cli, ["submit", "--track", "demo", "--data", str(tiny_demo), *SIZES],
-                                 catch_exceptions=False)
+        res = CliRunner().invoke(
+            cli, ["submit", "--track", "demo", "--data", str(tiny_demo), *SIZES], catch_exceptions=False
+        )
     finally:
         os.chdir(old)
     assert res.exit_code == 0, res.output
     last = res.output.strip().splitlines()[-1]
     assert last.startswith("report: "), res.output
-    page = work / last[len("report: "):]
+    page = work / last[len("report: ") :]
     assert page.name == "report.html" and page.is_file()
     return page.parent, res.output

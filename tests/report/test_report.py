@@ -56,9 +56,17 @@ def decode_png(uri: str) -> bytes:
 def synthetic(seed: int = 0) -> ReportData:
     """Two scenarios, three splits, a family, a ranking, an ε table and a board slice."""
     rng = np.random.default_rng(seed)
-    data = ReportData({"title": "synthetic", "track": "t", "submission": "t.zip", "leaderboard_fpr": 0.1,
-                       "printed": "a <b> table & more", "timings": {"attack": 1.5},
-                       "provenance": {"git commit": "abc", "seeds": "0"}})
+    data = ReportData(
+        {
+            "title": "synthetic",
+            "track": "t",
+            "submission": "t.zip",
+            "leaderboard_fpr": 0.1,
+            "printed": "a <b> table & more",
+            "timings": {"attack": 1.5},
+            "provenance": {"git commit": "abc", "seeds": "0"},
+        }
+    )
     for sc in ("s1", "s 2"):
         entry = data.scenario(sc)
         entry["labels"] = {"recipe": "recipe: x", "baseline": "baseline: y", "lira": "lira (defaults)"}
@@ -68,8 +76,11 @@ def synthetic(seed: int = 0) -> ReportData:
                 if split != "validation" and method == "lira":
                     continue
                 data.add(sc, split, method, y, rng.normal(size=400) + gap * y, np.repeat(np.arange(4), 100))
-        entry["ranking"] = {"split": "validation", "how": "test", "rows": [{"method": "recipe", "value": 0.3,
-                                                                           "ci": [0.2, 0.4], "AUC": 0.7}]}
+        entry["ranking"] = {
+            "split": "validation",
+            "how": "test",
+            "rows": [{"method": "recipe", "value": 0.3, "ci": [0.2, 0.4], "AUC": 0.7}],
+        }
         entry["epsilon"] = {"claimed": 4.0, "eps_lower": 0.1}
         entry["board_slice"] = {"recipe": {"mean": 0.2, "std": 0.01, "p5": 0.18, "p95": 0.22}}
     return data
@@ -168,10 +179,17 @@ def test_tml_report_from_manifest_and_scores(tmp_path):
     oof = {"ensemble": rng.normal(size=600) + y, "threshold": rng.normal(size=600) + 0.3 * y}
     csv = tmp_path / "r1.csv"
     csv.write_text("ids,score\n")
-    manifest = {"track": "resnet18", "recipe": {"attack": "ensemble", "model": "mlp"}, "folds": 5, "seed": 0,
-                "views": ["orig"], "csv": str(csv), "manifest": str(tmp_path / "r1.manifest.json"),
-                "scores": str(save_oof(tmp_path / "r1.scores.npz", y, oof)),
-                "validation": {k: validate(y, s, n_boot=20, n_sims=20) for k, s in oof.items()}}
+    manifest = {
+        "track": "resnet18",
+        "recipe": {"attack": "ensemble", "model": "mlp"},
+        "folds": 5,
+        "seed": 0,
+        "views": ["orig"],
+        "csv": str(csv),
+        "manifest": str(tmp_path / "r1.manifest.json"),
+        "scores": str(save_oof(tmp_path / "r1.scores.npz", y, oof)),
+        "validation": {k: validate(y, s, n_boot=20, n_sims=20) for k, s in oof.items()},
+    }
     page = write_tml_report(load_track("resnet18"), manifest, {"submit": 1.0})
     assert page == tmp_path / "r1.report.html"
     text = page.read_text()

@@ -8,18 +8,27 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from toolkit.mico.challenge import make_splits
 from toolkit.data import load_population
-from toolkit.studies.evaluate import default_recipes, evaluate_track, rank_within
 from toolkit.errors import ConfigError
+from toolkit.mico.challenge import make_splits
 from toolkit.models import build_model, save_model
 from toolkit.models.training import TrainConfig, train_model
+from toolkit.studies.evaluate import default_recipes, evaluate_track, rank_within
 from toolkit.tracks import parse_track
 
 N, LEN_TRAINING, M = 1797, 200, 50
 TRACK = {
-    "track": {"name": "tiny", "task": "tiny", "kind": "mico", "dataset": "demo", "architecture": "demo_mlp",
-              "n_classes": 10, "population_size": N, "len_training": LEN_TRAINING, "m": M},
+    "track": {
+        "name": "tiny",
+        "task": "tiny",
+        "kind": "mico",
+        "dataset": "demo",
+        "architecture": "demo_mlp",
+        "n_classes": 10,
+        "population_size": N,
+        "len_training": LEN_TRAINING,
+        "m": M,
+    },
     "scenarios": {"tiny_inf": {}},
 }
 
@@ -32,8 +41,12 @@ def _write_model(folder, seeds: dict, train: bool):
     if train:  # only train-phase models matter here; dev/final just need loadable weights
         pop = load_population("demo")
         idx = make_splits(N, LEN_TRAINING, M, *seeds.values()).training_set()
-        train_model(model, torch.from_numpy(pop.inputs[idx]), torch.from_numpy(pop.labels[idx]),
-                    TrainConfig(epochs=40, batch_size=50, lr=0.2, seed=int(seeds["seed_challenge"]) % 1000))
+        train_model(
+            model,
+            torch.from_numpy(pop.inputs[idx]),
+            torch.from_numpy(pop.labels[idx]),
+            TrainConfig(epochs=40, batch_size=50, lr=0.2, seed=int(seeds["seed_challenge"]) % 1000),
+        )
     save_model(model, folder / "model.pt")
 
 
@@ -52,9 +65,31 @@ def challenge(tmp_path_factory):
 
 def test_evaluate_track_table_and_csv(challenge, tmp_path):
     track, root = challenge
-    table = evaluate_track(track, root, attacks=["threshold", "lira", "rmia", "hardness"], n_folds=3,
-                           cache_dir=tmp_path / "cache", out_dir=tmp_path / "runs")
-    assert list(table.columns) == ["scenario", "attack", "tpr@0.1%fpr", "tpr@1%fpr", "tpr@10%fpr", "auc", "seconds", "error"]
+    table = evaluate_track(
+        track,
+        root,
+        attacks=["threshold", "lira", "rmia", "hardness"],
+        n_folds=3,
+        cache_dir=tmp_path / "cache",
+        out_dir=tmp_path / "runs",
+    )
+    assert list(table.columns) == [
+        "scenario",
+        "attack",
+        "tpr@0.1%fpr",
+        "tpr@1%fpr",
+        "tpr@10%fpr",
+        "tpr10_lo",
+        "tpr10_hi",
+        "auc",
+        "auc_lo",
+        "auc_hi",
+        "seconds",
+        "error",
+    ]
+    # model-bootstrap intervals around each estimate, of non-zero width (6 targets resampled)
+    assert (table["auc_lo"] < table["auc_hi"]).all() and (table["tpr10_lo"] <= table["tpr10_hi"]).all()
+    assert (table["auc_hi"] - table["auc_lo"]).between(0.005, 0.4).all()
     assert len(table) == len(default_recipes(["threshold", "lira", "rmia", "hardness"]))
     assert (table["error"] == "").all() and table["auc"].between(0, 1).all()
     # the MLPs overfit their 200 points: every attack beats chance on the pooled folds, and with
@@ -72,8 +107,24 @@ def test_cli_prints_the_table(challenge, tmp_path, monkeypatch):
     from toolkit.cli import cli
 
     monkeypatch.setattr(ev, "load_track", lambda name: track)
-    result = CliRunner().invoke(cli, ["evaluate", "--track", "tiny", "--data", str(root), "--attacks", "lira",
-                                      "--folds", "2", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--track",
+            "tiny",
+            "--data",
+            str(root),
+            "--attacks",
+            "lira",
+            "--folds",
+            "2",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "lira(fix_variance=False)" in result.output and "auc" in result.output
 

@@ -55,8 +55,23 @@ def test_scaling_default_under_a_minute():
 
 
 def test_cli_scaling(tmp_path):
-    r = CliRunner().invoke(cli, ["study", "scaling", "--widths", "16", "--repeats", "2", "--shadows", "1",
-                                 "--attacks", "loss", "--out", str(tmp_path)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "study",
+            "scaling",
+            "--widths",
+            "16",
+            "--repeats",
+            "2",
+            "--shadows",
+            "1",
+            "--attacks",
+            "loss",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert list(tmp_path.glob("studies/scaling/*/report.md"))
 
@@ -89,8 +104,9 @@ def test_leakage_hand_computed():
     assert leakage.advantage(m, s) == pytest.approx(0.5)
     assert leakage.balanced_accuracy(m, s) == pytest.approx(0.75)
     assert leakage.binary_entropy(0.5) == pytest.approx(1.0)
-    perfect = leakage.mutual_information_bits(np.r_[np.ones(500), np.zeros(500)], np.r_[np.ones(500), np.zeros(500)],
-                                              bins=2, correct=False)
+    perfect = leakage.mutual_information_bits(
+        np.r_[np.ones(500), np.zeros(500)], np.r_[np.ones(500), np.zeros(500)], bins=2, correct=False
+    )
     assert perfect == pytest.approx(1.0)
 
 

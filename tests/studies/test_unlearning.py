@@ -62,8 +62,18 @@ def test_cli_audit(models, tmp_path):
     save_model(remembered, tmp_path / "model.pt")
     for k, (x, y) in s.items():
         np.savez(tmp_path / f"{k}.npz", x=x, y=y)
-    r = CliRunner().invoke(cli, ["audit", "unlearning", "--model", str(tmp_path / "model.pt"),
-                                 *[a for k in ("retain", "forget", "holdout") for a in (f"--{k}", str(tmp_path / f"{k}.npz"))], "--fpr", "0.25"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "audit",
+            "unlearning",
+            "--model",
+            str(tmp_path / "model.pt"),
+            *[a for k in ("retain", "forget", "holdout") for a in (f"--{k}", str(tmp_path / f"{k}.npz"))],
+            "--fpr",
+            "0.25",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "forget" in r.output and "holdout_test" in r.output and "p = " in r.output
 

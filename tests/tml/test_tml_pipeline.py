@@ -6,10 +6,17 @@ import json
 
 import numpy as np
 import pytest
-
 from fixtures_tml import one_thread, write_task
+
 from toolkit.errors import SubmissionError
-from toolkit.tml.pipeline import TMLOutputs, make_submission, oof_scores, simulate_leaderboard, stratified_folds, validate
+from toolkit.tml.pipeline import (
+    TMLOutputs,
+    make_submission,
+    oof_scores,
+    simulate_leaderboard,
+    stratified_folds,
+    validate,
+)
 from toolkit.tml.submission import normalise, read_submission_csv, submission_problems, write_submission_csv
 
 
@@ -28,8 +35,15 @@ def leaky_outputs(n_pub=400, n_priv=100, n_classes=5, seed=0) -> TMLOutputs:
     z = rng.normal(0, 1, (n, 1, n_classes)).astype(np.float32)
     z[np.arange(n), 0, labels] += (1.0 + 1.5 * member).astype(np.float32)
     membership = np.concatenate([member[:n_pub], -np.ones(n_priv)]).astype(np.int8)
-    return TMLOutputs(np.arange(n) + 100, labels.astype(np.int64), membership, n_pub, z,
-                      np.zeros((0, n, 1, n_classes), np.float32), np.zeros((0, n), bool))
+    return TMLOutputs(
+        np.arange(n) + 100,
+        labels.astype(np.int64),
+        membership,
+        n_pub,
+        z,
+        np.zeros((0, n, 1, n_classes), np.float32),
+        np.zeros((0, n), bool),
+    )
 
 
 def test_stratified_folds_balance_members():
@@ -104,8 +118,18 @@ def task_dir(tmp_path_factory):
 def test_make_submission_end_to_end(task_dir, tmp_path):
     out = tmp_path / "submissions" / "resnet18"
     cache = tmp_path / "cache"
-    man = make_submission(task_dir, out, 0, params={"model": "lgbm", "n_estimators": 20}, folds=3,
-                          cache_dir=cache, run_name="r1", n_boot=20, n_sims=20, progress=False)
+    make_submission(
+        task_dir,
+        out,
+        0,
+        params={"model": "lgbm", "n_estimators": 20},
+        folds=3,
+        cache_dir=cache,
+        run_name="r1",
+        n_boot=20,
+        n_sims=20,
+        progress=False,
+    )
     from toolkit.data.tml import load_task
 
     ids, scores = read_submission_csv(out / "r1.csv", load_task(task_dir).priv.ids)
@@ -118,8 +142,18 @@ def test_make_submission_end_to_end(task_dir, tmp_path):
     entries = sorted(cache.rglob("*.npy"))
     assert len(entries) == 1
     stamp = entries[0].stat().st_mtime_ns
-    make_submission(task_dir, out, 0, attack="threshold", folds=3, cache_dir=cache, run_name="r2",
-                    n_boot=5, n_sims=5, progress=False)
+    make_submission(
+        task_dir,
+        out,
+        0,
+        attack="threshold",
+        folds=3,
+        cache_dir=cache,
+        run_name="r2",
+        n_boot=5,
+        n_sims=5,
+        progress=False,
+    )
     assert entries[0].stat().st_mtime_ns == stamp  # served from the cache
 
 
@@ -127,9 +161,20 @@ def test_make_submission_end_to_end(task_dir, tmp_path):
 def test_make_submission_with_shadows(task_dir, tmp_path):
     from toolkit.models.training import TrainConfig
 
-    man = make_submission(task_dir, tmp_path / "out", 2, attack="threshold", folds=3, shadow_dir=tmp_path / "sh",
-                          train_cfg=TrainConfig(epochs=1, batch_size=64, lr=0.01), cache_dir=tmp_path / "c",
-                          run_name="s", n_boot=10, n_sims=10, progress=False)
+    man = make_submission(
+        task_dir,
+        tmp_path / "out",
+        2,
+        attack="threshold",
+        folds=3,
+        shadow_dir=tmp_path / "sh",
+        train_cfg=TrainConfig(epochs=1, batch_size=64, lr=0.01),
+        cache_dir=tmp_path / "c",
+        run_name="s",
+        n_boot=10,
+        n_sims=10,
+        progress=False,
+    )
     assert {"threshold", "lira", "rmia"} == set(man["validation"])
     assert man["shadows"]["n"] == 2 and len(list((tmp_path / "sh").glob("shadow_*.pt"))) == 2
     keep = np.load(tmp_path / "sh" / "keep.npy")
@@ -142,8 +187,23 @@ def test_cli_tml_submit(task_dir, tmp_path):
 
     from toolkit.cli import cli
 
-    res = CliRunner().invoke(cli, ["tml", "submit", "--data", str(task_dir), "--out", str(tmp_path), "--folds", "3",
-                                   "--run", "cli", "--cache-dir", str(tmp_path / "c")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "tml",
+            "submit",
+            "--data",
+            str(task_dir),
+            "--out",
+            str(tmp_path),
+            "--folds",
+            "3",
+            "--run",
+            "cli",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "ensemble: TPR@5%FPR" in res.output and (tmp_path / "cli.csv").exists()
     res = CliRunner().invoke(cli, ["tml", "submit", "--data", str(tmp_path / "missing")])

@@ -25,7 +25,9 @@ def _server(mode: str, seen: list):
             if mode == "hang":
                 time.sleep(3)
                 return
-            code, reply = (200, {"TPR@FPR=0.05": 0.145, "AUC": 0.655}) if mode == "ok" else (500, {"error": "scorer crashed"})
+            code, reply = (
+                (200, {"TPR@FPR=0.05": 0.145, "AUC": 0.655}) if mode == "ok" else (500, {"error": "scorer crashed"})
+            )
             data = json.dumps(reply).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")

@@ -15,9 +15,17 @@ from toolkit.errors import ConfigError
 from toolkit.metrics import roc, tpr_at_fpr
 from toolkit.mico.pipeline import Context, resolve_recipe
 from toolkit.tracks import Recipe, load_track
+from toolkit.tuning.space import (
+    ALL_VIEWS,
+    Candidate,
+    attack_space,
+    candidate_from_params,
+    param_distribution,
+    params_of,
+    parse_attacks,
+    suggest_candidate,
+)
 from toolkit.tuning.study import AUC_WEIGHT, _split_ids, gain_ci, make_folds, objective_fpr, objective_value
-from toolkit.tuning.space import (ALL_VIEWS, Candidate, attack_space, candidate_from_params, param_distribution,
-                                  params_of, parse_attacks, suggest_candidate)
 
 
 @pytest.fixture
@@ -28,13 +36,17 @@ def runs(tmp_path, monkeypatch):
 
 
 def tune(data, *args):
-    result = CliRunner().invoke(cli, ["tune", "--track", "demo", "--data", str(data), "-s", "demo_inf", "-q",
-                                      *map(str, args)], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        ["tune", "--track", "demo", "--data", str(data), "-s", "demo_inf", "-q", *map(str, args)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
 
 # ---- the space --------------------------------------------------------------------------------------
+
 
 def test_distributions_follow_the_default_type():
     assert param_distribution("online", True).choices == (True, False)
@@ -73,20 +85,31 @@ def test_params_of_refuses_recipes_outside_the_space():
     assert params_of(Candidate(Recipe("lira", {})), ["hardness"], ("orig",)) is None
     # omitted params take the defaults, exactly as the recipe would
     assert params_of(Candidate(Recipe("hardness", {})), ["hardness"], ("orig",)) == {
-        "attack": "hardness", "hardness.signal": "loss", "hardness.formula": "in"}
+        "attack": "hardness",
+        "hardness.signal": "loss",
+        "hardness.formula": "in",
+    }
 
 
 def test_view_selection_slices_the_view_axis():
     from toolkit.mico.scenario import PhaseArrays
 
-    arr = PhaseArrays(np.zeros((3, 2, 4), np.float32), np.zeros(3, np.int64), np.ones((5, 3, 2, 4), np.float32),
-                      np.zeros((5, 3), bool), np.zeros(3, np.int64), [0], np.arange(3))
+    arr = PhaseArrays(
+        np.zeros((3, 2, 4), np.float32),
+        np.zeros(3, np.int64),
+        np.ones((5, 3, 2, 4), np.float32),
+        np.zeros((5, 3), bool),
+        np.zeros(3, np.int64),
+        [0],
+        np.arange(3),
+    )
     one = Candidate(Recipe("threshold"), "flip").select(arr, ("orig", "flip"))
     assert one.target.shape == (3, 1, 4) and one.ref.shape == (5, 3, 1, 4)
     assert Candidate(Recipe("threshold"), ALL_VIEWS).select(arr, ("orig", "flip")) is arr
 
 
 # ---- the objective ------------------------------------------------------------------------------------
+
 
 def test_objective_is_strict_tpr_plus_small_auc():
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
@@ -112,6 +135,7 @@ def test_gain_ci_is_paired():
 
 
 # ---- the folds ------------------------------------------------------------------------------------
+
 
 def test_split_holds_out_a_fifth_and_needs_three_models():
     tune_ids, out = _split_ids(list(range(10)), 0.2, seed=3)
@@ -143,6 +167,7 @@ def test_folds_never_leak(tiny_demo):
 
 # ---- end to end -----------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_tune_writes_study_recipe_and_report_then_resumes(tiny_demo, runs):
     tune(tiny_demo, "--trials", 10, "--attacks", "hardness,threshold,lira,rmia")
@@ -150,7 +175,9 @@ def test_tune_writes_study_recipe_and_report_then_resumes(tiny_demo, runs):
     assert entry["n_trials"] == 10 and entry["study"] == "demo-demo_inf"
     h = entry["heldout"]  # the objective is the leaderboard figure plus the AUC tie-break, on held-out models
     assert h["objective"] == pytest.approx(h["TPR_FPR_1000"] + AUC_WEIGHT * h["AUC"], abs=1e-12)
-    assert h["n_targets"] == len(entry["heldout_models"]) and set(entry["heldout_models"]).isdisjoint(entry["tuning_models"])
+    assert h["n_targets"] == len(entry["heldout_models"]) and set(entry["heldout_models"]).isdisjoint(
+        entry["tuning_models"]
+    )
     if entry["heldout"]["objective"] < entry["default_heldout"]["objective"]:  # the recipe in use is never worse
         assert entry["choice"] == "default" and entry["recipe"] == entry["default_recipe"]
     assert entry["recipe"]["attack"] in ("hardness", "threshold", "lira", "rmia")
@@ -161,8 +188,18 @@ def test_tune_writes_study_recipe_and_report_then_resumes(tiny_demo, runs):
     # trial 0 is the default recipe, enqueued
     first = optuna.load_study(study_name="demo-demo_inf", storage=storage).trials[0].params
     assert candidate_from_params(first).recipe.as_dict() == entry["default_recipe"]  # auto's single-attack choice
-    assert entry["default_recipe"]["attack"] in ("hardness", "threshold", "lira", "rmia", "base", "informia", "bavaria",
-                                                 "quantile", "ensemble", "shokri")
+    assert entry["default_recipe"]["attack"] in (
+        "hardness",
+        "threshold",
+        "lira",
+        "rmia",
+        "base",
+        "informia",
+        "bavaria",
+        "quantile",
+        "ensemble",
+        "shokri",
+    )
 
     out = tune(tiny_demo, "--trials", 3, "--attacks", "hardness,threshold,lira,rmia")
     assert "demo_inf" in out and "held-out" in out
@@ -216,8 +253,15 @@ def test_verdict_keeps_the_default_when_tuning_loses_and_warns_on_noise():
     from toolkit.tuning.study import _verdict
 
     def entry(tuned, default, ci):
-        return {"recipe": {"attack": "lira"}, "views": "flip", "choice": "tuned", "default_recipe": {"attack": "hardness"},
-                "heldout": {"objective": tuned}, "default_heldout": {"objective": default}, "gain_ci": ci}
+        return {
+            "recipe": {"attack": "lira"},
+            "views": "flip",
+            "choice": "tuned",
+            "default_recipe": {"attack": "hardness"},
+            "heldout": {"objective": tuned},
+            "default_heldout": {"objective": default},
+            "gain_ci": ci,
+        }
 
     said = []
     e = entry(0.1, 0.2, [-0.2, 0.0])

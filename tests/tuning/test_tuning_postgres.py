@@ -20,13 +20,33 @@ from toolkit.cli import cli
 
 URL = os.environ.get("MIA_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(
-    not URL, reason="no PostgreSQL server: run `url=$(bash .ci/postgres.sh)` and export MIA_TEST_POSTGRES_URL=$url")
+    not URL, reason="no PostgreSQL server: run `url=$(bash .ci/postgres.sh)` and export MIA_TEST_POSTGRES_URL=$url"
+)
 
 
 def _worker(data, study: str, trials: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "toolkit.cli", "tune", "--track", "demo", "--data", str(data), "-s", "demo_inf",
-           "--storage", URL, "--study", study, "--trials", str(trials), "--attacks", "hardness,threshold",
-           "--no-report", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "toolkit.cli",
+        "tune",
+        "--track",
+        "demo",
+        "--data",
+        str(data),
+        "-s",
+        "demo_inf",
+        "--storage",
+        URL,
+        "--study",
+        study,
+        "--trials",
+        str(trials),
+        "--attacks",
+        "hardness,threshold",
+        "--no-report",
+        "-q",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 

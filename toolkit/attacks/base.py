@@ -49,8 +49,9 @@ def log_mean_prob(ref_logp: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.where(count > 0, lse - np.log(np.maximum(count, 1)), -np.inf)
 
 
-def base_scores(logp_target: np.ndarray, ref_logp: np.ndarray, keep: np.ndarray, *,
-                online: bool = True, offline_scale: float = 0.33) -> np.ndarray:
+def base_scores(
+    logp_target: np.ndarray, ref_logp: np.ndarray, keep: np.ndarray, *, online: bool = True, offline_scale: float = 0.33
+) -> np.ndarray:
     """BASE on log-probabilities: ``logp_target`` [P], ``ref_logp`` [R, P], ``keep`` bool [R, P]."""
     if ref_logp.shape[0] == 0:
         return np.asarray(logp_target, dtype=np.float64)
@@ -65,18 +66,29 @@ def base_scores(logp_target: np.ndarray, ref_logp: np.ndarray, keep: np.ndarray,
 
 
 @register("base")
-def base(target, labels, ref, keep, *, groups=None, seed=0, online: bool = True, temperature: float = 2.0,
-         offline_scale: float = 0.33) -> np.ndarray:
+def base(
+    target,
+    labels,
+    ref,
+    keep,
+    *,
+    groups=None,
+    seed=0,
+    online: bool = True,
+    temperature: float = 2.0,
+    offline_scale: float = 0.33,
+) -> np.ndarray:
     """Lassila et al. (NeurIPS 2025) BASE: log p_y(x; θ, T) − [a ·] log mean_k p_y(x; θ_k, T).
 
     ``online``: mean over all references (else OUT only, scaled by ``offline_scale``);
     ``temperature``: softmax temperature T (paper: 2).
     """
     if temperature <= 0 or offline_scale < 0:
-        raise ConfigError(f"base needs temperature > 0 and offline_scale >= 0; got temperature={temperature}, "
-                          f"offline_scale={offline_scale}")
+        raise ConfigError(
+            f"base needs temperature > 0 and offline_scale >= 0; got temperature={temperature}, "
+            f"offline_scale={offline_scale}"
+        )
     labels = np.asarray(labels)
     logp_target = log_true_class_prob(target, labels, temperature)
     ref_logp = log_true_class_prob(ref, labels, temperature) if len(ref) else np.zeros((0, len(labels)))
-    return base_scores(logp_target, ref_logp, np.asarray(keep, dtype=bool), online=online,
-                       offline_scale=offline_scale)
+    return base_scores(logp_target, ref_logp, np.asarray(keep, dtype=bool), online=online, offline_scale=offline_scale)

@@ -118,8 +118,9 @@ def log_predictive(s: np.ndarray, post: NIG, variant: str = "t") -> np.ndarray:
     return gaussian_logpdf(s, post.mu, np.sqrt(var))
 
 
-def bavaria_scores(target_phi: np.ndarray, ref_phi: np.ndarray, keep: np.ndarray, *,
-                   online: bool = True, variant: str = "t") -> np.ndarray:
+def bavaria_scores(
+    target_phi: np.ndarray, ref_phi: np.ndarray, keep: np.ndarray, *, online: bool = True, variant: str = "t"
+) -> np.ndarray:
     """BaVarIA on signals: ``target_phi`` [P, V], ``ref_phi`` [R, P, V], ``keep`` [R, P] -> [P]."""
     s = np.asarray(target_phi, dtype=np.float64)
     s = s[:, None] if s.ndim == 1 else s
@@ -131,8 +132,9 @@ def bavaria_scores(target_phi: np.ndarray, ref_phi: np.ndarray, keep: np.ndarray
     stats_in, stats_out = side_stats(ref, k_in), side_stats(ref, ~keep)
     pooled = [np.concatenate([a, b]) for a, b in zip(stats_in, stats_out)]
     prior = fit_prior(*pooled, fallback_var=float(ref.var()) if ref.size > 1 else 1.0)
-    per_view = (log_predictive(s, posterior(prior, *stats_in), variant)
-                - log_predictive(s, posterior(prior, *stats_out), variant))
+    per_view = log_predictive(s, posterior(prior, *stats_in), variant) - log_predictive(
+        s, posterior(prior, *stats_out), variant
+    )
     return per_view.mean(axis=-1)
 
 

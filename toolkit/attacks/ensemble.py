@@ -26,10 +26,10 @@ import warnings
 
 import numpy as np
 
-from toolkit.errors import ConfigError
 from toolkit.attacks.features import calibrated_features, output_features
-from toolkit.signals import oriented
 from toolkit.attacks.registry import register
+from toolkit.errors import ConfigError
+from toolkit.signals import oriented
 
 __all__ = ["MODELS", "make_classifier", "training_set", "fit_predict", "ensemble"]
 
@@ -41,20 +41,30 @@ def make_classifier(name: str, seed: int, n_estimators: int = 200, max_depth: in
     if name == "rf":
         from sklearn.ensemble import RandomForestClassifier
 
-        return RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=5,
-                                      random_state=seed, n_jobs=1)
+        return RandomForestClassifier(
+            n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=5, random_state=seed, n_jobs=1
+        )
     if name == "lgbm":
         from lightgbm import LGBMClassifier
 
-        return LGBMClassifier(n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate,
-                              num_leaves=31, random_state=seed, n_jobs=1, verbose=-1)
+        return LGBMClassifier(
+            n_estimators=n_estimators,
+            max_depth=max_depth,
+            learning_rate=learning_rate,
+            num_leaves=31,
+            random_state=seed,
+            n_jobs=1,
+            verbose=-1,
+        )
     if name == "mlp":
         from sklearn.neural_network import MLPClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        return make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=200,
-                                                             early_stopping=True, random_state=seed))
+        return make_pipeline(
+            StandardScaler(),
+            MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=200, early_stopping=True, random_state=seed),
+        )
     raise ConfigError(f"unknown ensemble model {name!r}; valid: {', '.join(MODELS)}")
 
 
@@ -100,10 +110,24 @@ def fit_predict(name: str, x, y, folds, x_target, make) -> np.ndarray:
 
 @register("ensemble")
 def ensemble(
-    target, labels, ref, keep, *, groups=None, seed=0,
-    model: str = "lgbm", calibrated: bool = True, n_estimators: int = 200, max_depth: int = 8,
-    learning_rate: float = 0.05, n_folds: int = 3, max_rows: int = 20000, max_pseudo: int = 16,
-    train_logits=None, train_labels=None, train_membership=None,
+    target,
+    labels,
+    ref,
+    keep,
+    *,
+    groups=None,
+    seed=0,
+    model: str = "lgbm",
+    calibrated: bool = True,
+    n_estimators: int = 200,
+    max_depth: int = 8,
+    learning_rate: float = 0.05,
+    n_folds: int = 3,
+    max_rows: int = 20000,
+    max_pseudo: int = 16,
+    train_logits=None,
+    train_labels=None,
+    train_membership=None,
 ) -> np.ndarray:
     """Classifier on output features, trained on pseudo-targets or a labelled set (module docstring)."""
     if model not in MODELS:
@@ -118,8 +142,9 @@ def ensemble(
         folds = rng.integers(0, n_folds, len(y))
         x_target, _ = output_features(target, labels)
     elif ref.shape[0] >= 2:
-        x, y, folds = training_set(labels, ref, keep, groups, calibrated=calibrated,
-                                   max_pseudo=max_pseudo, max_rows=max_rows, rng=rng)
+        x, y, folds = training_set(
+            labels, ref, keep, groups, calibrated=calibrated, max_pseudo=max_pseudo, max_rows=max_rows, rng=rng
+        )
         folds = np.searchsorted(np.unique(folds), folds) % n_folds
         x_target, _ = output_features(target, labels)
         if calibrated:

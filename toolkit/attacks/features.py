@@ -19,13 +19,25 @@ from toolkit import signals
 
 __all__ = ["BASE_FEATURES", "output_features", "calibrated_features", "CALIBRATED_FEATURES"]
 
-BASE_FEATURES = ("loss", "entropy", "modified_entropy", "top2_margin", "p_y", "correct",
-                 "max_logit", "true_logit", "grad_proxy", "phi", "logit_margin")
+BASE_FEATURES = (
+    "loss",
+    "entropy",
+    "modified_entropy",
+    "top2_margin",
+    "p_y",
+    "correct",
+    "max_logit",
+    "true_logit",
+    "grad_proxy",
+    "phi",
+    "logit_margin",
+)
 CALIBRATED_FEATURES = ("lira", "rmia", "hardness")
 
 
-def output_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int = 10,
-                    raw_softmax: bool = False) -> tuple[np.ndarray, list[str]]:
+def output_features(
+    logits: np.ndarray, labels: np.ndarray, *, top_k: int = 10, raw_softmax: bool = False
+) -> tuple[np.ndarray, list[str]]:
     """Features of ``logits`` [..., P, V, C] with ``labels`` [P] -> ([..., P, F], column names)."""
     z = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels)
@@ -49,12 +61,17 @@ def output_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int = 10,
         "logit_margin": signals.margin(z, labels),
     }
     blocks = [p_sorted[..., :k]] + ([p] if raw_softmax else []) + [np.stack(list(cols.values()), axis=-1)]
-    names = [f"p_sorted_{i}" for i in range(k)] + ([f"p_raw_{i}" for i in range(z.shape[-1])] if raw_softmax else []) + list(cols)
+    names = (
+        [f"p_sorted_{i}" for i in range(k)]
+        + ([f"p_raw_{i}" for i in range(z.shape[-1])] if raw_softmax else [])
+        + list(cols)
+    )
     return np.concatenate(blocks, axis=-1).mean(axis=-2), names
 
 
-def calibrated_features(target: np.ndarray, labels: np.ndarray, ref: np.ndarray, keep: np.ndarray,
-                        groups: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+def calibrated_features(
+    target: np.ndarray, labels: np.ndarray, ref: np.ndarray, keep: np.ndarray, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str]]:
     """LiRA (online, fixed variance), RMIA (offline) and hardness (loss, 'in') scores: [P, 3]."""
     from toolkit.attacks.hardness import hardness
     from toolkit.attacks.lira import lira

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.errors import ConfigError
-from toolkit.signals import oriented
 from toolkit.attacks.reference_stats import masked_mean, masked_std
 from toolkit.attacks.registry import register
+from toolkit.errors import ConfigError
+from toolkit.signals import oriented
 
 FORMULAS = ("in", "mid", "z")
 
@@ -46,7 +46,9 @@ def calibrate(s: np.ndarray, ref_s: np.ndarray, keep: np.ndarray, formula: str =
 
 
 @register("hardness")
-def hardness(target, labels, ref, keep, *, groups=None, seed=0, signal: str = "loss", formula: str = "in") -> np.ndarray:
+def hardness(
+    target, labels, ref, keep, *, groups=None, seed=0, signal: str = "loss", formula: str = "in"
+) -> np.ndarray:
     """MICO winner's per-point hardness calibration of ``signal`` with ``formula`` (in | mid | z)."""
     s = oriented(signal, target, labels).mean(axis=-1)
     ref_s = oriented(signal, ref, labels).mean(axis=-1) if len(ref) else np.zeros((0, len(s)))

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr
 
-from toolkit.signals import check_keep, phi
 from toolkit.attacks.registry import register
+from toolkit.signals import check_keep, phi
 
 __all__ = ["masked_median", "masked_var", "pooled_sigma", "gaussian_logpdf", "lira_scores", "lira"]
 

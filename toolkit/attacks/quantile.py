@@ -42,22 +42,44 @@ __all__ = ["fit_quantile", "quantile_threshold", "point_features", "training_row
 MIN_ROWS = 20
 
 
-def fit_quantile(features: np.ndarray, scores: np.ndarray, alpha: float, *, seed: int = 0,
-                 n_estimators: int = 150, num_leaves: int = 31, learning_rate: float = 0.05,
-                 categorical: tuple[int, ...] = (0,), n_jobs: int = 1):
+def fit_quantile(
+    features: np.ndarray,
+    scores: np.ndarray,
+    alpha: float,
+    *,
+    seed: int = 0,
+    n_estimators: int = 150,
+    num_leaves: int = 31,
+    learning_rate: float = 0.05,
+    categorical: tuple[int, ...] = (0,),
+    n_jobs: int = 1,
+):
     """A LightGBM α-quantile regressor of ``scores`` [n] on ``features`` [n, F] (column 0: the label)."""
     from lightgbm import LGBMRegressor
 
     if not 0.0 < alpha < 1.0:
         raise ConfigError(f"quantile level must lie in (0, 1), got {alpha}")
-    model = LGBMRegressor(objective="quantile", alpha=alpha, n_estimators=n_estimators, num_leaves=num_leaves,
-                          learning_rate=learning_rate, min_child_samples=20, min_data_per_group=20, random_state=seed,
-                          n_jobs=n_jobs,
-                          deterministic=True, force_row_wise=True, verbose=-1)
+    model = LGBMRegressor(
+        objective="quantile",
+        alpha=alpha,
+        n_estimators=n_estimators,
+        num_leaves=num_leaves,
+        learning_rate=learning_rate,
+        min_child_samples=20,
+        min_data_per_group=20,
+        random_state=seed,
+        n_jobs=n_jobs,
+        deterministic=True,
+        force_row_wise=True,
+        verbose=-1,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # feature-name chatter
-        return model.fit(np.asarray(features, dtype=np.float64), np.asarray(scores, dtype=np.float64),
-                         categorical_feature=list(categorical))
+        return model.fit(
+            np.asarray(features, dtype=np.float64),
+            np.asarray(scores, dtype=np.float64),
+            categorical_feature=list(categorical),
+        )
 
 
 def quantile_threshold(model, features: np.ndarray) -> np.ndarray:
@@ -85,15 +107,28 @@ def training_rows(own: np.ndarray, total: np.ndarray, labels: np.ndarray, keep: 
 
 
 @register("quantile")
-def quantile(target, labels, ref, keep, *, groups=None, seed=0, signal: str = "phi", level: float = 0.9,
-             n_estimators: int = 150, num_leaves: int = 31, learning_rate: float = 0.05,
-             max_rows: int = 50_000) -> np.ndarray:
+def quantile(
+    target,
+    labels,
+    ref,
+    keep,
+    *,
+    groups=None,
+    seed=0,
+    signal: str = "phi",
+    level: float = 0.9,
+    n_estimators: int = 150,
+    num_leaves: int = 31,
+    learning_rate: float = 0.05,
+    max_rows: int = 50_000,
+) -> np.ndarray:
     """Bertran et al. (NeurIPS 2023): s(x) − q̂_level(x), q̂ fitted on the references' OUT rows."""
     if signal not in SIGNALS:
         raise ConfigError(f"unknown signal {signal!r}; valid signals: {', '.join(sorted(SIGNALS))}")
     if not 0.0 < level < 1.0 or max_rows < MIN_ROWS:
-        raise ConfigError(f"quantile needs 0 < level < 1 and max_rows >= {MIN_ROWS}; got level={level}, "
-                          f"max_rows={max_rows}")
+        raise ConfigError(
+            f"quantile needs 0 < level < 1 and max_rows >= {MIN_ROWS}; got level={level}, max_rows={max_rows}"
+        )
     labels = np.asarray(labels)
     s = oriented(signal, target, labels).mean(axis=-1)
     keep = np.asarray(keep, dtype=bool)
@@ -102,7 +137,8 @@ def quantile(target, labels, ref, keep, *, groups=None, seed=0, signal: str = "p
     own, total = point_features(ref, labels)
     x, k, j = training_rows(own, total, labels, keep, max_rows, np.random.default_rng(seed))
     y = oriented(signal, ref[k, j], labels[j]).mean(axis=-1)
-    model = fit_quantile(x, y, level, seed=seed, n_estimators=n_estimators, num_leaves=num_leaves,
-                         learning_rate=learning_rate)
+    model = fit_quantile(
+        x, y, level, seed=seed, n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate
+    )
     x_target = np.column_stack([labels, total / ref.shape[0] if ref.shape[0] > 1 else np.zeros((len(labels), 0))])
     return s - quantile_threshold(model, x_target)

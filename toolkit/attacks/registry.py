@@ -16,7 +16,7 @@ Every registered attack has one signature (DESIGN.md contract)::
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -76,7 +76,9 @@ def run_attack(name: str, target, labels, ref, keep, *, groups=None, seed: int =
     known = attack_params(name)
     unknown = sorted(set(params) - set(known))
     if unknown:
-        raise ConfigError(f"attack {name!r} has no parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(known)) or '(none)'}")
+        raise ConfigError(
+            f"attack {name!r} has no parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(known)) or '(none)'}"
+        )
     target = check_logits(target, "target logits", ndim=3)
     n_points = target.shape[0]
     labels = check_labels(labels, n_points, target.shape[-1])
@@ -85,8 +87,10 @@ def run_attack(name: str, target, labels, ref, keep, *, groups=None, seed: int =
         ref = np.zeros((0,) + target.shape, dtype=np.float32)
     ref = check_logits(ref, "reference logits", ndim=4)
     if ref.shape[1:] != target.shape:
-        raise ContractError(f"reference logits {ref.shape} do not match target {target.shape}: expected "
-                            f"[n_ref, {', '.join(map(str, target.shape))}] (models first)")
+        raise ContractError(
+            f"reference logits {ref.shape} do not match target {target.shape}: expected "
+            f"[n_ref, {', '.join(map(str, target.shape))}] (models first)"
+        )
     if np.asarray(keep).size == 0 and ref.shape[0] == 0:
         keep = np.zeros((0, n_points), dtype=bool)
     keep = check_keep(keep, ref.shape[0], n_points)

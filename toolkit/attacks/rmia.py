@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.errors import ConfigError
-from toolkit.signals import log_softmax
 from toolkit.attacks.reference_stats import masked_mean
 from toolkit.attacks.registry import register
+from toolkit.errors import ConfigError
+from toolkit.signals import log_softmax
 
 __all__ = ["true_class_prob", "reference_prob", "pairwise_quantile", "rmia"]
 
@@ -82,7 +82,9 @@ def rmia(
 ) -> np.ndarray:
     """Zarifzadeh, Liu & Shokri (ICML 2024): pairwise likelihood-ratio test; see the module docstring."""
     if not (0.0 <= a <= 1.0) or gamma <= 0 or temperature <= 0:
-        raise ConfigError(f"rmia needs 0 <= a <= 1, gamma > 0, temperature > 0; got a={a}, gamma={gamma}, temperature={temperature}")
+        raise ConfigError(
+            f"rmia needs 0 <= a <= 1, gamma > 0, temperature > 0; got a={a}, gamma={gamma}, temperature={temperature}"
+        )
     labels = np.asarray(labels)
     p_target = true_class_prob(target, labels, temperature)
     ref_p = true_class_prob(ref, labels, temperature) if len(ref) else np.zeros((0, len(labels)))

@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from toolkit.attacks.registry import register
 from toolkit.errors import ConfigError
 from toolkit.signals import log_softmax, oriented
-from toolkit.attacks.registry import register
 
 CLASSIFIERS = ("logreg", "per_class")
 
 
-def shadow_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int = 0, sort: bool = True,
-                    true_class: bool = True) -> np.ndarray:
+def shadow_features(
+    logits: np.ndarray, labels: np.ndarray, *, top_k: int = 0, sort: bool = True, true_class: bool = True
+) -> np.ndarray:
     """Features [..., n_points, d] from logits [..., n_points, n_views, C] (see module docstring)."""
     p = np.exp(log_softmax(logits)).mean(axis=-2)  # [..., n_points, C]
     feats = -np.sort(-p, axis=-1) if sort else p
@@ -56,8 +57,20 @@ def _fit(x: np.ndarray, y: np.ndarray, seed: int):
 
 
 @register("shokri")
-def shokri(target, labels, ref, keep, *, groups=None, seed=0, classifier: str = "logreg", top_k: int = 0,
-           sort: bool = True, true_class: bool = True, min_rows: int = 50) -> np.ndarray:
+def shokri(
+    target,
+    labels,
+    ref,
+    keep,
+    *,
+    groups=None,
+    seed=0,
+    classifier: str = "logreg",
+    top_k: int = 0,
+    sort: bool = True,
+    true_class: bool = True,
+    min_rows: int = 50,
+) -> np.ndarray:
     """Shokri et al. (2017): a membership classifier trained on reference (shadow) outputs.
 
     Rows for training: every (reference model i, point j), features of ref[i, j], label keep[i, j].

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.signals import oriented
 from toolkit.attacks.registry import register
+from toolkit.signals import oriented
 
 
 @register("threshold")

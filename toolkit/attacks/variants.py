@@ -6,7 +6,7 @@ default.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from toolkit.attacks.registry import attack_names, attack_params
 from toolkit.errors import ConfigError

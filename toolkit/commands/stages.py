@@ -9,22 +9,40 @@ from pathlib import Path
 
 import click
 
-from toolkit.commands.options import (cache_option, data_option, dataset_dir_option, jobs_option, scheduler_option,
-                                      track_option, views_option)
+from toolkit.commands.options import (
+    cache_option,
+    data_option,
+    dataset_dir_option,
+    jobs_option,
+    scheduler_option,
+    track_option,
+    views_option,
+)
 from toolkit.kinds import StageOptions, stage
 from toolkit.tracks import load_track
 from toolkit.views import parse_views
 
+__all__ = ["COMMANDS", "challenge", "challenge_build", "outputs", "attack", "package", "check", "submit_cmd"]
 
-def _run(name: str, track: str, data_dir, dataset_dir=None, jobs=1, views="orig", cache_dir=None, scheduler=None,
-         **extra) -> None:
+
+def _run(
+    name: str, track: str, data_dir, dataset_dir=None, jobs=1, views="orig", cache_dir=None, scheduler=None, **extra
+) -> None:
     t = load_track(track)
     opts = StageOptions(Path(data_dir), dataset_dir, jobs, parse_views(views), cache_dir, scheduler, extra)
     click.echo(stage(t, name)(t, opts))
 
 
 def _common(fn):
-    for opt in (cache_option, scheduler_option, views_option, jobs_option, dataset_dir_option, data_option, track_option):
+    for opt in (
+        cache_option,
+        scheduler_option,
+        views_option,
+        jobs_option,
+        dataset_dir_option,
+        data_option,
+        track_option,
+    ):
         fn = opt(fn)
     return fn
 
@@ -54,8 +72,16 @@ def challenge_build(track, data_dir, jobs, train_models, dev_models, final_model
     Example:
       mia challenge build --track demo --train-models 16 --dev-models 4 --final-models 4
     """
-    _run("challenge", track, data_dir, jobs=jobs, train_models=train_models, dev_models=dev_models,
-         final_models=final_models, seed=seed)
+    _run(
+        "challenge",
+        track,
+        data_dir,
+        jobs=jobs,
+        train_models=train_models,
+        dev_models=dev_models,
+        final_models=final_models,
+        seed=seed,
+    )
 
 
 @click.command("outputs")
@@ -102,8 +128,11 @@ def package(track, data_dir, dataset_dir, baseline):
 @track_option
 @data_option
 @dataset_dir_option
-@click.option("--format-only", is_flag=True,
-              help="Check the scorer's format rules only (no challenge folders at hand to know the model ids).")
+@click.option(
+    "--format-only",
+    is_flag=True,
+    help="Check the scorer's format rules only (no challenge folders at hand to know the model ids).",
+)
 def check(zip_path, track, data_dir, dataset_dir, format_only):
     """Check a submission zip against every scorer rule, then score it where answers are known.
 
@@ -131,8 +160,11 @@ def submit_cmd(track, data_dir, dataset_dir, jobs, views, scheduler, cache_dir, 
       mia submit --track demo -j 2
       mia submit --track resnet18 --data /path/to/task    # pub.pt, priv_out.pt, 01_MIA.pt
     """
-    sizes = {k: v for k, v in dict(train_models=train_models, dev_models=dev_models,
-                                   final_models=final_models).items() if v is not None}
+    sizes = {
+        k: v
+        for k, v in dict(train_models=train_models, dev_models=dev_models, final_models=final_models).items()
+        if v is not None
+    }
     _run("submit", track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler, **sizes)
 
 

@@ -10,8 +10,14 @@ import click
 
 __all__ = ["COMMANDS", "study", "audit"]
 
-_out = click.option("--out", "out_root", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
-                    help="Root folder; results go to <out>/studies/<name>/<timestamp>/.")
+_out = click.option(
+    "--out",
+    "out_root",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Root folder; results go to <out>/studies/<name>/<timestamp>/.",
+)
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -36,12 +42,28 @@ def study():
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--shadows", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--attacks", default="shokri,loss", show_default=True,
-              help="Registered attacks, plus aliases 'loss' (threshold on loss) and 'shokri-sorted'.")
-@click.option("--dataset", default="gaussian", show_default=True, help="'gaussian' (the source's clusters) or a population, e.g. demo.")
-@click.option("--shadow-centres", type=click.Choice(["same", "redraw"]), default="same", show_default=True,
-              help="'redraw' gives each shadow its own cluster centres, as the source's code did.")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="≥ 250 gives full-batch Adam.")
+@click.option(
+    "--attacks",
+    default="shokri,loss",
+    show_default=True,
+    help="Registered attacks, plus aliases 'loss' (threshold on loss) and 'shokri-sorted'.",
+)
+@click.option(
+    "--dataset",
+    default="gaussian",
+    show_default=True,
+    help="'gaussian' (the source's clusters) or a population, e.g. demo.",
+)
+@click.option(
+    "--shadow-centres",
+    type=click.Choice(["same", "redraw"]),
+    default="same",
+    show_default=True,
+    help="'redraw' gives each shadow its own cluster centres, as the source's code did.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=64, show_default=True, help="≥ 250 gives full-batch Adam."
+)
 @_out
 def scaling(widths, repeats, shadows, seed, attacks, dataset, shadow_centres, batch_size, out_root):
     """Model size vs overfitting vs attack AUC (seed-004 study, Shokri shadow models).
@@ -53,13 +75,25 @@ def scaling(widths, repeats, shadows, seed, attacks, dataset, shadow_centres, ba
     from toolkit.studies.report import run_dir
     from toolkit.studies.scaling import ScalingConfig, run_scaling, write_scaling_report
 
-    cfg = ScalingConfig(widths=_ints(widths), repeats=repeats, shadows=shadows, seed=seed, dataset=dataset,
-                        attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
-                        shadow_centres=shadow_centres, batch_size=batch_size)
+    cfg = ScalingConfig(
+        widths=_ints(widths),
+        repeats=repeats,
+        shadows=shadows,
+        seed=seed,
+        dataset=dataset,
+        attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
+        shadow_centres=shadow_centres,
+        batch_size=batch_size,
+    )
     t0 = time.time()
-    res = run_scaling(cfg, progress=lambda r: click.echo(
-        f"width {r['width']:4d} repeat {r['repeat']}: gap {r['gap']:.3f} " +
-        " ".join(f"{a} {r['auc_' + a]:.3f}" for a in cfg.attacks), err=True))
+    res = run_scaling(
+        cfg,
+        progress=lambda r: click.echo(
+            f"width {r['width']:4d} repeat {r['repeat']}: gap {r['gap']:.3f} "
+            + " ".join(f"{a} {r['auc_' + a]:.3f}" for a in cfg.attacks),
+            err=True,
+        ),
+    )
     res["runtime_s"] = round(time.time() - t0, 2)
     out = run_dir(out_root, "scaling")
     write_scaling_report(res, out)
@@ -68,8 +102,12 @@ def scaling(widths, repeats, shadows, seed, attacks, dataset, shadow_centres, ba
 
 @study.command()
 @click.option("--levels", default="none,mild,severe,reverse_mild,reverse_severe", show_default=True)
-@click.option("--sweep", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", show_default=True,
-              help="Removal rates for classes 0–2 ('' to skip).")
+@click.option(
+    "--sweep",
+    default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
+    show_default=True,
+    help="Removal rates for classes 0–2 ('' to skip).",
+)
 @click.option("--n-ref", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--attack", default="auto", show_default=True, help="auto = lira, else rmia, else hardness.")
 @click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
@@ -91,11 +129,23 @@ def imbalance(levels, sweep, n_ref, attack, epochs, no_imbalanced_refs, dataset,
         rates = tuple(float(v) for v in sweep.split(",") if v.strip())
     except ValueError:
         raise click.BadParameter(f"--sweep expects comma-separated rates, got {sweep!r}") from None
-    cfg = ImbalanceConfig(levels=tuple(v.strip() for v in levels.split(",") if v.strip()), sweep=rates, n_ref=n_ref,
-                          attack=attack, epochs=epochs, imbalanced_refs=not no_imbalanced_refs, dataset=dataset, seed=seed)
+    cfg = ImbalanceConfig(
+        levels=tuple(v.strip() for v in levels.split(",") if v.strip()),
+        sweep=rates,
+        n_ref=n_ref,
+        attack=attack,
+        epochs=epochs,
+        imbalanced_refs=not no_imbalanced_refs,
+        dataset=dataset,
+        seed=seed,
+    )
     t0 = time.time()
-    res = run_imbalance(cfg, progress=lambda name, r: click.echo(
-        f"{name}: " + " ".join(f"{k} AUC {v['AUC']:.3f}" for k, v in r["attacks"].items()), err=True))
+    res = run_imbalance(
+        cfg,
+        progress=lambda name, r: click.echo(
+            f"{name}: " + " ".join(f"{k} AUC {v['AUC']:.3f}" for k, v in r["attacks"].items()), err=True
+        ),
+    )
     res["runtime_s"] = round(time.time() - t0, 2)
     out = run_dir(out_root, "imbalance")
     write_imbalance_report(res, out)
@@ -114,9 +164,18 @@ def audit():
 
 @audit.command()
 @click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path), required=True)
-@click.option("--retain", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y (trained on).")
-@click.option("--forget", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y (unlearned).")
-@click.option("--holdout", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y: never trained on, and drawn like the forget set (same kind of points).")
+@click.option(
+    "--retain", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y (trained on)."
+)
+@click.option(
+    "--forget", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y (unlearned)."
+)
+@click.option(
+    "--holdout",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help=".npz with x, y: never trained on, and drawn like the forget set (same kind of points).",
+)
 @click.option("--arch", default="demo_mlp", show_default=True)
 @click.option("--n-classes", type=click.IntRange(2), default=10, show_default=True)
 @click.option("--fpr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)

@@ -23,17 +23,42 @@ def tml():
 
 
 @tml.command("submit")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
-              help="Task folder holding pub.pt, priv_out.pt and the target's .pt file.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Where the CSV and its manifest go (default: submissions/resnet18).")
-@click.option("--shadows", type=click.IntRange(0), default=0, show_default=True,
-              help="Shadow ResNet18s to train for LiRA/RMIA comparisons (even; 0 = none).")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Shadow training epochs (default: track.toml's [shadow]).")
-@click.option("--shadow-dir", type=click.Path(path_type=Path), default=None,
-              help="Shadow weights folder (resumable; default: <data>_shadows beside the task folder).")
-@click.option("--model", type=click.Choice(["rf", "lgbm", "mlp", "stack"]), default=None,
-              help="Ensemble classifier (default: track.toml's recipe).")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Task folder holding pub.pt, priv_out.pt and the target's .pt file.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the CSV and its manifest go (default: submissions/resnet18).",
+)
+@click.option(
+    "--shadows",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Shadow ResNet18s to train for LiRA/RMIA comparisons (even; 0 = none).",
+)
+@click.option(
+    "--epochs", type=click.IntRange(1), default=None, help="Shadow training epochs (default: track.toml's [shadow])."
+)
+@click.option(
+    "--shadow-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Shadow weights folder (resumable; default: <data>_shadows beside the task folder).",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["rf", "lgbm", "mlp", "stack"]),
+    default=None,
+    help="Ensemble classifier (default: track.toml's recipe).",
+)
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Out-of-fold validation folds.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--run", "run_name", default=None, help="Run name (file stem); default: a timestamp.")
@@ -51,9 +76,21 @@ def tml_submit(data_dir, out_dir, shadows, epochs, shadow_dir, model, folds, see
     from toolkit.tracks import load_track
     from toolkit.views import parse_views
 
-    man = submit_task(load_track("resnet18"), data_dir, out_dir=out_dir, shadows=shadows, epochs=epochs,
-                      shadow_dir=shadow_dir, model=model, folds=folds, seed=seed, run_name=run_name,
-                      views=parse_views(views), jobs=jobs, cache_dir=cache_dir)
+    man = submit_task(
+        load_track("resnet18"),
+        data_dir,
+        out_dir=out_dir,
+        shadows=shadows,
+        epochs=epochs,
+        shadow_dir=shadow_dir,
+        model=model,
+        folds=folds,
+        seed=seed,
+        run_name=run_name,
+        views=parse_views(views),
+        jobs=jobs,
+        cache_dir=cache_dir,
+    )
     click.echo(format_validation(man))
 
 
@@ -62,8 +99,12 @@ def tml_submit(data_dir, out_dir, shadows, epochs, shadow_dir, model, folds, see
 @click.option("--track", "-t", default="resnet18", show_default=True, help="Track (the cooldown is per track).")
 @click.option("--url", default=None, help="Server URL (default: $MIA_SERVER_URL).")
 @click.option("--force", is_flag=True, help="Upload even within the one-hour cooldown.")
-@click.option("--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True, help="Seconds to wait for the reply.")
-@click.option("--ledger", type=click.Path(path_type=Path), default=None, help="Ledger (default: submissions/ledger.jsonl).")
+@click.option(
+    "--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True, help="Seconds to wait for the reply."
+)
+@click.option(
+    "--ledger", type=click.Path(path_type=Path), default=None, help="Ledger (default: submissions/ledger.jsonl)."
+)
 def upload_cmd(csv_file, track, url, force, timeout, ledger):
     """POST an ids,score CSV to the scoring server (token from $MIA_TOKEN) and record it in the ledger.
 

@@ -11,28 +11,38 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from toolkit.errors import ConfigError, DataError
 
-__all__ = ["Population", "register_dataset", "dataset_names", "load_population", "dataset_cache_dir", "cached_arrays",
-           "files_hash", "first_existing"]
+__all__ = [
+    "Population",
+    "register_dataset",
+    "dataset_names",
+    "load_population",
+    "dataset_cache_dir",
+    "cached_arrays",
+    "files_hash",
+    "first_existing",
+]
 
-_LOADERS: dict[str, Callable[..., "Population"]] = {}
-_MODULES = ("demo", "cifar10", "purchase100", "sst2", "tml")
+_LOADERS: dict[str, Callable[..., Population]] = {}
+_MODULES = ("demo", "cifar10", "purchase100", "purchase_shaped", "sst2", "tml")
 
 
 @dataclass(frozen=True, eq=False)
 class Population:
-    """``inputs`` [N, ...] (float32 images/features or int64 token ids), ``labels`` int64 [N]."""
+    """``inputs`` [N, ...] (float32 images/features or int64 token ids), ``labels`` int64 [N];
+    ``source`` the file or folder it was read from (for errors that must name it)."""
 
     inputs: np.ndarray
     labels: np.ndarray
     fingerprint: str
+    source: str = ""
 
     def __post_init__(self):
         if len(self.inputs) != len(self.labels):
@@ -64,12 +74,14 @@ def dataset_names() -> list[str]:
 
 
 def load_population(name: str, data_dir: Path | str | None = None, dataset_dir: Path | str | None = None) -> Population:
-    """The population ``name`` from ``data_dir`` (the track's DATA folder) or ``dataset_dir`` (the files' own folder)."""
+    """The population ``name`` from ``data_dir`` (the track's DATA folder) or ``dataset_dir`` (the files' own
+    folder)."""
     _import_all()
     if name not in _LOADERS:
         raise ConfigError(f"unknown dataset {name!r}; valid: {', '.join(sorted(_LOADERS))}")
-    return _LOADERS[name](data_dir=Path(data_dir) if data_dir else None,
-                          dataset_dir=Path(dataset_dir) if dataset_dir else None)
+    return _LOADERS[name](
+        data_dir=Path(data_dir) if data_dir else None, dataset_dir=Path(dataset_dir) if dataset_dir else None
+    )
 
 
 def dataset_cache_dir() -> Path:

@@ -10,8 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from toolkit.io import sha256_bytes
 from toolkit.data import Population, register_dataset
+from toolkit.io import sha256_bytes
 
 __all__ = ["load_demo"]
 
@@ -21,9 +21,9 @@ def _digits() -> Population:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x = (np.asarray(bunch.data, dtype=np.float32) / 16.0)
+    x = np.asarray(bunch.data, dtype=np.float32) / 16.0
     y = np.asarray(bunch.target, dtype=np.int64)
-    return Population(x, y, "demo:" + sha256_bytes(x.tobytes() + y.tobytes())[:16])
+    return Population(x, y, "demo:" + sha256_bytes(x.tobytes() + y.tobytes())[:16], "scikit-learn's digits")
 
 
 @register_dataset("demo")

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import FormatError
 from toolkit.data import Population, cached_arrays, files_hash, first_existing, register_dataset
+from toolkit.errors import FormatError
 
 __all__ = ["MAX_LENGTH", "read_split", "tokenize", "load_sst2"]
 
 MAX_LENGTH = 67
-ORIGIN = ("GLUE's SST-2 folder (train.tsv, dev.tsv) under DATA/sst2/SST-2 and the roberta-base tokenizer files "
-          "(vocab.json, merges.txt) under DATA/sst2/roberta-base, or both under --dataset-dir")
+ORIGIN = (
+    "GLUE's SST-2 folder (train.tsv, dev.tsv) under DATA/sst2/SST-2 and the roberta-base tokenizer files "
+    "(vocab.json, merges.txt) under DATA/sst2/roberta-base, or both under --dataset-dir"
+)
 
 
 def read_split(path: Path) -> tuple[list[str], np.ndarray]:
@@ -28,7 +30,9 @@ def read_split(path: Path) -> tuple[list[str], np.ndarray]:
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows or rows[0][:2] != ["sentence", "label"]:
-        raise FormatError(f"{path}: expected a header 'sentence<TAB>label', found {rows[0] if rows else 'nothing'}", ORIGIN)
+        raise FormatError(
+            f"{path}: expected a header 'sentence<TAB>label', found {rows[0] if rows else 'nothing'}", ORIGIN
+        )
     body = [r for r in rows[1:] if r]
     bad = [i + 2 for i, r in enumerate(body) if len(r) != 2 or r[1].strip() not in ("0", "1")]
     if bad:
@@ -51,8 +55,11 @@ def load_sst2(data_dir: Path | None = None, dataset_dir: Path | None = None) -> 
     root = dataset_dir or (data_dir or Path("data")) / "sst2"
     train = first_existing([root / "SST-2" / "train.tsv", root / "train.tsv"], "GLUE SST-2 train.tsv", ORIGIN)
     dev = first_existing([train.parent / "dev.tsv"], "GLUE SST-2 dev.tsv", ORIGIN)
-    vocab = first_existing([root / "roberta-base" / "vocab.json", root.parent / "roberta-base" / "vocab.json"],
-                           "roberta-base tokenizer", ORIGIN)
+    vocab = first_existing(
+        [root / "roberta-base" / "vocab.json", root.parent / "roberta-base" / "vocab.json"],
+        "roberta-base tokenizer",
+        ORIGIN,
+    )
     merges = first_existing([vocab.parent / "merges.txt"], "roberta-base merges.txt", ORIGIN)
     digest = files_hash([train, dev, vocab, merges])
 
@@ -61,4 +68,4 @@ def load_sst2(data_dir: Path | None = None, dataset_dir: Path | None = None) -> 
         return tokenize(s_train + s_dev, vocab.parent), np.concatenate([y_train, y_dev])
 
     x, y = cached_arrays(f"sst2-{digest[:16]}", parse)
-    return Population(x, y, f"sst2:{digest[:16]}")
+    return Population(x, y, f"sst2:{digest[:16]}", f"{train} and {dev}")

@@ -12,8 +12,9 @@ def cluster_centres(rng: np.random.Generator, n_classes: int, n_features: int) -
     return rng.standard_normal((n_classes, n_features))
 
 
-def gaussian_clusters(rng: np.random.Generator, centres: np.ndarray, n_per_class: int,
-                      noise_std: float) -> tuple[np.ndarray, np.ndarray]:
+def gaussian_clusters(
+    rng: np.random.Generator, centres: np.ndarray, n_per_class: int, noise_std: float
+) -> tuple[np.ndarray, np.ndarray]:
     """``n_per_class`` points around each centre, shuffled: (x float32 [C·n, d], y int64 [C·n])."""
     n_classes, n_features = centres.shape
     y = np.repeat(np.arange(n_classes, dtype=np.int64), n_per_class)

@@ -17,11 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import DataError, FormatError, raise_if_problems
 from toolkit.data import Population, files_hash, first_existing, register_dataset
+from toolkit.errors import DataError, FormatError, one_line, raise_if_problems
 
-__all__ = ["N_CLASSES", "MEAN", "STD", "TMLSplit", "TMLTask", "read_membership_dataset", "find_target_model",
-           "load_task", "load_tml"]
+__all__ = [
+    "N_CLASSES",
+    "MEAN",
+    "STD",
+    "TMLSplit",
+    "TMLTask",
+    "read_membership_dataset",
+    "find_target_model",
+    "load_task",
+    "load_tml",
+]
 
 N_CLASSES = 44
 MEAN = (0.2980, 0.2962, 0.2987)
@@ -71,30 +80,63 @@ def _unpickle(path: Path):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        name = found.group(1) if found else "an unknown object"
-        raise FormatError(f"{path}: refused to unpickle global {name}",
-                          "only __main__.MembershipDataset/TaskDataset and tensors are allowed in the task's data files") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise FormatError(f"{path} is not a readable torch file ({str(exc).splitlines()[0][:120]})", ORIGIN) from None
+        if found is None:  # a damaged stream, not a refused global
+            raise FormatError(f"{path} is not a readable torch file ({one_line(exc, 120)})", ORIGIN) from None
+        raise FormatError(
+            f"{path}: refused to unpickle global {found.group(1)}",
+            "only __main__.MembershipDataset/TaskDataset and tensors are allowed in the task's data files",
+        ) from None
+    except Exception as exc:  # torch raises many types on a truncated or foreign file
+        raise FormatError(
+            f"{path} is not a readable torch file ({type(exc).__name__}: {one_line(exc, 120)})", ORIGIN
+        ) from None
 
 
-def _field_problems(obj, path: Path) -> list[str]:
-    problems = [f"field {f!r} is missing" for f in ("ids", "imgs", "labels", "membership") if not hasattr(obj, f)]
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _image_problems(imgs) -> list[str]:
+    import torch
+
+    if any(
+        not isinstance(x, torch.Tensor)
+        or tuple(x.shape) != (3, 32, 32)
+        or not x.is_floating_point()
+        or x.layout != torch.strided
+        for x in imgs
+    ):
+        return ["imgs must be 3×32×32 float tensors"]
+    if any(not bool(torch.isfinite(x).all()) for x in imgs):
+        return ["imgs hold NaN or infinite values"]
+    return []
+
+
+def _field_problems(obj) -> list[str]:
+    """Every way the object's fields break the organisers' format (lists of ids, images, labels, membership)."""
+    names = ("ids", "imgs", "labels", "membership")
+    fields = vars(obj)
+    problems = [f"field {f!r} is missing" for f in names if f not in fields]
+    problems += [
+        f"field {f!r} must be a list, got {type(fields[f]).__name__}"
+        for f in names
+        if f in fields and not isinstance(fields[f], (list, tuple))
+    ]
     if problems:
         return problems
-    n = len(obj.ids)
-    problems += [f"{f} has {len(getattr(obj, f))} entries, ids has {n}" for f in ("imgs", "labels", "membership")
-                 if len(getattr(obj, f)) != n]
-    if len(set(obj.ids)) != n:
-        problems.append(f"ids are not unique ({n - len(set(obj.ids))} repeats)")
-    if any(not (isinstance(y, int) and 0 <= y < N_CLASSES) for y in obj.labels):
+    ids, imgs, labels, membership = (fields[f] for f in names)
+    n = len(ids)
+    problems += [f"{f} has {len(fields[f])} entries, ids has {n}" for f in names[1:] if len(fields[f]) != n]
+    if not all(_is_int(i) for i in ids):
+        problems.append("ids must be integers that fit int64")
+    elif len(set(ids)) != n:
+        problems.append(f"ids are not unique ({n - len(set(ids))} repeats)")
+    if any(not (_is_int(y) and 0 <= y < N_CLASSES) for y in labels):
         problems.append(f"labels must lie in 0..{N_CLASSES - 1}")
-    kinds = {m is None for m in obj.membership}
-    if len(kinds) > 1 or any(m not in (None, 0, 1) for m in obj.membership):
+    kinds = {m is None for m in membership}
+    if len(kinds) > 1 or any(not (m is None or (_is_int(m) and m in (0, 1))) for m in membership):
         problems.append("membership must be all 0/1 (pub) or all None (priv)")
-    if any(tuple(getattr(x, "shape", ())) != (3, 32, 32) for x in obj.imgs):
-        problems.append("imgs must be 3×32×32 tensors")
-    return problems
+    return problems + _image_problems(imgs)
 
 
 def read_membership_dataset(path: Path) -> TMLSplit:
@@ -104,13 +146,21 @@ def read_membership_dataset(path: Path) -> TMLSplit:
     obj = _unpickle(Path(path))
     if not isinstance(obj, TaskDataset):
         raise FormatError(f"{path} holds a {type(obj).__name__}, expected the organisers' MembershipDataset", ORIGIN)
-    raise_if_problems(_field_problems(obj, path), FormatError, f"{path} is not a valid task dataset")
+    problems = _field_problems(obj)
+    raise_if_problems(
+        [f"{path}: {problems[0]}", *problems[1:]] if problems else [], FormatError, "not a valid task dataset"
+    )
     n = len(obj.ids)
-    images = (torch.stack(list(obj.imgs)).float().numpy() if n else np.zeros((0, 3, 32, 32), np.float32))
-    images = (images - np.asarray(MEAN, np.float32).reshape(1, 3, 1, 1)) / np.asarray(STD, np.float32).reshape(1, 3, 1, 1)
+    images = torch.stack([x.detach() for x in obj.imgs]).float().numpy() if n else np.zeros((0, 3, 32, 32), np.float32)
+    mean, std = (np.asarray(v, np.float32).reshape(1, 3, 1, 1) for v in (MEAN, STD))
+    images = (images - mean) / std
     membership = np.asarray([-1 if m is None else m for m in obj.membership], dtype=np.int8)
-    return TMLSplit(np.asarray(obj.ids, dtype=np.int64), images.astype(np.float32), np.asarray(obj.labels, dtype=np.int64),
-                    membership)
+    return TMLSplit(
+        np.asarray(obj.ids, dtype=np.int64),
+        images.astype(np.float32),
+        np.asarray(obj.labels, dtype=np.int64),
+        membership,
+    )
 
 
 def find_target_model(folder: Path) -> Path:
@@ -120,8 +170,10 @@ def find_target_model(folder: Path) -> Path:
     if not found:
         raise DataError(f"no target model (*.pt state dict) in {folder}", ORIGIN)
     if len(found) > 1:
-        raise DataError(f"{len(found)} candidate target models in {folder}: {', '.join(p.name for p in found)}",
-                        "keep only the target's state dict beside pub.pt and priv_out.pt")
+        raise DataError(
+            f"{len(found)} candidate target models in {folder}: {', '.join(p.name for p in found)}",
+            "keep only the target's state dict beside pub.pt and priv_out.pt",
+        )
     return found[0]
 
 
@@ -130,7 +182,9 @@ def _load(folder: Path, digest: str) -> tuple[TMLSplit, TMLSplit]:
     pub, priv = (read_membership_dataset(folder / name) for name in DATA_FILES)
     shared = np.intersect1d(pub.ids, priv.ids)
     if len(shared):
-        raise DataError(f"pub.pt and priv_out.pt share {len(shared)} ids (e.g. {shared[0]})", "ids must be unique across both files")
+        raise DataError(
+            f"pub.pt and priv_out.pt share {len(shared)} ids (e.g. {shared[0]})", "ids must be unique across both files"
+        )
     return pub, priv
 
 
@@ -152,5 +206,9 @@ def load_tml(data_dir: Path | None = None, dataset_dir: Path | None = None) -> P
     files = _data_files(folder)
     digest = files_hash(files)
     pub, priv = _load(folder.resolve(), digest)
-    return Population(np.concatenate([pub.images, priv.images]), np.concatenate([pub.labels, priv.labels]),
-                      f"tml:{digest[:16]}")
+    return Population(
+        np.concatenate([pub.images, priv.images]),
+        np.concatenate([pub.labels, priv.labels]),
+        f"tml:{digest[:16]}",
+        f"{files[0]} and {files[1]}",
+    )

@@ -31,8 +31,19 @@ __all__ = ["AUTO", "FUSION", "SIMPLICITY", "Candidate", "Selection", "select", "
 AUTO = "auto"
 FUSION = "fusion"
 # How much machinery a family adds over a loss threshold; ties in the CI go to the lower number.
-SIMPLICITY = {"threshold": 0, "hardness": 1, "rmia": 2, "informia": 2, "base": 2, "lira": 3, "bavaria": 3,
-              "quantile": 4, "shokri": 4, "ensemble": 5, FUSION: 6}
+SIMPLICITY = {
+    "threshold": 0,
+    "hardness": 1,
+    "rmia": 2,
+    "informia": 2,
+    "base": 2,
+    "lira": 3,
+    "bavaria": 3,
+    "quantile": 4,
+    "shokri": 4,
+    "ensemble": 5,
+    FUSION: 6,
+}
 # Families too slow or too redundant to feed the stacker: ensemble is a stacker itself.
 _NOT_FUSED = ("ensemble", "shokri")
 
@@ -68,9 +79,13 @@ class Selection:
     recipes: list[Recipe] = field(default_factory=list)  # every recipe that was scored
 
     def as_dict(self) -> dict:
-        return {"chosen": self.chosen.label(), "recipe": self.chosen.recipe.as_dict() if self.chosen.recipe else FUSION,
-                "transform": self.chosen.transform, "ranking": self.ranking,
-                "fused": [r.label() for r in self.fused]}
+        return {
+            "chosen": self.chosen.label(),
+            "recipe": self.chosen.recipe.as_dict() if self.chosen.recipe else FUSION,
+            "transform": self.chosen.transform,
+            "ranking": self.ranking,
+            "fused": [r.label() for r in self.fused],
+        }
 
 
 def _raw_scores(folds: list[PhaseArrays], recipes: list[Recipe], seed: int) -> list[tuple[Recipe, np.ndarray]]:
@@ -114,8 +129,9 @@ def _rank(cands: dict[str, tuple[Candidate, np.ndarray]], y, g, fpr: float, n_bo
         obj, tpr, auc = objective_value(y, s, fpr)
         stat = lambda yy, ss: objective_value(yy, ss, fpr)[0]
         _, lo, hi = bootstrap_ci(y, s, stat, groups=g, n_boot=n_boot, seed=seed)
-        rows.append({"candidate": cand, "label": cand.label(), "objective": obj, "ci": [lo, hi], "tpr": tpr,
-                     "auc": auc})
+        rows.append(
+            {"candidate": cand, "label": cand.label(), "objective": obj, "ci": [lo, hi], "tpr": tpr, "auc": auc}
+        )
     rows.sort(key=lambda r: (-r["objective"], r["candidate"].simplicity()))
     return rows
 
@@ -123,8 +139,10 @@ def _rank(cands: dict[str, tuple[Candidate, np.ndarray]], y, g, fpr: float, n_bo
 def _prefer_simpler(rows: list[dict], cands, y, g, fpr: float, n_boot: int, seed: int) -> dict:
     """The simplest candidate indistinguishable from the best (its paired gain CI contains 0)."""
     best = rows[0]
-    simpler = sorted((r for r in rows[1:] if r["candidate"].simplicity() < best["candidate"].simplicity()),
-                     key=lambda r: (r["candidate"].simplicity(), -r["objective"]))
+    simpler = sorted(
+        (r for r in rows[1:] if r["candidate"].simplicity() < best["candidate"].simplicity()),
+        key=lambda r: (r["candidate"].simplicity(), -r["objective"]),
+    )
     for r in simpler:
         _, lo, _ = gain_ci(y, cands[best["label"]][1], cands[r["label"]][1], g, fpr, n_boot=n_boot, seed=seed)
         if lo <= 0.0:
@@ -133,9 +151,19 @@ def _prefer_simpler(rows: list[dict], cands, y, g, fpr: float, n_boot: int, seed
     return best
 
 
-def select(sd: ScenarioData, paths: dict, *, fpr: float = 0.1, n_folds: int = 4, seed: int = 0,
-           n_boot: int = 200, recipes: list[Recipe] | None = None, fusion: bool = True,
-           ids: list[int] | None = None, transforms: tuple[str, ...] = TRANSFORMS) -> Selection:
+def select(
+    sd: ScenarioData,
+    paths: dict,
+    *,
+    fpr: float = 0.1,
+    n_folds: int = 4,
+    seed: int = 0,
+    n_boot: int = 200,
+    recipes: list[Recipe] | None = None,
+    fusion: bool = True,
+    ids: list[int] | None = None,
+    transforms: tuple[str, ...] = TRANSFORMS,
+) -> Selection:
     """Rank every candidate on the validation split of ``sd`` (train models ``ids``, default all) and choose one.
 
     With ``fusion=False`` (or where ``fusion`` cannot be fitted) the choice is a single attack.
@@ -161,8 +189,14 @@ def select(sd: ScenarioData, paths: dict, *, fpr: float = 0.1, n_folds: int = 4,
     for r in rows:
         r["chosen"] = r is chosen
     ranking = [{k: v for k, v in r.items() if k != "candidate"} for r in rows]
-    return Selection(chosen["candidate"], ranking, (y, cands[chosen["label"]][1], g), [r for r, _ in fused],
-                     model, [r for r, _ in raw])
+    return Selection(
+        chosen["candidate"],
+        ranking,
+        (y, cands[chosen["label"]][1], g),
+        [r for r, _ in fused],
+        model,
+        [r for r, _ in raw],
+    )
 
 
 def ranking_lines(name: str, sel: dict, top: int = 8) -> list[str]:

@@ -19,20 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.mico.challenge import PHASES, make_splits, write_solution
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_text
+from toolkit.mico.challenge import PHASES, make_splits, write_solution
 from toolkit.tracks import Build, Scenario, Track
 
 __all__ = ["answers_dir", "build_challenge", "ModelJob"]
 
 
 def answers_dir(data_dir: Path, track: Track, scenario: Scenario) -> Path:
+    """``<data>/answers/<task>/<scenario>``: the hidden dev/final solutions of a built challenge."""
     return Path(data_dir) / "answers" / track.task / (scenario.folder or scenario.name)
 
 
 @dataclass(frozen=True)
 class ModelJob:
+    """One model to train: where it goes, its phase and id, and its three seeds."""
+
     track: Track
     scenario: Scenario
     phase: str
@@ -52,8 +55,17 @@ def _jobs(track: Track, build: Build, data_dir: Path) -> list[ModelJob]:
         for phase in PHASES:
             for _ in range(counts[phase]):
                 seeds = tuple(int(v) for v in rng.integers(0, 2**63 - 1, size=3, dtype=np.int64))
-                jobs.append(ModelJob(track, sc, phase, next_id, seeds, root / phase / f"model_{next_id}",
-                                     answers_dir(data_dir, track, sc) / phase / f"model_{next_id}"))
+                jobs.append(
+                    ModelJob(
+                        track,
+                        sc,
+                        phase,
+                        next_id,
+                        seeds,
+                        root / phase / f"model_{next_id}",
+                        answers_dir(data_dir, track, sc) / phase / f"model_{next_id}",
+                    )
+                )
                 next_id += 1
     return jobs
 
@@ -83,8 +95,12 @@ def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
         epochs=build.dp_epochs if dp else build.epochs,
         batch_size=build.dp_batch_size if dp else build.batch_size,
         lr=build.dp_lr if dp else build.lr,
-        optimizer=build.optimizer, weight_decay=build.weight_decay, epsilon=sc.epsilon,
-        delta=build.delta, clip=build.clip, seed=job.seeds[1] % (2**31),
+        optimizer=build.optimizer,
+        weight_decay=build.weight_decay,
+        epsilon=sc.epsilon,
+        delta=build.delta,
+        clip=build.clip,
+        seed=job.seeds[1] % (2**31),
     )
     model = build_model(track.architecture_of(sc), track.n_classes_of(sc), seed=cfg.seed)
     train_model(model, torch.from_numpy(pop.inputs[idx]), torch.from_numpy(pop.labels[idx]), cfg)
@@ -108,8 +124,11 @@ def build_challenge(
 
     if track.build is None:
         raise ConfigError(f"track {track.name!r} has no [build] table: its challenge comes from the organisers")
-    overrides = {k: v for k, v in dict(train_models=train_models, dev_models=dev_models,
-                                        final_models=final_models, seed=seed).items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in dict(train_models=train_models, dev_models=dev_models, final_models=final_models, seed=seed).items()
+        if v is not None
+    }
     build = replace(track.build, **overrides)
     if build.train_models < 2 or build.dev_models < 1 or build.final_models < 1:
         raise ConfigError("a challenge needs at least 2 train models and 1 dev and 1 final model per scenario")

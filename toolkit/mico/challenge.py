@@ -27,7 +27,10 @@ __all__ = [
 ]
 
 PHASES = ("train", "dev", "final")
-_MODEL_DIR = re.compile(r"^model_(\d+)$")
+_MODEL_DIR = re.compile(r"^model_([0-9]+)$")  # ASCII digits only: \d would take "model_٣" for model 3
+_SEED = re.compile(r"[0-9]+")
+MAX_SEED_BYTES = 256  # a seed file holds one integer; more is not a seed file, and is not read
+MAX_ROW_BYTES = 1 << 20  # a solution/prediction row of 2m values is a few KB
 
 
 def randperm_mt(seed: int, n: int) -> np.ndarray:
@@ -49,13 +52,25 @@ def randperm_mt(seed: int, n: int) -> np.ndarray:
     return np.asarray(r, dtype=np.int64)
 
 
+def _read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """At most ``limit`` bytes of ``path``; a longer file is refused without reading the rest."""
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise FormatError(f"{path} is over {limit:,} bytes, too long for {what}")
+    return raw
+
+
 def read_seed(path: Path) -> int:
-    """A seed file: one non-negative decimal integer and a newline."""
+    """A seed file: one non-negative decimal integer (ASCII digits) and a newline."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"seed file missing: {path}", "re-extract the challenge archive or rebuild the challenge")
-    text = path.read_text().strip()
-    if not text.isdigit():
+    if not path.is_file():
+        raise FormatError(f"seed file {path} is not a regular file")
+    raw = _read_bounded(path, MAX_SEED_BYTES, "a seed file")
+    text = raw.strip().decode("ascii", "replace")  # ASCII whitespace only around ASCII digits
+    if not _SEED.fullmatch(text):
         raise FormatError(f"seed file {path} must hold one non-negative integer, got {text[:40]!r}")
     return int(text)
 
@@ -124,12 +139,33 @@ class ModelDir:
         return read_seed(f) if f.exists() else None
 
     def splits(self, population_size: int, len_training: int, m: int) -> Splits:
+        """The model's splits from its seed files, checked against a ``solution.csv`` shipped beside them."""
         sc = self.seed("seed_challenge")
         if sc is None:
             raise DataError(f"seed file missing: {self.path / 'seed_challenge'}", "every model folder needs one")
-        return make_splits(
+        splits = make_splits(
             population_size, len_training, m, sc, self.seed("seed_training"), self.seed("seed_membership")
         )
+        self.check_solution(splits)
+        return splits
+
+    def check_solution(self, splits: Splits) -> None:
+        """A ``solution.csv`` beside the seeds (train models) must be the membership they give.
+
+        Both come from the organisers; when they disagree the folder's files do not belong
+        together, and every attack calibrated on this model would learn from wrong labels.
+        """
+        f = self.path / "solution.csv"
+        if splits.solution is None or not f.exists():
+            return
+        shipped = read_solution(f, len(splits.solution), binary=True)
+        differ = np.flatnonzero(shipped.astype(np.int64) != splits.solution)
+        if len(differ):
+            raise DataError(
+                f"model {self.path}: solution.csv disagrees with the membership its seed files give "
+                f"({len(differ)} of {len(shipped)} rows differ, first row {differ[0] + 1})",
+                "re-extract this model folder: its seeds and solution do not belong together",
+            )
 
 
 def list_models(scenario_dir: Path, phase: str) -> list[ModelDir]:
@@ -144,21 +180,35 @@ def list_models(scenario_dir: Path, phase: str) -> list[ModelDir]:
             found.append(ModelDir(child, phase, int(match.group(1))))
     if not found:
         raise DataError(f"no model_<id> folders in {d}")
-    return sorted(found, key=lambda md: md.model_id)
+    found.sort(key=lambda md: (md.model_id, md.path.name))
+    for a, b in zip(found, found[1:]):
+        if a.model_id == b.model_id:  # model_5 and model_05: which one the scorer means is unknowable
+            raise DataError(
+                f"two folders for model {a.model_id} in {d}: {a.path.name}, {b.path.name}", "keep one of them"
+            )
+    return found
 
 
-def read_solution(path: Path, n: int | None = None) -> np.ndarray:
-    """A solution.csv (or prediction.csv): one comma-separated row, no header."""
+def read_solution(path: Path, n: int | None = None, *, binary: bool = False) -> np.ndarray:
+    """A solution.csv (or prediction.csv): one comma-separated row of finite numbers, no header.
+
+    ``n``: the number of values it must hold; ``binary``: every value 0 or 1 (a solution).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"file missing: {path}")
-    text = path.read_text().strip()
+    text = _read_bounded(path, MAX_ROW_BYTES, "one row").decode("utf-8", "replace").strip()
     try:
         values = np.array([float(v) for v in text.split(",")], dtype=np.float64)
     except ValueError:
         raise FormatError(f"{path} must be one row of comma-separated numbers, no header") from None
     if n is not None and len(values) != n:
         raise FormatError(f"{path} has {len(values)} values, expected {n}")
+    if not np.isfinite(values).all():
+        raise FormatError(f"{path} holds NaN or infinite values", "every value must be a finite number")
+    if binary and not np.isin(values, (0.0, 1.0)).all():
+        other = values[~np.isin(values, (0.0, 1.0))][0]
+        raise FormatError(f"{path} must hold only 0 and 1 (a solution), found {other:g}")
     return values
 
 

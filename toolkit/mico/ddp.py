@@ -28,14 +28,24 @@ import numpy as np
 from toolkit.attacks import run_attack
 from toolkit.errors import ConfigError
 from toolkit.mico.folds import pool as pool_folds
-from toolkit.mico.predictions import PhaseScores, normalise
 from toolkit.mico.folds import validation_folds
-from toolkit.outputs import OutputTask, get_outputs, load_outputs
+from toolkit.mico.predictions import PhaseScores, normalise
 from toolkit.mico.scenario import ScenarioData
+from toolkit.outputs import OutputTask, get_outputs, load_outputs
+from toolkit.signals import label_problems, score_problems
 from toolkit.tracks import Recipe
 
-__all__ = ["CALIBRATIONS", "calibration_pool", "pool_tasks", "pool_outputs", "known_membership",
-           "own_calibration", "ddp_scores", "ddp_validation_scores", "epsilon_report"]
+__all__ = [
+    "CALIBRATIONS",
+    "calibration_pool",
+    "pool_tasks",
+    "pool_outputs",
+    "known_membership",
+    "own_calibration",
+    "ddp_scores",
+    "ddp_validation_scores",
+    "epsilon_report",
+]
 
 CALIBRATIONS = ("lr", "z_out", "z_in")
 MIN_CLASS = 2  # fewer known points of a class than this ⇒ fall back to the other class's z-score
@@ -95,16 +105,40 @@ def own_calibration(h: np.ndarray, h_pool: np.ndarray, member: np.ndarray, mode:
     return (mu_in - mu_out) / (var or 1.0) * (h - (mu_in + mu_out) / 2)
 
 
-def _calibrate_targets(arrays, target_pool: list[np.ndarray], members: list[np.ndarray], ref_pool, keep_pool,
-                       labels_pool, recipe: Recipe, mode: str, seed: int) -> np.ndarray:
+def _calibrate_targets(
+    arrays,
+    target_pool: list[np.ndarray],
+    members: list[np.ndarray],
+    ref_pool,
+    keep_pool,
+    labels_pool,
+    recipe: Recipe,
+    mode: str,
+    seed: int,
+) -> np.ndarray:
     """Raw challenge scores of concatenated targets, each mapped by its own pool calibration."""
-    raw = run_attack(recipe.attack, arrays.target, arrays.labels, arrays.ref, arrays.keep,
-                     groups=arrays.groups, seed=seed, **dict(recipe.params))
+    raw = run_attack(
+        recipe.attack,
+        arrays.target,
+        arrays.labels,
+        arrays.ref,
+        arrays.keep,
+        groups=arrays.groups,
+        seed=seed,
+        **dict(recipe.params),
+    )
     out = np.empty_like(raw)
     for g, (tp, member) in enumerate(zip(target_pool, members)):
         use = member >= 0
-        h_pool = run_attack(recipe.attack, tp[use], labels_pool[use], ref_pool[:, use], keep_pool[:, use],
-                            seed=seed, **dict(recipe.params))
+        h_pool = run_attack(
+            recipe.attack,
+            tp[use],
+            labels_pool[use],
+            ref_pool[:, use],
+            keep_pool[:, use],
+            seed=seed,
+            **dict(recipe.params),
+        )
         rows = arrays.groups == g
         out[rows] = own_calibration(raw[rows], h_pool, member[use], mode)
     return out
@@ -117,12 +151,22 @@ def _pool_arrays(sd: ScenarioData, pool: np.ndarray, pool_paths: dict, ref_ids: 
     return ref, keep, sd.labels()[pool]
 
 
-def ddp_scores(sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000,
-               mode: str = "lr", normaliser: str = "minmax"):
+def ddp_scores(
+    sd: ScenarioData,
+    phase: str,
+    paths: dict,
+    recipe: Recipe,
+    ctx,
+    *,
+    pool_size: int = 2000,
+    mode: str = "lr",
+    normaliser: str = "minmax",
+):
     """``PhaseScores`` of a dev/final phase with every target calibrated against its own known points."""
     pool = calibration_pool(sd, pool_size, ctx.seed)
-    pool_paths = pool_outputs(sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir,
-                              progress=ctx.progress, scheduler=ctx.scheduler)
+    pool_paths = pool_outputs(
+        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
+    )
     arrays = sd.phase_arrays(phase, paths)
     ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
     target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
@@ -132,12 +176,14 @@ def ddp_scores(sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, ctx, *
     return PhaseScores(phase, arrays.model_ids, s.reshape(len(arrays.model_ids), -1))
 
 
-def ddp_validation_scores(sd: ScenarioData, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000,
-                          mode: str = "lr", n_folds: int = 4):
+def ddp_validation_scores(
+    sd: ScenarioData, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000, mode: str = "lr", n_folds: int = 4
+):
     """(solution, scores, groups) on the train models, fold by fold, with the same own calibration."""
     pool = calibration_pool(sd, pool_size, ctx.seed)
-    pool_paths = pool_outputs(sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir,
-                              progress=ctx.progress, scheduler=ctx.scheduler)
+    pool_paths = pool_outputs(
+        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
+    )
 
     def score(fold):
         ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, fold.ref_ids)
@@ -179,8 +225,12 @@ def epsilon_report(y, scores, delta: float = 1e-5, *, alpha: float = 0.05, seed:
 
     y = np.asarray(y).astype(np.int64).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
-    if len(y) != len(s) or len(y) < 4 or not np.isin(y, (0, 1)).all():
-        raise ConfigError("epsilon_report needs equally long 0/1 labels and scores, at least 4 points")
+    problems = label_problems(y, len(s), both=False) + score_problems(s)
+    if problems or len(y) < 4:
+        raise ConfigError(
+            "epsilon_report needs equally long 0/1 labels and finite scores, at least 4 points: "
+            + "; ".join(problems or [f"{len(y)} points"])
+        )
     half = np.random.default_rng(seed).permutation(len(y)) < len(y) // 2
     t = _best_threshold(y[half], s[half], delta, alpha)
     yb, pred = y[~half], s[~half] >= t
@@ -189,5 +239,14 @@ def epsilon_report(y, scores, delta: float = 1e-5, *, alpha: float = 0.05, seed:
         raise ConfigError("the held-out half needs members and non-members")
     tpr, fpr = float(pred[yb == 1].mean()), float(pred[yb == 0].mean())
     point, lower = epsilon_lower_bound(tpr, fpr, n_pos, n_neg, delta=delta, alpha=alpha)
-    return {"threshold": t, "tpr": tpr, "fpr": fpr, "n_pos": n_pos, "n_neg": n_neg, "delta": delta,
-            "alpha": alpha, "eps_point": point, "eps_lower": lower}
+    return {
+        "threshold": t,
+        "tpr": tpr,
+        "fpr": fpr,
+        "n_pos": n_pos,
+        "n_neg": n_neg,
+        "delta": delta,
+        "alpha": alpha,
+        "eps_point": point,
+        "eps_lower": lower,
+    }

@@ -9,7 +9,7 @@ one threshold.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -31,8 +31,9 @@ def train_logits(sd: ScenarioData, paths: Mapping) -> dict[int, np.ndarray]:
     return {md.model_id: load_output(paths[("train", md.model_id)]) for md in sd.models["train"]}
 
 
-def fold_arrays(sd: ScenarioData, logits: Mapping[int, np.ndarray], targets: Sequence[int],
-                refs: Sequence[int]) -> PhaseArrays:
+def fold_arrays(
+    sd: ScenarioData, logits: Mapping[int, np.ndarray], targets: Sequence[int], refs: Sequence[int]
+) -> PhaseArrays:
     """Train models ``targets`` on their own challenge points, scored against train models ``refs``."""
     if set(targets) & set(refs):
         raise DataError(f"a fold's targets {sorted(set(targets) & set(refs))} are also its references")
@@ -54,9 +55,14 @@ def fold_arrays(sd: ScenarioData, logits: Mapping[int, np.ndarray], targets: Seq
     )
 
 
-def validation_folds(sd: ScenarioData, paths: Mapping, n_folds: int = 5, seed=0,
-                     ids: Sequence[int] | None = None,
-                     logits: Mapping[int, np.ndarray] | None = None) -> Iterator[PhaseArrays]:
+def validation_folds(
+    sd: ScenarioData,
+    paths: Mapping,
+    n_folds: int = 5,
+    seed=0,
+    ids: Sequence[int] | None = None,
+    logits: Mapping[int, np.ndarray] | None = None,
+) -> Iterator[PhaseArrays]:
     """Folds of the train models ``ids`` (default: all), each against the other ``ids`` as references."""
     ids = list(ids) if ids is not None else [md.model_id for md in sd.models["train"]]
     if len(ids) < 2:
@@ -66,8 +72,9 @@ def validation_folds(sd: ScenarioData, paths: Mapping, n_folds: int = 5, seed=0,
         yield fold_arrays(sd, logits, targets, [i for i in ids if i not in targets])
 
 
-def pool(folds: Iterable[PhaseArrays],
-         score: Callable[[PhaseArrays], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pool(
+    folds: Iterable[PhaseArrays], score: Callable[[PhaseArrays], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(solution, scores, target model id per row) of ``score(fold)``, concatenated over ``folds``."""
     ys, ss, gs = [], [], []
     for fold in folds:

@@ -10,8 +10,16 @@ from pathlib import Path
 
 from toolkit.errors import ConfigError
 from toolkit.kinds import StageOptions
-from toolkit.mico.pipeline import (Context, format_table, stage_attack, stage_challenge, stage_check, stage_outputs,
-                                   stage_package, submit)
+from toolkit.mico.pipeline import (
+    Context,
+    format_table,
+    stage_attack,
+    stage_challenge,
+    stage_check,
+    stage_outputs,
+    stage_package,
+    submit,
+)
 from toolkit.tracks import Track
 
 __all__ = ["LEADERBOARD_FPR", "STAGES", "context"]
@@ -20,8 +28,10 @@ LEADERBOARD_FPR = 0.1  # MICO ranks by TPR at FPR strictly below 10%, pooled ove
 
 
 def context(track: Track, opts: StageOptions) -> Context:
-    return Context(track, Path(opts.data_dir), opts.dataset_dir, opts.cache_dir, opts.jobs, tuple(opts.views),
-                   opts.scheduler)
+    """The pipeline's ``Context`` for ``track`` with the command line's options."""
+    return Context(
+        track, Path(opts.data_dir), opts.dataset_dir, opts.cache_dir, opts.jobs, tuple(opts.views), opts.scheduler
+    )
 
 
 def _sizes(opts: StageOptions) -> dict:
@@ -63,11 +73,25 @@ def check(track: Track, opts: StageOptions) -> str:
 
 
 def run_submit(track: Track, opts: StageOptions) -> str:
+    """Every stage (``pipeline.submit``), then the report beside the zip; the metrics, timings and both paths."""
+    from toolkit.report.mico import write_submission_report
+
     ctx = context(track, opts)
     zip_path, _, table = submit(ctx, **{k: v for k, v in _sizes(opts).items() if k != "seed"})
-    return "\n".join([table, "", "stage seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in ctx.timings.items()),
-                      f"submission: {zip_path}"])
+    lines = [
+        table,
+        "",
+        "stage seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in ctx.timings.items()),
+        f"submission: {zip_path}",
+    ]
+    return "\n".join(lines + [f"report: {write_submission_report(ctx, zip_path)}"])
 
 
-STAGES = {"challenge": challenge, "outputs": outputs, "attack": attack, "package": package, "check": check,
-          "submit": run_submit}
+STAGES = {
+    "challenge": challenge,
+    "outputs": outputs,
+    "attack": attack,
+    "package": package,
+    "check": check,
+    "submit": run_submit,
+}

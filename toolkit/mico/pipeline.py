@@ -9,7 +9,6 @@ challenge builder resumes.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +16,27 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError
+from toolkit.kinds import leaderboard_fpr
 from toolkit.metrics import FPR_GRID, metric_key
+from toolkit.mico.auto import AUTO, ranking_lines
+from toolkit.mico.predictions import PhaseScores, load_phase_scores, normalise, save_phase_scores
 from toolkit.mico.scenario import ScenarioData, open_scenario
-from toolkit.mico.predictions import load_phase_scores, save_phase_scores
 from toolkit.mico.scoring import known_solution, phase_metrics, score_phase, validation_scores
 from toolkit.tracks import Recipe, Scenario, Track, runs_dir
 
-__all__ = ["Context", "resolve_recipe", "own_calibration", "stage_challenge", "stage_outputs", "stage_attack",
-           "stage_package", "stage_check", "submit", "format_table", "METRIC_COLUMNS"]
+__all__ = [
+    "Context",
+    "resolve_recipe",
+    "own_calibration",
+    "stage_challenge",
+    "stage_outputs",
+    "stage_attack",
+    "stage_package",
+    "stage_check",
+    "submit",
+    "format_table",
+    "METRIC_COLUMNS",
+]
 
 METRIC_COLUMNS = [metric_key(x) for x in FPR_GRID] + ["AUC", "MIA", "accuracy"]
 
@@ -48,18 +60,27 @@ class Context:
         return open_scenario(self.track, scenario, self.data_dir, self.dataset_dir)
 
     def paths(self, sd: ScenarioData) -> dict:
-        return sd.outputs(self.views, jobs=self.jobs, cache_dir=self.cache_dir, progress=self.progress,
-                          scheduler=self.scheduler)
+        return sd.outputs(
+            self.views, jobs=self.jobs, cache_dir=self.cache_dir, progress=self.progress, scheduler=self.scheduler
+        )
+
+
+def _tuned_entry(track: Track, scenario: Scenario) -> dict | None:
+    """The scenario's entry of ``runs/<track>/tuned_recipes.json`` (written by ``mia tune``), if any."""
+    tuned = runs_dir(track) / "tuned_recipes.json"
+    if not tuned.is_file():
+        return None
+    try:
+        return json.loads(tuned.read_text()).get(scenario.name)
+    except (ValueError, AttributeError):
+        raise ConfigError(f"{tuned} is not a tuned-recipes JSON object", "delete it or run `mia tune` again") from None
 
 
 def resolve_recipe(track: Track, scenario: Scenario) -> tuple[Recipe, str]:
-    """The tuned recipe (``runs/<track>/tuned_recipes.json``, written by ``mia tune``) or the track's default."""
-    tuned = runs_dir(track) / "tuned_recipes.json"
-    if tuned.is_file():
-        data = json.loads(tuned.read_text())
-        entry = data.get(scenario.name)
-        if entry:
-            return Recipe.from_dict(entry["recipe"], str(tuned)), "tuned"
+    """The tuned recipe or the track's default; with ``recipe = "auto"`` the tuned one competes inside auto."""
+    entry = _tuned_entry(track, scenario)
+    if entry and scenario.recipe.attack != AUTO:
+        return Recipe.from_dict(entry["recipe"], "tuned_recipes.json"), "tuned"
     return scenario.recipe, "default"
 
 
@@ -122,6 +143,31 @@ def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: boo
     return phases, validation_scores(sd, paths, recipe, seed=ctx.seed)
 
 
+def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: dict | None):
+    """``recipe = "auto"``: choose on the validation split, then score both phases with the choice.
+
+    A tuned recipe (``mia tune``) replaces the choice only where its held-out figure beats it. Where
+    the targets calibrate against their own training sets (ddp), the choice is among single attacks.
+    """
+    from toolkit.mico.auto import score_arrays_auto, select
+
+    sel = select(sd, paths, fpr=leaderboard_fpr(ctx.track), seed=ctx.seed, fusion=not own)
+    meta = {"auto": sel.as_dict()}
+    best = next(r for r in sel.ranking if r["chosen"])
+    if tuned is not None and tuned["heldout"]["objective"] > best["objective"]:
+        recipe = Recipe.from_dict(tuned["recipe"], "tuned_recipes.json")
+        meta["auto"]["overridden_by_tuned"] = tuned["heldout"]["objective"]
+        return (*_score(sd, ctx, paths, recipe, own), meta, recipe)
+    if own:
+        return (*_score(sd, ctx, paths, sel.chosen.recipe, own), meta, sel.chosen.recipe)
+    phases = {}
+    for ph in ("dev", "final"):
+        arrays = sd.phase_arrays(ph, paths)
+        s = normalise(score_arrays_auto(sel, arrays, ctx.seed))
+        phases[ph] = PhaseScores(ph, arrays.model_ids, s.reshape(len(arrays.model_ids), -1))
+    return phases, sel.validation, meta, sel.chosen.recipe
+
+
 def stage_attack(ctx: Context, baseline: bool = True) -> dict:
     """Score every dev/final model with the scenario's recipe (and the baseline); write stage files.
 
@@ -141,20 +187,38 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
             if baseline:
                 methods["baseline"] = ctx.track.baseline
             own = own_calibration(sd)
-            results, metrics, validation = {}, {}, {}
+            results, metrics, validation, extra = {}, {}, {}, {}
             for method, rec in methods.items():
-                results[method], validation[method] = _score(sd, ctx, paths, rec, own and method == "recipe")
+                if rec.attack == AUTO:
+                    results[method], validation[method], extra, chosen = _score_auto(
+                        sd, ctx, paths, own and method == "recipe", _tuned_entry(ctx.track, sc)
+                    )
+                    origin = "auto" if "overridden_by_tuned" not in extra["auto"] else "tuned (beats auto)"
+                    extra["auto"]["used"] = chosen.as_dict() if chosen else "fusion"
+                else:
+                    results[method], validation[method] = _score(sd, ctx, paths, rec, own and method == "recipe")
                 metrics[method] = _metrics_for(sd, ctx, results[method], validation[method])
-            meta = {"recipe": recipe.as_dict(), "recipe_origin": origin, "baseline": ctx.track.baseline.as_dict(),
-                    "calibration": "own training set per target" if own else "train-phase references",
-                    "metrics": metrics, "seed": ctx.seed, "views": list(ctx.views)}
+            meta = {
+                "recipe": recipe.as_dict(),
+                "recipe_origin": origin,
+                "baseline": ctx.track.baseline.as_dict(),
+                "calibration": "own training set per target" if own else "train-phase references",
+                "metrics": metrics,
+                "seed": ctx.seed,
+                "views": list(ctx.views),
+                **extra,
+            }
             if sc.dp:
                 try:
-                    meta["epsilon_lower_bound"] = {"claimed": sc.epsilon,
-                                                   **epsilon_report(*validation["recipe"][:2], seed=ctx.seed)}
+                    meta["epsilon_lower_bound"] = {
+                        "claimed": sc.epsilon,
+                        **epsilon_report(*validation["recipe"][:2], seed=ctx.seed),
+                    }
                 except ConfigError:  # a validation split too small to hold both classes in each half
                     pass
-            save_phase_scores(runs_dir(ctx.track) / "attack" / f"{sc.name}.npz", sc.name, results, meta)
+            save_phase_scores(
+                runs_dir(ctx.track) / "attack" / f"{sc.name}.npz", sc.name, results, meta, validation=validation
+            )
             summary[sc.name] = meta
     return summary
 
@@ -183,8 +247,15 @@ def stage_package(ctx: Context, out_root: Path = Path("submissions"), method: st
             metas[sc.name] = json.loads(stage.with_suffix(".json").read_text())
         run = time.strftime("%Y%m%d-%H%M%S")
         out_dir = Path(out_root) / ctx.track.name / run
-        manifest = {**manifest_base(), "track": ctx.track.name, "method": method, "scenarios": metas,
-                    "data_dir": str(ctx.data_dir), "build_seed": ctx.track.build.seed if ctx.track.build else None}
+        manifest = {
+            **manifest_base(),
+            "track": ctx.track.name,
+            "method": method,
+            "scenarios": metas,
+            "data_dir": str(ctx.data_dir),
+            "build_seed": ctx.track.build.seed if ctx.track.build else None,
+            "timings": dict(ctx.timings),
+        }  # seconds of the stages run so far in this process
         return write_submission(out_dir, ctx.track.task, preds, _expected(ctx), 2 * ctx.track.m, manifest)
 
 
@@ -217,7 +288,8 @@ def stage_check(ctx: Context, zip_path: Path, format_only: bool = False) -> dict
 def format_table(summary: dict, source: str = "final") -> str:
     """A metrics table per scenario for the recipe and the baseline, then the ranking figure."""
     cols = METRIC_COLUMNS
-    head = f"{'scenario':<18}{'method':<10}{'answers':<12}" + "".join(f"{c:>14}" for c in cols)
+    w = max([18, *(len(s) + 2 for s in summary)])  # a long scenario name must not run into the method
+    head = f"{'scenario':<{w}}{'method':<10}{'answers':<12}" + "".join(f"{c:>14}" for c in cols)
     lines = [head, "-" * len(head)]
     ranking: dict[str, list[float]] = {}
     for scenario, meta in summary.items():
@@ -227,17 +299,24 @@ def format_table(summary: dict, source: str = "final") -> str:
             m = meta["metrics"][method]
             where = source if source in m else "validation"
             row = m[where]
-            lines.append(f"{scenario:<18}{method:<10}{where:<12}" + "".join(f"{row[c]:>14.4f}" for c in cols))
+            lines.append(f"{scenario:<{w}}{method:<10}{where:<12}" + "".join(f"{row[c]:>14.4f}" for c in cols))
             ranking.setdefault(method, []).append(row[metric_key(0.1)])
     lines.append("")
     for method, vals in ranking.items():
         lines.append(f"ranking figure, {method:<9} (mean TPR_FPR_1000 over {len(vals)} scenarios): {np.mean(vals):.4f}")
     for scenario, meta in summary.items():
+        if "auto" in meta:
+            lines += ["", *ranking_lines(scenario, meta["auto"])]
+    if any("auto" in meta for meta in summary.values()):
+        lines.append("")
+    for scenario, meta in summary.items():
         if "epsilon_lower_bound" in meta:
             e = meta["epsilon_lower_bound"]
-            lines.append(f"empirical ε lower bound, {scenario} (claimed ε={e['claimed']:g}, δ={e['delta']:g}, "
-                         f"{1 - e['alpha']:.0%} confidence, validation split): {e['eps_lower']:.3f} "
-                         f"(point estimate {e['eps_point']:.3f})")
+            lines.append(
+                f"empirical ε lower bound, {scenario} (claimed ε={e['claimed']:g}, δ={e['delta']:g}, "
+                f"{1 - e['alpha']:.0%} confidence, validation split): {e['eps_lower']:.3f} "
+                f"(point estimate {e['eps_point']:.3f})"
+            )
     return "\n".join(lines)
 
 

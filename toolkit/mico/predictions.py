@@ -16,9 +16,19 @@ import numpy as np
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes, atomic_write_text
 
-__all__ = ["NORMALISERS", "normalise", "PhaseScores", "save_phase_scores", "load_phase_scores"]
+__all__ = [
+    "NORMALISERS",
+    "normalise",
+    "PhaseScores",
+    "save_phase_scores",
+    "load_phase_scores",
+    "load_validation_scores",
+    "VALIDATION_PARTS",
+]
 
 NORMALISERS = ("minmax", "rank")
+# A method's validation split in the stage file: "<method>/validation/<part>" for each part.
+VALIDATION_PARTS = ("solution", "scores", "groups")
 
 
 def normalise(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
@@ -46,13 +56,26 @@ class PhaseScores:
         return dict(zip(self.model_ids, self.scores))
 
 
-def save_phase_scores(path: Path, scenario: str, results: dict[str, dict[str, PhaseScores]], meta: dict) -> None:
-    """Stage file: ``runs/<track>/attack/<scenario>.npz`` (+ .json with the recipe and metrics)."""
+def save_phase_scores(
+    path: Path,
+    scenario: str,
+    results: dict[str, dict[str, PhaseScores]],
+    meta: dict,
+    validation: dict[str, tuple] | None = None,
+) -> None:
+    """Stage file: ``runs/<track>/attack/<scenario>.npz`` (+ .json with the recipe and metrics).
+
+    ``validation`` maps a method to its validation split's (solution, raw scores, target ids), kept
+    as ``<method>/validation/<part>`` arrays for the report's curves (``load_validation_scores``).
+    """
     arrays = {}
     for method, phases in results.items():
         for phase, ps in phases.items():
             arrays[f"{method}/{phase}/ids"] = np.asarray(ps.model_ids)
             arrays[f"{method}/{phase}/scores"] = ps.scores
+    for method, parts in (validation or {}).items():
+        for part, values in zip(VALIDATION_PARTS, parts):
+            arrays[f"{method}/validation/{part}"] = np.asarray(values)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
@@ -60,6 +83,7 @@ def save_phase_scores(path: Path, scenario: str, results: dict[str, dict[str, Ph
 
 
 def load_phase_scores(path: Path) -> dict[str, dict[str, PhaseScores]]:
+    """{method: {phase: PhaseScores}} of a stage file (the dev/final phases; validation arrays are skipped)."""
     if not Path(path).is_file():
         raise ConfigError(f"no attack scores at {path}", "run `mia attack` (or `make attack`) first")
     data = np.load(path)
@@ -69,3 +93,12 @@ def load_phase_scores(path: Path) -> dict[str, dict[str, PhaseScores]]:
         if part == "ids":
             out.setdefault(method, {})[phase] = PhaseScores(phase, data[key].tolist(), data[f"{method}/{phase}/scores"])
     return out
+
+
+def load_validation_scores(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """{method: (solution, raw scores, target ids)} of a stage file's validation split; {} in older files."""
+    if not Path(path).is_file():
+        raise ConfigError(f"no attack scores at {path}", "run `mia attack` (or `make attack`) first")
+    data = np.load(path)
+    methods = sorted({k.split("/")[0] for k in data.files if k.split("/")[1:2] == ["validation"]})
+    return {m: tuple(data[f"{m}/validation/{part}"] for part in VALIDATION_PARTS) for m in methods}

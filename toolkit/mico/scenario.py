@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.mico.challenge import PHASES, ModelDir, Splits, list_models
 from toolkit.errors import DataError
+from toolkit.mico.challenge import PHASES, ModelDir, Splits, list_models
 from toolkit.models import model_file
 from toolkit.outputs import OutputTask, get_outputs, load_outputs
 from toolkit.tracks import Scenario, Track
@@ -28,8 +28,11 @@ def scenario_dir(track: Track, scenario: Scenario, data_dir: Path) -> Path:
     for c in candidates:
         if c.is_dir():
             return c
-    raise DataError(f"scenario folder missing: {candidates[0]}",
-                    f"unpack the {track.task} archive under DATA={data_dir}" + (" or run `mia challenge build`" if track.build else ""))
+    raise DataError(
+        f"scenario folder missing: {candidates[0]}",
+        f"unpack the {track.task} archive under DATA={data_dir}"
+        + (" or run `mia challenge build`" if track.build else ""),
+    )
 
 
 @dataclass
@@ -49,6 +52,8 @@ class PhaseArrays:
 
 @dataclass
 class ScenarioData:
+    """An opened scenario: its models per phase and every model's splits (``open_scenario``)."""
+
     track: Track
     scenario: Scenario
     root: Path
@@ -70,28 +75,50 @@ class ScenarioData:
         N = self.population_size
         return np.stack([self.splits[("train", md.model_id)].membership(N)[points] for md in self.models["train"]])
 
+    def check_population(self) -> None:
+        """The dataset has exactly the track's population size: a file cut short (or another file)
+        stops the run naming it, before any model runs (the seeds index a population of that size)."""
+        from toolkit.data import load_population
+
+        pop = load_population(self.track.dataset_of(self.scenario), self.data_dir, self.dataset_dir)
+        if len(pop) != self.population_size:
+            raise DataError(
+                f"{pop.source or self.track.dataset_of(self.scenario)} holds {len(pop):,} rows "
+                f"(population points) where track {self.track.name} (scenario {self.scenario.name}) "
+                f"needs {self.population_size:,}",
+                "the file is cut short or is not the organisers' one; fetch it again",
+            )
+
     def tasks(self, views=("orig",)) -> list[tuple[ModelDir, OutputTask]]:
+        self.check_population()
         union = self.union_points()
         out = []
         for phase in PHASES:
             for md in self.models.get(phase, []):
                 pts = union if phase == "train" else self.splits[(phase, md.model_id)].challenge
-                out.append((md, OutputTask(
-                    model_path=model_file(md.path),
-                    architecture=self.track.architecture_of(self.scenario),
-                    n_classes=self.track.n_classes_of(self.scenario),
-                    dataset=self.track.dataset_of(self.scenario),
-                    points=pts,
-                    views=tuple(views),
-                    data_dir=str(self.data_dir) if self.data_dir else None,
-                    dataset_dir=str(self.dataset_dir) if self.dataset_dir else None,
-                )))
+                out.append(
+                    (
+                        md,
+                        OutputTask(
+                            model_path=model_file(md.path),
+                            architecture=self.track.architecture_of(self.scenario),
+                            n_classes=self.track.n_classes_of(self.scenario),
+                            dataset=self.track.dataset_of(self.scenario),
+                            points=pts,
+                            views=tuple(views),
+                            data_dir=str(self.data_dir) if self.data_dir else None,
+                            dataset_dir=str(self.dataset_dir) if self.dataset_dir else None,
+                        ),
+                    )
+                )
         return out
 
     def outputs(self, views=("orig",), jobs: int = 1, cache_dir=None, progress: bool = True, scheduler=None) -> dict:
         """{(phase, model_id): cache path}, computing what is missing."""
         pairs = self.tasks(views)
-        paths = get_outputs([t for _, t in pairs], jobs=jobs, cache_dir=cache_dir, progress=progress, scheduler=scheduler)
+        paths = get_outputs(
+            [t for _, t in pairs], jobs=jobs, cache_dir=cache_dir, progress=progress, scheduler=scheduler
+        )
         return {(md.phase, md.model_id): p for (md, _), p in zip(pairs, paths)}
 
     def labels(self) -> np.ndarray:
@@ -104,7 +131,8 @@ class ScenarioData:
         """Targets = every model of a dev/final phase; references = every train model."""
         targets = self.models[phase]
         points = np.concatenate([self.splits[(phase, md.model_id)].challenge for md in targets])
-        groups = np.repeat(np.arange(len(targets)), [len(self.splits[(phase, md.model_id)].challenge) for md in targets])
+        sizes = [len(self.splits[(phase, md.model_id)].challenge) for md in targets]
+        groups = np.repeat(np.arange(len(targets)), sizes)
         ref_ids = [md.model_id for md in self.models["train"]]
         return PhaseArrays(
             target=np.concatenate(load_outputs([paths[(phase, md.model_id)] for md in targets])),

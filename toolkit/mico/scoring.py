@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.attacks import run_attack
+from toolkit.metrics import scorer_metrics
 from toolkit.mico.builder import answers_dir
 from toolkit.mico.challenge import read_solution
-from toolkit.metrics import scorer_metrics
 from toolkit.mico.folds import pool, validation_folds
 from toolkit.mico.predictions import PhaseScores, normalise
 from toolkit.mico.scenario import PhaseArrays, ScenarioData
@@ -26,19 +26,30 @@ __all__ = ["score_arrays", "score_phase", "validation_scores", "known_solution",
 
 def score_arrays(arrays: PhaseArrays, recipe: Recipe, seed: int = 0) -> np.ndarray:
     """Run a recipe's attack on concatenated targets: raw scores [P]."""
-    return run_attack(recipe.attack, arrays.target, arrays.labels, arrays.ref, arrays.keep,
-                      groups=arrays.groups, seed=seed, **dict(recipe.params))
+    return run_attack(
+        recipe.attack,
+        arrays.target,
+        arrays.labels,
+        arrays.ref,
+        arrays.keep,
+        groups=arrays.groups,
+        seed=seed,
+        **dict(recipe.params),
+    )
 
 
-def score_phase(sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, *, normaliser: str = "minmax",
-                seed: int = 0) -> PhaseScores:
+def score_phase(
+    sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, *, normaliser: str = "minmax", seed: int = 0
+) -> PhaseScores:
+    """Normalised [0, 1] scores of every model of a dev/final phase with ``recipe``."""
     arrays = sd.phase_arrays(phase, paths)
     s = normalise(score_arrays(arrays, recipe, seed), normaliser)
     return PhaseScores(phase, arrays.model_ids, s.reshape(len(arrays.model_ids), -1))
 
 
-def validation_scores(sd: ScenarioData, paths: dict, recipe: Recipe, *, n_folds: int = 4,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def validation_scores(
+    sd: ScenarioData, paths: dict, recipe: Recipe, *, n_folds: int = 4, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(solution, scores, target ids) pooled over every fold of the validation split (``folds``)."""
     return pool(validation_folds(sd, paths, n_folds, seed), lambda f: score_arrays(f, recipe, seed))
 
@@ -49,10 +60,9 @@ def known_solution(sd: ScenarioData, data_dir: Path, phase: str) -> np.ndarray |
     files = [root / f"model_{md.model_id}" / "solution.csv" for md in sd.models[phase]]
     if not all(f.is_file() for f in files):
         return None
-    return np.stack([read_solution(f, 2 * sd.track.m).astype(np.int64) for f in files])
+    return np.stack([read_solution(f, 2 * sd.track.m, binary=True).astype(np.int64) for f in files])
 
 
 def phase_metrics(solution: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """The MICO scorer's figures of a phase: every model's points pooled."""
     return scorer_metrics(np.asarray(solution).ravel(), np.asarray(scores).ravel())
-
-

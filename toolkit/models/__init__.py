@@ -7,18 +7,29 @@ wrapper's ``_module.`` prefix is stripped. Heavy architectures (RoBERTa) import 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from toolkit.errors import ConfigError, ModelError
+from toolkit.errors import ConfigError, ModelError, one_line
 
-__all__ = ["register_architecture", "architecture_names", "build_model", "load_state_dict", "load_model", "save_model", "model_file"]
+__all__ = [
+    "register_architecture",
+    "architecture_names",
+    "build_model",
+    "load_state_dict",
+    "fit_weights",
+    "load_model",
+    "save_model",
+    "model_file",
+]
 
 _ARCHS: dict[str, Callable] = {}
 WEIGHT_FILES = ("model.pt", "pytorch_model.bin")
 
 
 def register_architecture(name: str):
+    """Decorator: make a model builder available by ``name`` (``build_model``)."""
+
     def deco(fn):
         _ARCHS[name] = fn
         return fn
@@ -38,6 +49,7 @@ def _import_all() -> None:
 
 
 def architecture_names() -> list[str]:
+    """Every registered architecture's name, sorted."""
     _import_all()
     return sorted(_ARCHS)
 
@@ -77,25 +89,78 @@ def load_state_dict(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         unsafe = "weights_only" in str(exc) and "global" in str(exc).lower()
-        why = ("it holds objects other than tensors, refused by weights_only loading" if unsafe
-               else f"not a readable PyTorch file ({type(exc).__name__})")
-        raise ModelError(f"cannot read model {path}: {why}",
-                         "re-download the model folder; weights must be a plain state dict") from None
+        why = (
+            "it holds objects other than tensors, refused by weights_only loading"
+            if unsafe
+            else f"not a readable PyTorch file ({type(exc).__name__})"
+        )
+        raise ModelError(
+            f"cannot read model {path}: {why}", "re-download the model folder; weights must be a plain state dict"
+        ) from None
     if hasattr(state, "state_dict") and not isinstance(state, dict):
         state = state.state_dict()
     if not isinstance(state, dict):
         raise ModelError(f"{path} holds a {type(state).__name__}, expected a state dict")
-    return {k.removeprefix("_module."): v for k, v in state.items()}
+    return _checked_state(state, path)
+
+
+def _checked_state(state: dict, path: Path) -> dict:
+    """Names → dense, finite CPU tensors, with the Opacus ``_module.`` prefix stripped.
+
+    weights_only loading lets through any tensors under any keys; a non-string key, a nested
+    checkpoint, NaN/Inf weights (every logit would be NaN) or two names for one weight (``x`` and
+    ``_module.x``) are refused here, naming the file and the entry.
+    """
+    import torch
+
+    out = {}
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise ModelError(
+                f"{path}: state-dict key {key!r:.60} is not a string", "weights must be a plain state dict"
+            )
+        name = key.removeprefix("_module.")
+        where = f"{path}: entry {name!r:.80}"
+        if not isinstance(value, torch.Tensor):
+            raise ModelError(
+                f"{where} holds a {type(value).__name__}, expected a tensor",
+                "a training checkpoint? save model.state_dict() itself",
+            )
+        if value.layout != torch.strided or value.device.type != "cpu" or value.is_complex():
+            raise ModelError(
+                f"{where} is a {value.layout}/{value.device.type}/{value.dtype} tensor, expected a dense real tensor"
+            )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ModelError(f"{where} holds NaN or infinite weights", "the model diverged or the file is damaged")
+        if name in out:
+            raise ModelError(f"{where} appears twice (with and without the _module. prefix)")
+        out[name] = value
+    return out
+
+
+def fit_weights(model, state: dict, path: Path, arch: str) -> None:
+    """Copy ``state`` (from ``load_state_dict``) into ``model``: every key, shape and kind of number must fit.
+
+    torch would cast integer or boolean tensors into float parameters silently; a file holding
+    them is not this architecture's weights, so it is refused like a wrong shape.
+    """
+    own = model.state_dict()
+    for key, value in state.items():
+        if key in own and own[key].is_floating_point() and not value.is_floating_point():
+            raise ModelError(
+                f"{path} does not fit architecture {arch!r}: entry {key!r} is {value.dtype}, "
+                f"expected floating-point weights"
+            )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"{path} does not fit architecture {arch!r}: {one_line(exc, 200)}") from None
 
 
 def load_model(arch: str, path: Path, n_classes: int):
     """Build ``arch`` and load the weights at ``path`` into it, in eval mode."""
     model = build_model(arch, n_classes)
-    state = load_state_dict(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelError(f"{path} does not fit architecture {arch!r}: {str(exc).splitlines()[0][:200]}") from None
+    fit_weights(model, load_state_dict(path), path, arch)
     return model.eval()
 
 

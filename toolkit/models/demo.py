@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from toolkit.models import register_architecture
 
+__all__ = ["demo_mlp"]
+
 
 @register_architecture("demo_mlp")
 def demo_mlp(n_classes: int = 10, in_features: int = 64, width: int = 128):
+    """Linear(in_features, width) → tanh → Linear(width, n_classes) on flattened 8×8 digits (``mlp.*`` keys)."""
     from torch import nn
 
     class DemoMLP(nn.Module):

@@ -26,10 +26,13 @@ def mico_cnn(n_classes: int = 10):
         def __init__(self):
             super().__init__()
             self.cnn = nn.Sequential(
-                nn.Conv2d(3, 128, kernel_size=8, stride=2, padding=3), nn.Tanh(),
+                nn.Conv2d(3, 128, kernel_size=8, stride=2, padding=3),
+                nn.Tanh(),
                 nn.MaxPool2d(kernel_size=3, stride=1),
-                nn.Conv2d(128, 256, kernel_size=3), nn.Tanh(),
-                nn.Conv2d(256, 256, kernel_size=3), nn.Tanh(),
+                nn.Conv2d(128, 256, kernel_size=3),
+                nn.Tanh(),
+                nn.Conv2d(256, 256, kernel_size=3),
+                nn.Tanh(),
                 nn.AvgPool2d(kernel_size=2, stride=2),
                 nn.Flatten(),
                 nn.Linear(in_features=6400, out_features=n_classes),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from toolkit.models import register_architecture
 
+__all__ = ["resnet18_44"]
+
 
 @register_architecture("resnet18_44")
 def resnet18_44(n_classes: int = 44):

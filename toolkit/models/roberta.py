@@ -28,11 +28,14 @@ _OPTIONAL_BUFFERS = ("roberta.embeddings.position_ids", "roberta.embeddings.toke
 
 
 def require_transformers():
+    """The ``transformers`` module, or a ``ConfigError`` naming the extra to install."""
     try:
         import transformers
     except ModuleNotFoundError:
-        raise ConfigError("install the sst2 extra: pip install -e '.[sst2]'",
-                          "the SST-2 track's RoBERTa models and tokenizer need the transformers package") from None
+        raise ConfigError(
+            "install the sst2 extra: pip install -e '.[sst2]'",
+            "the SST-2 track's RoBERTa models and tokenizer need the transformers package",
+        ) from None
     return transformers
 
 
@@ -43,13 +46,16 @@ def config_from_state(state: dict, pad_token_id: int = PAD_ID):
         vocab, hidden = state["roberta.embeddings.word_embeddings.weight"].shape
         layers = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"roberta\.encoder\.layer\.(\d+)\.", k)))
         return transformers.RobertaConfig(
-            vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+            vocab_size=vocab,
+            hidden_size=hidden,
+            num_hidden_layers=layers,
             num_attention_heads=max(1, hidden // HEAD_DIM),
             intermediate_size=state["roberta.encoder.layer.0.intermediate.dense.weight"].shape[0],
             max_position_embeddings=state["roberta.embeddings.position_embeddings.weight"].shape[0],
             type_vocab_size=state["roberta.embeddings.token_type_embeddings.weight"].shape[0],
             num_labels=state["classifier.out_proj.weight"].shape[0],
-            pad_token_id=pad_token_id, layer_norm_eps=1e-5,
+            pad_token_id=pad_token_id,
+            layer_norm_eps=1e-5,
         )
     except (KeyError, ValueError) as exc:
         raise ModelError(f"not a RoBERTa sequence-classifier state dict (missing {exc})") from None
@@ -86,7 +92,9 @@ def _classifier_module():
                 raise RuntimeError(f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
             result = self.net.load_state_dict(state, strict=False)
             if self.net.config.num_labels != self.n_classes:
-                raise RuntimeError(f"the model has {self.net.config.num_labels} labels, the track expects {self.n_classes}")
+                raise RuntimeError(
+                    f"the model has {self.net.config.num_labels} labels, the track expects {self.n_classes}"
+                )
             self.net.eval()
             return result
 
@@ -115,7 +123,9 @@ def load_roberta(folder: Path, n_classes: int = 2):
     folder = Path(folder)
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
-        raise ModelError(f"missing {cfg_path}", "the MICO SST-2 model folders hold config.json beside pytorch_model.bin")
+        raise ModelError(
+            f"missing {cfg_path}", "the MICO SST-2 model folders hold config.json beside pytorch_model.bin"
+        )
     try:
         config = transformers.RobertaConfig.from_dict(json.loads(cfg_path.read_text()))
     except ValueError as exc:

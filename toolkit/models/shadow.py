@@ -34,7 +34,9 @@ def balanced_keep(n_models: int, n_points: int, seed: int = 0, pool: np.ndarray 
     permutation per point; rank < n_models/2 means IN. Points outside ``pool`` are never IN.
     """
     if n_models < 2 or n_models % 2:
-        raise ConfigError(f"shadow models must come in an even number ≥ 2 (half IN, half OUT per point), got {n_models}")
+        raise ConfigError(
+            f"shadow models must come in an even number ≥ 2 (half IN, half OUT per point), got {n_models}"
+        )
     rng = np.random.default_rng(seed)
     ranks = rng.random((n_models, n_points)).argsort(0).argsort(0)
     keep = ranks < n_models // 2
@@ -46,10 +48,12 @@ def balanced_keep(n_models: int, n_points: int, seed: int = 0, pool: np.ndarray 
 
 
 def shadow_paths(out_dir: Path, n_models: int) -> list[Path]:
+    """``<out_dir>/shadow_<i>.pt`` for each of ``n_models`` shadows."""
     return [Path(out_dir) / f"shadow_{i:03d}.pt" for i in range(n_models)]
 
 
 def load_keep(out_dir: Path) -> np.ndarray:
+    """The shadows' membership mask, bool [n_models, n_points]."""
     return np.load(Path(out_dir) / KEEP_FILE)
 
 
@@ -60,8 +64,10 @@ def _keep_for(out_dir: Path, n_models: int, n_points: int, seed: int, pool) -> n
     if path.exists():
         saved = np.load(path)
         if saved.shape != keep.shape or not np.array_equal(saved, keep):
-            raise ConfigError(f"{path} was made for another run (shape {saved.shape}, or other seed/pool)",
-                              "use another --shadow-dir or delete that folder")
+            raise ConfigError(
+                f"{path} was made for another run (shape {saved.shape}, or other seed/pool)",
+                "use another --shadow-dir or delete that folder",
+            )
         return saved
     atomic_save_npy(path, keep)
     return keep

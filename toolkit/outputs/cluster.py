@@ -18,9 +18,9 @@ client); set ``OutputTask.precision="bf16"`` to make GPU workers use half precis
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -43,8 +43,10 @@ def _client(scheduler: str, timeout: str = "20s"):
     try:
         return Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {type(exc).__name__}: {exc}",
-                          "start one with `dask scheduler` and workers with `dask worker <address>`") from None
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {scheduler}: {type(exc).__name__}: {exc}",
+            "start one with `dask scheduler` and workers with `dask worker <address>`",
+        ) from None
 
 
 def _remote_logits(task: OutputTask, precision: str, fingerprint: str | None = None) -> np.ndarray:
@@ -83,9 +85,13 @@ def run_on_cluster(
     with _client(scheduler) as client:
         # keys named after the entries: a task already running for another client is shared, not redone
         todo = list(unique.items())
-        futures = client.map(_remote_logits, [t for _, (t, _) in todo], [q for _, (_, q) in todo],
-                             [population_of(t).fingerprint for _, (t, _) in todo],
-                             key=[f"mia-outputs-{p.stem}" for p, _ in todo])
+        futures = client.map(
+            _remote_logits,
+            [t for _, (t, _) in todo],
+            [q for _, (_, q) in todo],
+            [population_of(t).fingerprint for _, (t, _) in todo],
+            key=[f"mia-outputs-{p.stem}" for p, _ in todo],
+        )
         where = {f.key: p for f, (p, _) in zip(futures, todo)}
         for fut, logits in as_completed(futures, with_results=True):
             atomic_save_npy(where[fut.key], logits)
@@ -117,7 +123,9 @@ def train_task(task: TrainTask) -> bytes:
     from toolkit.models import build_model
     from toolkit.models.training import train_model
 
-    pop = load_population(task.dataset, task.data_dir and Path(task.data_dir), task.dataset_dir and Path(task.dataset_dir))
+    pop = load_population(
+        task.dataset, task.data_dir and Path(task.data_dir), task.dataset_dir and Path(task.dataset_dir)
+    )
     idx = np.asarray(task.points, dtype=np.int64)
     model = build_model(task.architecture, task.n_classes, seed=task.cfg.seed)
     x = torch.from_numpy(np.ascontiguousarray(pop.inputs[idx]))
@@ -128,16 +136,35 @@ def train_task(task: TrainTask) -> bytes:
     return buf.getvalue()
 
 
-def shadow_train_tasks(out_dir: Path, keep: np.ndarray, cfg: TrainConfig, *, architecture: str, n_classes: int,
-                       dataset: str, data_dir: str | None = None, dataset_dir: str | None = None) -> list[TrainTask]:
+def shadow_train_tasks(
+    out_dir: Path,
+    keep: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    architecture: str,
+    n_classes: int,
+    dataset: str,
+    data_dir: str | None = None,
+    dataset_dir: str | None = None,
+) -> list[TrainTask]:
     """The shadow models of ``keep`` bool [n_models, N] as tasks: model i trains on ``keep[i]`` with seed cfg.seed+i."""
     from dataclasses import replace
 
     from toolkit.models.shadow import shadow_paths
 
-    return [TrainTask(path, architecture, n_classes, dataset, np.flatnonzero(keep[i]), replace(cfg, seed=cfg.seed + i),
-                      data_dir, dataset_dir)
-            for i, path in enumerate(shadow_paths(out_dir, len(keep)))]
+    return [
+        TrainTask(
+            path,
+            architecture,
+            n_classes,
+            dataset,
+            np.flatnonzero(keep[i]),
+            replace(cfg, seed=cfg.seed + i),
+            data_dir,
+            dataset_dir,
+        )
+        for i, path in enumerate(shadow_paths(out_dir, len(keep)))
+    ]
 
 
 def run_training_on_cluster(

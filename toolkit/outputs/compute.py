@@ -11,8 +11,7 @@ import threading
 
 import numpy as np
 
-from toolkit.errors import ModelError
-from toolkit.outputs.keys import _content_key, default_device, population_of, resolve_precision
+from toolkit.outputs.keys import _content_key, check_points, default_device, population_of, resolve_precision
 from toolkit.outputs.task import CPU_IMAGE_BATCH, OutputTask
 from toolkit.views import apply_views, count_views, parse_views
 
@@ -43,6 +42,7 @@ def _task_inputs(task: OutputTask, device: str):
     """
     import torch
 
+    check_points(task)  # a direct caller (a cluster worker) gets the one-line error too
     x_all = _resident_inputs(task, device)
     points = np.asarray(task.points, dtype=np.int64)
     key = _content_key(task, device)
@@ -63,7 +63,7 @@ def _load_weights(task: OutputTask, device: str, channels_last: bool):
     """The task's model: a per-process skeleton of its architecture with the task's weights copied in."""
     import torch
 
-    from toolkit.models import build_model, load_state_dict
+    from toolkit.models import build_model, fit_weights, load_state_dict
 
     # one skeleton per thread: Dask workers may run several tasks at once in one process
     key = (task.architecture, task.n_classes, str(device), channels_last, threading.get_ident())
@@ -71,11 +71,7 @@ def _load_weights(task: OutputTask, device: str, channels_last: bool):
         model = build_model(task.architecture, task.n_classes).to(device).eval()
         _SKELETONS[key] = model.to(memory_format=torch.channels_last) if channels_last else model
     model = _SKELETONS[key]
-    try:
-        model.load_state_dict(load_state_dict(task.model_path))
-    except RuntimeError as exc:
-        raise ModelError(f"{task.model_path} does not fit architecture {task.architecture!r}: "
-                         f"{str(exc).splitlines()[0][:200]}") from None
+    fit_weights(model, load_state_dict(task.model_path), task.model_path, task.architecture)
     return model
 
 

@@ -13,12 +13,20 @@ from pathlib import Path
 import numpy as np
 
 from toolkit import io
-from toolkit.errors import ConfigError
+from toolkit.errors import ConfigError, ContractError, DataError
 from toolkit.io import atomic_write_bytes, sha256_bytes
 from toolkit.outputs.task import CODE_VERSION, PRECISIONS, OutputTask, default_cache_dir
 from toolkit.views import parse_views, views_label
 
-__all__ = ["HASH_MEMO", "cache_key", "cache_path", "resolve_precision", "default_device", "population_of"]
+__all__ = [
+    "HASH_MEMO",
+    "cache_key",
+    "cache_path",
+    "resolve_precision",
+    "default_device",
+    "population_of",
+    "check_points",
+]
 
 _POPULATIONS: dict[tuple, object] = {}  # (dataset, data_dir, dataset_dir) -> Population, per get_outputs call
 
@@ -56,17 +64,40 @@ def population_of(task: OutputTask, fingerprint: str | None = None):
 
     key = _pop_key(task)
     if key not in _POPULATIONS or (fingerprint and _POPULATIONS[key].fingerprint != fingerprint):
-        _POPULATIONS[key] = load_population(task.dataset, task.data_dir and Path(task.data_dir),
-                                            task.dataset_dir and Path(task.dataset_dir))
+        _POPULATIONS[key] = load_population(
+            task.dataset, task.data_dir and Path(task.data_dir), task.dataset_dir and Path(task.dataset_dir)
+        )
     pop = _POPULATIONS[key]
     if fingerprint and pop.fingerprint != fingerprint:
-        raise ConfigError(f"this worker reads other data for dataset {task.dataset!r} than the client "
-                          f"({pop.fingerprint} here, {fingerprint} there)",
-                          "make --data/--dataset-dir the same files at the same paths on every machine")
+        raise ConfigError(
+            f"this worker reads other data for dataset {task.dataset!r} than the client "
+            f"({pop.fingerprint} here, {fingerprint} there)",
+            "make --data/--dataset-dir the same files at the same paths on every machine",
+        )
     return pop
 
 
+def check_points(task: OutputTask) -> None:
+    """Every point of ``task`` indexes its population: a short or foreign dataset file is a one-line
+    ``DataError`` naming it, never an ``IndexError`` from deep inside torch."""
+    points = np.asarray(task.points)
+    if points.ndim != 1 or not (points.size == 0 or np.issubdtype(points.dtype, np.integer)):
+        raise ContractError(f"points of {task.model_path} must be int [n_points], got {points.dtype} {points.shape}")
+    if points.size == 0:
+        return
+    pop = population_of(task)
+    lo, hi = int(points.min()), int(points.max())
+    if lo < 0 or hi >= len(pop):
+        bad = lo if lo < 0 else hi
+        raise DataError(
+            f"{task.model_path} needs population point {bad} but dataset {task.dataset!r} "
+            f"({pop.source or pop.fingerprint}) has {len(pop):,} points",
+            "the dataset file is cut short or is not the one the track names",
+        )
+
+
 def default_device() -> str:
+    """'cuda' where torch sees a GPU, else 'cpu'."""
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -83,6 +114,7 @@ def resolve_precision(task: OutputTask, device: str = "cpu") -> str:
 
 
 def cache_key(task: OutputTask, precision: str | None = None) -> str:
+    """The content key of a task's logits: model and population hashes, points, architecture, views, precision."""
     points = np.ascontiguousarray(task.points, dtype=np.int64)
     spec = {
         "model": io.file_hash(task.model_path),
@@ -98,6 +130,7 @@ def cache_key(task: OutputTask, precision: str | None = None) -> str:
 
 
 def cache_path(task: OutputTask, cache_dir: Path | None = None, precision: str | None = None) -> Path:
+    """Where a task's logits are cached: ``<cache>/<key[:2]>/<key>.npy``."""
     key = cache_key(task, precision)
     return Path(cache_dir or default_cache_dir()) / key[:2] / f"{key}.npy"
 

@@ -25,22 +25,28 @@ whose start-up of ~2 s per worker cost more than the work; MICO CNN 2.04× again
 share the one resident population and skeleton cache, and they start in microseconds.
 """
 
-
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from toolkit.outputs import compute, keys
-from toolkit.outputs.compute import _task_inputs, compute_logits
-from toolkit.outputs.keys import default_device, _load_hash_memo, _save_hash_memo, cache_path, resolve_precision
-from toolkit.outputs.task import OutputTask, default_cache_dir, usable_cpus
 from toolkit.errors import ContractError
 from toolkit.io import atomic_save_npy
+from toolkit.outputs import compute, keys
+from toolkit.outputs.compute import _task_inputs, compute_logits
+from toolkit.outputs.keys import (
+    _load_hash_memo,
+    _save_hash_memo,
+    cache_path,
+    check_points,
+    default_device,
+    resolve_precision,
+)
+from toolkit.outputs.task import OutputTask, default_cache_dir, usable_cpus
 from toolkit.signals import check_logits
 
 __all__ = ["get_outputs", "load_output", "load_outputs"]
@@ -63,6 +69,8 @@ def _sweep_stale(folders: set[Path]) -> None:
 def _plan(tasks: list[OutputTask], cache_dir: Path) -> tuple[list[Path], list[tuple[OutputTask, Path, str]]]:
     """Every task's entry path, and the distinct entries still missing (task, path, precision)."""
     device = default_device()
+    for t in tasks:
+        check_points(t)  # before any model runs: a short dataset stops the run with one line
     precisions = [resolve_precision(t, device) for t in tasks]
     paths = [cache_path(t, cache_dir, p) for t, p in zip(tasks, precisions)]
     missing: dict[Path, tuple] = {}
@@ -96,14 +104,26 @@ def get_outputs(
     paths, missing = _plan(tasks, cache_dir)
     _save_hash_memo(cache_dir, on_disk)
     _sweep_stale({p.parent for _, p, _ in missing})
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(missing), desc="outputs", unit="model",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(tasks),
+        initial=len(tasks) - len(missing),
+        desc="outputs",
+        unit="model",
+        disable=not progress,
+        leave=False,
+    )
     try:
         if scheduler:
             from toolkit.outputs.cluster import run_on_cluster
 
-            run_on_cluster([t for t, _, _ in missing], cache_dir, scheduler, on_done=bar.update,
-                           paths=[p for _, p, _ in missing], precisions=[p for _, _, p in missing])
+            run_on_cluster(
+                [t for t, _, _ in missing],
+                cache_dir,
+                scheduler,
+                on_done=bar.update,
+                paths=[p for _, p, _ in missing],
+                precisions=[p for _, _, p in missing],
+            )
         elif missing:
             _run_local(missing, max(1, min(jobs, len(missing))), bar.update)
     finally:
@@ -119,8 +139,9 @@ def _run_local(missing: list[tuple], jobs: int, on_done) -> None:
     never waits on the disk and no extra thread competes for the cores. At most ``2 × jobs``
     entries wait to be synced, so memory stays bounded.
     """
-    import torch
     from concurrent.futures import ThreadPoolExecutor
+
+    import torch
 
     slots = threading.Semaphore(2 * jobs)
     writes = []
@@ -128,11 +149,13 @@ def _run_local(missing: list[tuple], jobs: int, on_done) -> None:
     def compute(task: OutputTask, path: Path, precision: str) -> None:
         slots.acquire()
         try:
+            _raise_failed_write(writes)  # a full disk stops the run here, not after every model has run
             logits = compute_logits(task, precision=precision)
+            write = atomic_save_npy(path, logits, syncer=syncer)
         except BaseException:
+            # a failed write gives its slot back too: otherwise the other workers wait on it forever
             slots.release()
             raise
-        write = atomic_save_npy(path, logits, syncer=syncer)
         write.add_done_callback(lambda _: (slots.release(), on_done()))
         writes.append(write)
 
@@ -157,6 +180,13 @@ def _run_local(missing: list[tuple], jobs: int, on_done) -> None:
             write.result()
     finally:
         torch.set_num_threads(before)
+
+
+def _raise_failed_write(writes: list) -> None:
+    """Raise the error of the first entry whose fsync or rename failed (on the sync thread)."""
+    for write in list(writes):
+        if write.done() and write.exception() is not None:
+            raise write.exception()
 
 
 def load_output(path: Path) -> np.ndarray:

@@ -20,6 +20,7 @@ CPU_IMAGE_BATCH = 128
 
 
 def default_cache_dir() -> Path:
+    """``$MIA_CACHE_DIR/outputs`` (default ``.cache/outputs``)."""
     return Path(os.environ.get("MIA_CACHE_DIR", ".cache")) / "outputs"
 
 

@@ -9,5 +9,13 @@ PNGs beside the zip or CSV; ``mia report <run folder>`` draws them again from th
 from toolkit.report.build import REPORT_DATA, REPORT_HTML, figure_names, rebuild, render, write_report
 from toolkit.report.data import ReportData, load_report_data
 
-__all__ = ["REPORT_DATA", "REPORT_HTML", "ReportData", "load_report_data", "figure_names", "render", "write_report",
-           "rebuild"]
+__all__ = [
+    "REPORT_DATA",
+    "REPORT_HTML",
+    "ReportData",
+    "load_report_data",
+    "figure_names",
+    "render",
+    "write_report",
+    "rebuild",
+]

@@ -46,8 +46,9 @@ def figure_names(data: ReportData, prefix: str = "") -> list[str]:
 
 def _hist_panels(data: ReportData, entry: dict) -> dict:
     key = entry.get("recipe_key", "recipe")
-    return {split: data.curve(entry["name"], split, key)[:2] for split in _splits(entry)
-            if key in entry["splits"][split]}
+    return {
+        split: data.curve(entry["name"], split, key)[:2] for split in _splits(entry) if key in entry["splits"][split]
+    }
 
 
 def _scenario_figures(data: ReportData, entry: dict, prefix: str) -> list[tuple[str, bytes, str]]:
@@ -77,8 +78,11 @@ def _ranking(rank: dict | None, labels: dict, fpr: float) -> str:
     if not rank:
         return ""
     extra = list(dict.fromkeys(k for row in rank["rows"] for k in row if k not in ("method", "value", "ci")))
-    rows = [[i + 1, labels.get(r["method"], r["method"]), float(r["value"]), float(r["ci"][0]), float(r["ci"][1])]
-            + [r.get(k, "") for k in extra] for i, r in enumerate(rank["rows"])]
+    rows = [
+        [i + 1, labels.get(r["method"], r["method"]), float(r["value"]), float(r["ci"][0]), float(r["ci"][1])]
+        + [r.get(k, "") for k in extra]
+        for i, r in enumerate(rank["rows"])
+    ]
     head = ["rank", "method", rank.get("value", f"TPR at FPR < {fpr:g}"), "CI low", "CI high"] + extra
     title = rank.get("title", f"Ranking on the {rank['split']} split")
     return f'<h3>{escape(title)}</h3><p class="note">{escape(rank.get("how", ""))}</p>' + html.table(head, rows)
@@ -96,10 +100,13 @@ def _board(entry: dict, labels: dict) -> str:
     if not board:
         return ""
     cols = ["mean", "std", "p5", "p95"]
-    rows = [[labels.get(m, m)] + [float(b[c]) for c in cols] + [b.get("per_class", ""), b.get("n_sims", "")]
-            for m, b in board.items()]
-    return ("<h3>Simulated leaderboard slices (TPR at the board's FPR, strict)</h3>"
-            + html.table(["method"] + cols + ["points per class", "slices"], rows))
+    rows = [
+        [labels.get(m, m)] + [float(b[c]) for c in cols] + [b.get("per_class", ""), b.get("n_sims", "")]
+        for m, b in board.items()
+    ]
+    return "<h3>Simulated leaderboard slices (TPR at the board's FPR, strict)</h3>" + html.table(
+        ["method"] + cols + ["points per class", "slices"], rows
+    )
 
 
 def _scenario_html(data: ReportData, entry: dict, figures: list[tuple[str, bytes, str]]) -> str:
@@ -127,13 +134,17 @@ def render(data: ReportData, prefix: str = "") -> tuple[str, dict[str, bytes]]:
         body.append(_scenario_html(data, entry, figures))
     timings = meta.get("timings") or {}
     if timings:
-        body.append("<h2>Run time per stage</h2>" + html.table(["stage", "seconds"],
-                                                               [[k, float(v)] for k, v in timings.items()]))
+        body.append(
+            "<h2>Run time per stage</h2>"
+            + html.table(["stage", "seconds"], [[k, float(v)] for k, v in timings.items()])
+        )
     provenance = [[k, v] for k, v in meta.get("provenance", {}).items()]
     body.append("<h2>Provenance</h2>" + html.table(["", "value"], provenance))
     body += [f'<p class="note">{escape(n)}</p>' for n in meta.get("notes", [])]
-    subtitle = (f"track {meta.get('track')} · submission {meta.get('submission')} · leaderboard operating point: "
-                f"FPR {float(meta['leaderboard_fpr']):g}")
+    subtitle = (
+        f"track {meta.get('track')} · submission {meta.get('submission')} · leaderboard operating point: "
+        f"FPR {float(meta['leaderboard_fpr']):g}"
+    )
     return html.page(meta.get("title", "report"), subtitle, "\n".join(body)), pngs
 
 
@@ -155,18 +166,25 @@ def report_files(path: Path) -> list[tuple[Path, str]]:
         own = path.name in (REPORT_DATA, REPORT_HTML, "manifest.json") or path.suffix == ".zip"
         found = [(path.parent, "" if own else f"{path.name.split('.')[0]}.")]
     elif path.is_dir():
-        found = [(path, "")] if (path / REPORT_DATA).is_file() else \
-            [(path, p.name[: -len(REPORT_DATA)]) for p in sorted(path.glob(f"*.{REPORT_DATA}"))]
+        found = (
+            [(path, "")]
+            if (path / REPORT_DATA).is_file()
+            else [(path, p.name[: -len(REPORT_DATA)]) for p in sorted(path.glob(f"*.{REPORT_DATA}"))]
+        )
     else:
         raise DataError(f"no such run folder or file: {path}")
     found = [(f, p) for f, p in found if (f / f"{p}{REPORT_DATA}").is_file()]
     if not found:
-        raise DataError(f"no report data ({REPORT_DATA}) for {path}",
-                        "pass a run folder written by `mia submit` (submissions/<track>/<run>/), or re-run it")
+        raise DataError(
+            f"no report data ({REPORT_DATA}) for {path}",
+            "pass a run folder written by `mia submit` (submissions/<track>/<run>/), or re-run it",
+        )
     return found
 
 
 def rebuild(path: Path) -> list[Path]:
     """Draw again every report of a run folder (or of the run a file belongs to) from its data; the pages."""
-    return [write_report(folder, load_report_data(folder / f"{prefix}{REPORT_DATA}"), prefix)
-            for folder, prefix in report_files(path)]
+    return [
+        write_report(folder, load_report_data(folder / f"{prefix}{REPORT_DATA}"), prefix)
+        for folder, prefix in report_files(path)
+    ]

@@ -106,8 +106,9 @@ def strict_tpr(labels: np.ndarray, scores: np.ndarray, x: float) -> float:
     return float(tpr[fpr < x].max())
 
 
-def rank_methods(data: ReportData, scenario: str, split: str, fpr: float, *, n_boot: int = 200,
-                 seed: int = 0) -> list[dict]:
+def rank_methods(
+    data: ReportData, scenario: str, split: str, fpr: float, *, n_boot: int = 200, seed: int = 0
+) -> list[dict]:
     """Every method of a split by strict TPR@``fpr``, best first, with a bootstrap CI over target models."""
     rows = []
     for method in data.scenario(scenario).get("splits", {}).get(split, []):

@@ -74,8 +74,15 @@ def roc_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, mark_f
             ax.plot([mark_fpr], [max(at, 1e-9)], "o", color=style["color"], ms=4)
         lowest = min(lowest, 1.0 / max(1, int(np.count_nonzero(np.asarray(y) == 0))))
     _style(lin, log, lowest, mark_fpr)
-    fig.legend(*lin.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7.5, frameon=False,
-               title=f"TPR at the leaderboard's FPR < {mark_fpr:g} (dotted line)", title_fontsize=8)
+    fig.legend(
+        *lin.get_legend_handles_labels(),
+        loc="lower center",
+        ncol=2,
+        fontsize=7.5,
+        frameon=False,
+        title=f"TPR at the leaderboard's FPR < {mark_fpr:g} (dotted line)",
+        title_fontsize=8,
+    )
     fig.suptitle(title, fontsize=11)
     bottom = (0.75 + 0.15 * rows) / height  # room for the legend's title and rows, and the axis labels
     fig.subplots_adjust(left=0.06, right=0.99, bottom=bottom, top=1 - 0.75 / height, wspace=0.18)  # tight_layout: 0.5 s

@@ -55,8 +55,10 @@ def table(header: list[str], rows: list[list]) -> str:
 def figure(name: str, png: bytes, caption: str) -> str:
     """An embedded PNG (data URI) with its caption and the name of the file beside the report."""
     uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return (f'<figure id="{escape(name)}"><img src="{uri}" alt="{escape(caption)}">'
-            f"<figcaption>{escape(caption)} ({escape(name)})</figcaption></figure>")
+    return (
+        f'<figure id="{escape(name)}"><img src="{uri}" alt="{escape(caption)}">'
+        f"<figcaption>{escape(caption)} ({escape(name)})</figcaption></figure>"
+    )
 
 
 def pre(text: str) -> str:

@@ -25,10 +25,16 @@ from toolkit.tracks import Recipe, runs_dir
 __all__ = ["TRAINED_FAMILIES", "SPLIT_TITLES", "default_families", "collect", "write_submission_report"]
 
 # Families that fit a model of their own on every call; left out of the report's comparison by default.
-TRAINED_FAMILIES = {"ensemble": "trains a classifier stack per fold", "quantile": "trains quantile regressors",
-                    "shokri": "trains a membership classifier on the references"}
-SPLIT_TITLES = {"validation": "validation split (train-phase models as targets, the others as references)",
-                "dev": "dev phase (known answers)", "final": "final phase (known answers)"}
+TRAINED_FAMILIES = {
+    "ensemble": "trains a classifier stack per fold",
+    "quantile": "trains quantile regressors",
+    "shokri": "trains a membership classifier on the references",
+}
+SPLIT_TITLES = {
+    "validation": "validation split (train-phase models as targets, the others as references)",
+    "dev": "dev phase (known answers)",
+    "final": "final phase (known answers)",
+}
 
 
 def default_families() -> list[str]:
@@ -62,29 +68,41 @@ def _drawn(meta: dict) -> set[str]:
 
 def _provenance(manifest: dict, ctx) -> dict:
     seeds = {sc: m.get("seed") for sc, m in manifest.get("scenarios", {}).items()}
-    return {"created": manifest.get("created"), "git commit": manifest.get("git_commit"),
-            "python": manifest.get("python"),
-            "packages": ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items()),
-            "challenge build seed": manifest.get("build_seed"), "attack seeds": json.dumps(seeds),
-            "views": ", ".join(ctx.views), "data folder": manifest.get("data_dir"),
-            "packaged method": manifest.get("method")}
+    return {
+        "created": manifest.get("created"),
+        "git commit": manifest.get("git_commit"),
+        "python": manifest.get("python"),
+        "packages": ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items()),
+        "challenge build seed": manifest.get("build_seed"),
+        "attack seeds": json.dumps(seeds),
+        "views": ", ".join(ctx.views),
+        "data folder": manifest.get("data_dir"),
+        "packaged method": manifest.get("method"),
+    }
 
 
 def _choice(meta: dict) -> tuple[list[str], dict[str, str]]:
     """Lines on how the recipe was chosen, and the legend labels of 'recipe' and 'baseline'."""
     recipe = Recipe.from_dict(meta["recipe"], "manifest").label()
     baseline = Recipe.from_dict(meta["baseline"], "manifest").label()
-    origins = {"tuned": "tuned by `mia tune` (runs/<track>/tuned_recipes.json)",
-               "auto": "chosen on the validation split by auto", "default": "the track.toml default"}
+    origins = {
+        "tuned": "tuned by `mia tune` (runs/<track>/tuned_recipes.json)",
+        "auto": "chosen on the validation split by auto",
+        "default": "the track.toml default",
+    }
     origin = origins.get(meta.get("recipe_origin"), str(meta.get("recipe_origin")))
     lines = [f"Recipe: {recipe}, {origin}; calibration: {meta.get('calibration')}."]
     auto = meta.get("auto")
     if auto:
         used = auto.get("used")
         used = Recipe.from_dict(used, "manifest").label() if isinstance(used, dict) else str(used)
-        lines.append(f"auto chose {auto.get('chosen')} among {len(auto.get('ranking', []))} candidates; "
-                     f"scored with {used}" + (f" (transform {auto['transform']})" if auto.get("transform") else "")
-                     + (", overridden by the tuned recipe" if "overridden_by_tuned" in auto else "") + ".")
+        lines.append(
+            f"auto chose {auto.get('chosen')} among {len(auto.get('ranking', []))} candidates; "
+            f"scored with {used}"
+            + (f" (transform {auto['transform']})" if auto.get("transform") else "")
+            + (", overridden by the tuned recipe" if "overridden_by_tuned" in auto else "")
+            + "."
+        )
         recipe = auto.get("chosen", recipe)
     lines.append(f"Baseline: {baseline}.")
     return lines, {"recipe": f"recipe: {recipe}", "baseline": f"baseline: {baseline}"}
@@ -93,12 +111,25 @@ def _choice(meta: dict) -> tuple[list[str], dict[str, str]]:
 def _auto_ranking(auto: dict, top: int = 15) -> dict:
     """auto's own ranking from the manifest: its objective (strict TPR at the board's FPR + 1e-3·AUC) with CIs."""
     shown = auto["ranking"][:top] + [r for r in auto["ranking"][top:] if r.get("chosen")]
-    rows = [{"method": r["label"], "value": r["objective"], "ci": r["ci"], "TPR": r.get("tpr", ""),
-             "AUC": r.get("auc", ""), "chosen": "chosen" + (f" ({r['note']})" if r.get("note") else "")
-             if r.get("chosen") else ""} for r in shown]
-    return {"split": "validation", "title": "auto's selection (from the manifest)", "value": "objective",
-            "how": f"objective = strict TPR at the leaderboard's FPR + 1e-3·AUC; 95% CI: bootstrap over target "
-                   f"models; top {top} of {len(auto['ranking'])} candidates (and the chosen one).", "rows": rows}
+    rows = [
+        {
+            "method": r["label"],
+            "value": r["objective"],
+            "ci": r["ci"],
+            "TPR": r.get("tpr", ""),
+            "AUC": r.get("auc", ""),
+            "chosen": "chosen" + (f" ({r['note']})" if r.get("note") else "") if r.get("chosen") else "",
+        }
+        for r in shown
+    ]
+    return {
+        "split": "validation",
+        "title": "auto's selection (from the manifest)",
+        "value": "objective",
+        "how": f"objective = strict TPR at the leaderboard's FPR + 1e-3·AUC; 95% CI: bootstrap over target "
+        f"models; top {top} of {len(auto['ranking'])} candidates (and the chosen one).",
+        "rows": rows,
+    }
 
 
 def _known_phases(data: ReportData, ctx, sd, stage: Path) -> None:
@@ -148,14 +179,18 @@ def _scenario(data: ReportData, ctx, sc, meta: dict, families: list[str], n_boot
     for method, (y, s, g) in validation.items():
         data.add(sc.name, "validation", method, y, s, g)
     if not validation:
-        entry["notes"].append(f"{stage} holds no validation scores (written before they were kept): "
-                              "re-run `mia attack`")
+        entry["notes"].append(
+            f"{stage} holds no validation scores (written before they were kept): re-run `mia attack`"
+        )
     entry["notes"] += _families(data, ctx, sd, families, _drawn(meta))
     _known_phases(data, ctx, sd, stage)
     fpr = float(data.meta["leaderboard_fpr"])
-    entry["ranking"] = {"split": "validation", "how": f"strict TPR at FPR < {fpr:g} over the pooled validation "
-                        f"targets; 95% CI: bootstrap over target models ({n_boot} resamples).",
-                        "rows": rank_methods(data, sc.name, "validation", fpr, n_boot=n_boot, seed=ctx.seed)}
+    entry["ranking"] = {
+        "split": "validation",
+        "how": f"strict TPR at FPR < {fpr:g} over the pooled validation "
+        f"targets; 95% CI: bootstrap over target models ({n_boot} resamples).",
+        "rows": rank_methods(data, sc.name, "validation", fpr, n_boot=n_boot, seed=ctx.seed),
+    }
     if meta.get("auto", {}).get("ranking"):
         entry["auto_ranking"] = _auto_ranking(meta["auto"])
     if meta.get("epsilon_lower_bound"):
@@ -169,20 +204,30 @@ def collect(ctx, zip_path: Path, *, families: list[str] | None = None, n_boot: i
     zip_path = Path(zip_path)
     manifest = json.loads((zip_path.parent / "manifest.json").read_text())
     chosen = default_families() if families is None else list(families)
-    data = ReportData({
-        "title": f"{ctx.track.name}: submission {zip_path.parent.name}", "track": ctx.track.name,
-        "submission": str(zip_path), "leaderboard_fpr": leaderboard_fpr(ctx.track),
-        "printed": format_table(manifest["scenarios"]), "split_titles": SPLIT_TITLES,
-        "timings": dict(ctx.timings) or manifest.get("timings", {}), "provenance": _provenance(manifest, ctx),
-    })
+    data = ReportData(
+        {
+            "title": f"{ctx.track.name}: submission {zip_path.parent.name}",
+            "track": ctx.track.name,
+            "submission": str(zip_path),
+            "leaderboard_fpr": leaderboard_fpr(ctx.track),
+            "printed": format_table(manifest["scenarios"]),
+            "split_titles": SPLIT_TITLES,
+            "timings": dict(ctx.timings) or manifest.get("timings", {}),
+            "provenance": _provenance(manifest, ctx),
+        }
+    )
     for sc in ctx.track.scenarios:
         _scenario(data, ctx, sc, manifest["scenarios"][sc.name], chosen, n_boot)
     left = sorted(set(TRAINED_FAMILIES) - set(chosen))
-    data.meta["notes"] = ["Families compared on the validation split at their defaults: "
-                          f"{', '.join(chosen) or 'none'}."]
+    data.meta["notes"] = [
+        f"Families compared on the validation split at their defaults: {', '.join(chosen) or 'none'}."
+    ]
     if left:
-        data.meta["notes"].append("Not compared (each " + "; ".join(f"{n}: {TRAINED_FAMILIES[n]}" for n in left)
-                                  + "): pass families= to toolkit.report.mico.collect to include them.")
+        data.meta["notes"].append(
+            "Not compared (each "
+            + "; ".join(f"{n}: {TRAINED_FAMILIES[n]}" for n in left)
+            + "): pass families= to toolkit.report.mico.collect to include them."
+        )
     return data
 
 

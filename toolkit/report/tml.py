@@ -30,27 +30,46 @@ def _keys(recipe: str, names) -> dict[str, str]:
 def _labels(manifest: dict, keys: dict[str, str]) -> dict[str, str]:
     recipe = Recipe.from_dict(manifest["recipe"], "manifest").label()
     out = {"recipe": f"recipe: {recipe}"}
-    out |= {k: f"baseline: {n} (defaults)" if k == "baseline" else f"{n} (defaults)" for n, k in keys.items()
-            if k != "recipe"}
+    out |= {
+        k: f"baseline: {n} (defaults)" if k == "baseline" else f"{n} (defaults)"
+        for n, k in keys.items()
+        if k != "recipe"
+    }
     return out
 
 
 def _ranking(manifest: dict, keys: dict[str, str], fpr: float) -> dict:
-    rows = [{"method": keys[n], "value": f["tpr@5%fpr_strict"], "ci": f["tpr_ci95"],
-             "TPR at FPR ≤ (inclusive)": f["tpr@5%fpr_inclusive"], "AUC": f["auc"]}
-            for n, f in manifest["validation"].items()]
-    return {"split": "validation", "rows": sorted(rows, key=lambda r: -r["value"]),
-            "how": f"out-of-fold on the public set ({manifest.get('folds')} folds); strict TPR at FPR < {fpr:g}; "
-                   "95% CI: bootstrap over points."}
+    rows = [
+        {
+            "method": keys[n],
+            "value": f["tpr@5%fpr_strict"],
+            "ci": f["tpr_ci95"],
+            "TPR at FPR ≤ (inclusive)": f["tpr@5%fpr_inclusive"],
+            "AUC": f["auc"],
+        }
+        for n, f in manifest["validation"].items()
+    ]
+    return {
+        "split": "validation",
+        "rows": sorted(rows, key=lambda r: -r["value"]),
+        "how": f"out-of-fold on the public set ({manifest.get('folds')} folds); strict TPR at FPR < {fpr:g}; "
+        "95% CI: bootstrap over points.",
+    }
 
 
 def _provenance(manifest: dict) -> dict:
-    return {"created": manifest.get("created"), "git commit": manifest.get("git_commit"),
-            "python": manifest.get("python"),
-            "packages": ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items()),
-            "seed": manifest.get("seed"), "folds": manifest.get("folds"), "views": ", ".join(manifest.get("views", [])),
-            "shadows": json.dumps(manifest.get("shadows")), "inputs (sha256)": json.dumps(manifest.get("inputs")),
-            "csv sha256": manifest.get("csv_sha256")}
+    return {
+        "created": manifest.get("created"),
+        "git commit": manifest.get("git_commit"),
+        "python": manifest.get("python"),
+        "packages": ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items()),
+        "seed": manifest.get("seed"),
+        "folds": manifest.get("folds"),
+        "views": ", ".join(manifest.get("views", [])),
+        "shadows": json.dumps(manifest.get("shadows")),
+        "inputs (sha256)": json.dumps(manifest.get("inputs")),
+        "csv sha256": manifest.get("csv_sha256"),
+    }
 
 
 def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> ReportData:
@@ -61,16 +80,22 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
     fpr = leaderboard_fpr(track)
     membership, oof = load_oof(Path(manifest["scores"]))
     keys = _keys(manifest["recipe"]["attack"], oof)
-    data = ReportData({
-        "title": f"{track.name}: submission {Path(manifest['csv']).stem}", "track": track.name,
-        "submission": manifest["csv"], "leaderboard_fpr": fpr, "printed": format_validation(manifest),
-        "split_titles": {"validation": "public set, out-of-fold scores (membership known)"},
-        "timings": dict(timings or {}), "provenance": _provenance(manifest),
-        "notes": ["The private set's answers are not known: its scores have no curve."],
-    })
+    data = ReportData(
+        {
+            "title": f"{track.name}: submission {Path(manifest['csv']).stem}",
+            "track": track.name,
+            "submission": manifest["csv"],
+            "leaderboard_fpr": fpr,
+            "printed": format_validation(manifest),
+            "split_titles": {"validation": "public set, out-of-fold scores (membership known)"},
+            "timings": dict(timings or {}),
+            "provenance": _provenance(manifest),
+            "notes": ["The private set's answers are not known: its scores have no curve."],
+        }
+    )
     entry = data.scenario(track.name)
     entry["labels"] = _labels(manifest, keys)
-    entry["choice"] = [f"Recipe: {entry['labels']['recipe'][len('recipe: '):]}, from track.toml."]
+    entry["choice"] = [f"Recipe: {entry['labels']['recipe'][len('recipe: ') :]}, from track.toml."]
     for name in sorted(oof, key=lambda n: list(entry["labels"]).index(keys[n])):
         data.add(track.name, "validation", keys[name], membership, oof[name])
     entry["ranking"] = _ranking(manifest, keys, fpr)

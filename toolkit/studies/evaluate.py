@@ -12,44 +12,75 @@ TPRs use the strict rule ``max(tpr[fpr < x])`` of MICO.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from toolkit.attacks import run_attack
 from toolkit.attacks.variants import VARIANTS, default_recipes
-from toolkit.mico.calibration import rank_within
 from toolkit.errors import ConfigError, ToolkitError
-from toolkit.metrics import metric_key, scorer_metrics
+from toolkit.metrics import bootstrap_ci, metric_key, objective_value, scorer_metrics
+from toolkit.mico.calibration import rank_within
 from toolkit.tracks import Recipe, Track, load_track
 
 __all__ = ["VARIANTS", "default_recipes", "rank_within", "evaluate_scenario", "evaluate_track", "FPRS"]
 
 FPRS = (0.001, 0.01, 0.1)
 
-def evaluate_scenario(folds: list, recipes: list[Recipe], *, seed: int = 0, pooling: str = "rank") -> list[dict]:
-    """One row per recipe: strict TPR at ``FPRS``, AUC and seconds, pooled over ``folds``."""
+
+def evaluate_scenario(
+    folds: list, recipes: list[Recipe], *, seed: int = 0, pooling: str = "rank", n_boot: int = 200
+) -> list[dict]:
+    """One row per recipe: strict TPR at ``FPRS``, AUC, 95% model-bootstrap CIs of TPR@10%FPR and AUC, seconds.
+
+    The CIs resample whole target models (``metrics.bootstrap_ci`` with groups = model ids), as the
+    pooled leaderboard figure moves with the models drawn, not with single points.
+    """
     if pooling not in ("rank", "raw"):
         raise ConfigError(f"unknown pooling {pooling!r}; valid: rank, raw")
     truth = np.concatenate([f.solution for f in folds])
+    models = np.concatenate([np.asarray(f.model_ids)[f.groups] for f in folds])
     rows = []
     for recipe in recipes:
-        start, parts, error = time.perf_counter(), [], ""
+        start, parts, error, ci = time.perf_counter(), [], "", {}
         try:
             for f in folds:
-                s = run_attack(recipe.attack, f.target, f.labels, f.ref, f.keep, groups=f.groups, seed=seed,
-                               **dict(recipe.params))
+                s = run_attack(
+                    recipe.attack, f.target, f.labels, f.ref, f.keep, groups=f.groups, seed=seed, **dict(recipe.params)
+                )
                 parts.append(rank_within(s, f.groups) if pooling == "rank" else s)
-            m = scorer_metrics(truth, np.concatenate(parts), fprs=FPRS)
+            pooled = np.concatenate(parts)
+            m = scorer_metrics(truth, pooled, fprs=FPRS)
+            ci = _cis(truth, pooled, models, n_boot, seed)
         except ToolkitError as exc:  # one broken attack must not hide the others' results
             m, error = {}, str(exc)
         row = {"attack": recipe.label()}
         row.update({f"tpr@{100 * x:g}%fpr": m.get(metric_key(x), np.nan) for x in FPRS})
-        row.update({"auc": m.get("AUC", np.nan), "seconds": time.perf_counter() - start, "error": error})
+        row.update(
+            {
+                "tpr10_lo": ci.get("tpr", (np.nan,) * 2)[0],
+                "tpr10_hi": ci.get("tpr", (np.nan,) * 2)[1],
+                "auc": m.get("AUC", np.nan),
+                "auc_lo": ci.get("auc", (np.nan,) * 2)[0],
+                "auc_hi": ci.get("auc", (np.nan,) * 2)[1],
+                "seconds": time.perf_counter() - start,
+                "error": error,
+            }
+        )
         rows.append(row)
     return rows
+
+
+def _cis(y, s, models, n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
+    """95% bootstrap intervals over target models of strict TPR@10%FPR and AUC."""
+    tpr = lambda yy, ss: objective_value(yy, ss, 0.1)[1]
+    auc = lambda yy, ss: objective_value(yy, ss, 0.1)[2]
+    return {
+        name: bootstrap_ci(y, s, stat, groups=models, n_boot=n_boot, seed=seed)[1:]
+        for name, stat in (("tpr", tpr), ("auc", auc))
+    }
 
 
 def evaluate_track(

@@ -22,7 +22,15 @@ from toolkit.models import build_model
 from toolkit.models.training import TrainConfig, train_model
 from toolkit.studies.leakage import leakage_summary
 
-__all__ = ["ImbalanceConfig", "LEVELS", "PREDICTIONS", "pick_attack", "removal_mask", "run_imbalance", "write_imbalance_report"]
+__all__ = [
+    "ImbalanceConfig",
+    "LEVELS",
+    "PREDICTIONS",
+    "pick_attack",
+    "removal_mask",
+    "run_imbalance",
+    "write_imbalance_report",
+]
 
 # name → (removal rate, classes thinned); the seed's mild/severe and their "reverse" variants.
 LEVELS = {
@@ -33,13 +41,20 @@ LEVELS = {
     "reverse_severe": (0.8, (5, 6, 7, 8, 9)),
 }
 # seeds/000 predicted (never measured) these AUC ranges.
-PREDICTIONS = {"none": (0.66, 0.68), "mild": (0.60, 0.64), "severe": (0.55, 0.60),
-               "minority": (0.52, 0.55), "majority": (0.65, 0.70)}
+PREDICTIONS = {
+    "none": (0.66, 0.68),
+    "mild": (0.60, 0.64),
+    "severe": (0.55, 0.60),
+    "minority": (0.52, 0.55),
+    "majority": (0.65, 0.70),
+}
 PREFERRED = ("lira", "rmia", "hardness")
 
 
 @dataclass(frozen=True)
 class ImbalanceConfig:
+    """Settings of the class-imbalance study: dataset, imbalance levels, sweep, models and seeds."""
+
     dataset: str = "demo"
     arch: str = "demo_mlp"
     levels: tuple[str, ...] = ("none", "mild", "severe", "reverse_mild", "reverse_severe")
@@ -93,10 +108,13 @@ def _refs(cfg, x, y, n_classes, rate, classes, tag):
 def _class_metrics(member, scores, labels, minority, cfg) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    auc = lambda m, s: float(roc_auc_score(m, s))  # noqa: E731
+    auc = lambda m, s: float(roc_auc_score(m, s))
     per_class = {int(c): auc(member[labels == c], scores[labels == c]) for c in np.unique(labels)}
-    out = {"per_class_auc": per_class, **scorer_metrics(member, scores, fprs=(0.01, 0.05, 0.1)),
-           **leakage_summary(member, scores)}
+    out = {
+        "per_class_auc": per_class,
+        **scorer_metrics(member, scores, fprs=(0.01, 0.05, 0.1)),
+        **leakage_summary(member, scores),
+    }
     for name, rows in (("minority", np.isin(labels, minority)), ("majority", ~np.isin(labels, minority))):
         if rows.any() and 0 < member[rows].mean() < 1:
             est, lo, hi = bootstrap_ci(member[rows], scores[rows], auc, n_boot=cfg.n_boot, seed=cfg.seed)
@@ -112,8 +130,14 @@ def _setting(cfg, x, y, half_a, attack, rate, classes, refs, n_classes, tag):
     rows = trained | ~half_a  # evaluated: members and the balanced non-member half
     member = trained[rows]
     correct = target[:, 0].argmax(-1) == y
-    res = {"rate": rate, "classes": list(classes), "n_train": int(trained.sum()),
-           "train_acc": float(correct[trained].mean()), "test_acc": float(correct[~half_a].mean()), "attacks": {}}
+    res = {
+        "rate": rate,
+        "classes": list(classes),
+        "n_train": int(trained.sum()),
+        "train_acc": float(correct[trained].mean()),
+        "test_acc": float(correct[~half_a].mean()),
+        "attacks": {},
+    }
     scores = {}
     for ref_name, (ref, keep) in refs.items():
         s = run_attack(attack, target, y, ref, keep, seed=cfg.seed)[rows]
@@ -157,8 +181,15 @@ def run_imbalance(cfg: ImbalanceConfig, progress=None) -> dict:
                 progress(f"sweep {rate:.1f}", res)
     finally:
         torch.set_num_threads(threads)
-    return {"study": "imbalance", "config": asdict(cfg), "attack": attack, "levels": levels, "sweep": sweep,
-            "predictions": PREDICTIONS, "_scores": scores}
+    return {
+        "study": "imbalance",
+        "config": asdict(cfg),
+        "attack": attack,
+        "levels": levels,
+        "sweep": sweep,
+        "predictions": PREDICTIONS,
+        "_scores": scores,
+    }
 
 
 def _fmt(d):
@@ -177,43 +208,104 @@ def write_imbalance_report(res: dict, out) -> list:
     for name, lv in res["levels"].items():
         for refs, m in lv["attacks"].items():
             pred = PREDICTIONS.get(name)
-            rows.append([name, refs, lv["n_train"], lv["test_acc"], m["AUC"], m["TPR_FPR_100"], m["TPR_FPR_1000"],
-                         _fmt(m.get("minority_auc")), _fmt(m.get("majority_auc")), m["advantage"], m["mi_bits"],
-                         f"{pred[0]:.2f}–{pred[1]:.2f}" if pred else "–"])
-    sweep = [[s["rate"], s["n_train"], s["test_acc"], s["attacks"]["balanced refs"]["AUC"],
-              _fmt(s["attacks"]["balanced refs"].get("minority_auc")), _fmt(s["attacks"]["balanced refs"].get("majority_auc"))]
-             for s in res["sweep"]]
+            rows.append(
+                [
+                    name,
+                    refs,
+                    lv["n_train"],
+                    lv["test_acc"],
+                    m["AUC"],
+                    m["TPR_FPR_100"],
+                    m["TPR_FPR_1000"],
+                    _fmt(m.get("minority_auc")),
+                    _fmt(m.get("majority_auc")),
+                    m["advantage"],
+                    m["mi_bits"],
+                    f"{pred[0]:.2f}–{pred[1]:.2f}" if pred else "–",
+                ]
+            )
+    sweep = [
+        [
+            s["rate"],
+            s["n_train"],
+            s["test_acc"],
+            s["attacks"]["balanced refs"]["AUC"],
+            _fmt(s["attacks"]["balanced refs"].get("minority_auc")),
+            _fmt(s["attacks"]["balanced refs"].get("majority_auc")),
+        ]
+        for s in res["sweep"]
+    ]
     lv = res["levels"]
-    lines = ["# Class imbalance vs membership inference", "",
-             f"Population `{res['config']['dataset']}`, architecture `{res['config']['arch']}`, attack `{res['attack']}` "
-             f"with {res['config']['n_ref']} reference models; seed {res['config']['seed']}. TPR@FPR strict (MICO rule). "
-             "Minority/majority AUC: bootstrap 95% CI over points.", "",
-             md_table(["level", "refs", "n train", "test acc", "AUC", "TPR@1%", "TPR@10%", "minority AUC", "majority AUC",
-                       "advantage", "MI bits", "predicted AUC (seed 000)"], rows), ""]
+    lines = [
+        "# Class imbalance vs membership inference",
+        "",
+        f"Population `{res['config']['dataset']}`, architecture `{res['config']['arch']}`, attack `{res['attack']}` "
+        f"with {res['config']['n_ref']} reference models; seed {res['config']['seed']}. TPR@FPR strict (MICO rule). "
+        "Minority/majority AUC: bootstrap 95% CI over points.",
+        "",
+        md_table(
+            [
+                "level",
+                "refs",
+                "n train",
+                "test acc",
+                "AUC",
+                "TPR@1%",
+                "TPR@10%",
+                "minority AUC",
+                "majority AUC",
+                "advantage",
+                "MI bits",
+                "predicted AUC (seed 000)",
+            ],
+            rows,
+        ),
+        "",
+    ]
     if sweep:
-        lines += ["## Removal-rate sweep (classes 0–2, balanced refs)", "",
-                  md_table(["rate", "n train", "test acc", "AUC", "minority AUC", "majority AUC"], sweep), ""]
+        lines += [
+            "## Removal-rate sweep (classes 0–2, balanced refs)",
+            "",
+            md_table(["rate", "n train", "test acc", "AUC", "minority AUC", "majority AUC"], sweep),
+            "",
+        ]
     lines += ["## Against the source's predictions", ""]
     base = lv.get("none", {}).get("attacks", {}).get("balanced refs", {}).get("AUC")
     for name in ("none", "mild", "severe"):
         if name in lv:
             auc = lv[name]["attacks"]["balanced refs"]["AUC"]
             lo, hi = PREDICTIONS[name]
-            lines.append(f"- `{name}`: AUC {auc:.3f}, predicted {lo:.2f}–{hi:.2f}: "
-                         f"{'inside' if lo <= auc <= hi else 'outside'} the predicted range"
-                         + (f"; {'lower' if auc < base else 'higher'} than balanced ({base:.3f})" if base and name != "none" else "") + ".")
+            lines.append(
+                f"- `{name}`: AUC {auc:.3f}, predicted {lo:.2f}–{hi:.2f}: "
+                f"{'inside' if lo <= auc <= hi else 'outside'} the predicted range"
+                + (
+                    f"; {'lower' if auc < base else 'higher'} than balanced ({base:.3f})"
+                    if base and name != "none"
+                    else ""
+                )
+                + "."
+            )
     for name in ("mild", "severe"):
         m = lv.get(name, {}).get("attacks", {})
         if "balanced refs" in m and "minority_auc" in m["balanced refs"]:
             b = m["balanced refs"]
-            lines.append(f"- `{name}` minority {_fmt(b['minority_auc'])} vs majority {_fmt(b['majority_auc'])} "
-                         f"(predicted minority 0.52–0.55, majority 0.65–0.70).")
+            lines.append(
+                f"- `{name}` minority {_fmt(b['minority_auc'])} vs majority {_fmt(b['majority_auc'])} "
+                f"(predicted minority 0.52–0.55, majority 0.65–0.70)."
+            )
         if "imbalanced refs" in m:
-            lines.append(f"- `{name}` imbalanced refs: AUC {m['imbalanced refs']['AUC']:.3f} vs balanced refs "
-                         f"{m['balanced refs']['AUC']:.3f} (predicted: imbalanced refs recover power).")
-    lines += ["", "Members are imbalanced but non-members are not, so the overall AUC also rewards recognising the "
-              "class mix; per-class AUCs remove that effect.", "",
-              "Plots: `roc_<refs>.png`, `per_class_auc.png`, `scores.png`.", ""]
+            lines.append(
+                f"- `{name}` imbalanced refs: AUC {m['imbalanced refs']['AUC']:.3f} vs balanced refs "
+                f"{m['balanced refs']['AUC']:.3f} (predicted: imbalanced refs recover power)."
+            )
+    lines += [
+        "",
+        "Members are imbalanced but non-members are not, so the overall AUC also rewards recognising the "
+        "class mix; per-class AUCs remove that effect.",
+        "",
+        "Plots: `roc_<refs>.png`, `per_class_auc.png`, `scores.png`.",
+        "",
+    ]
     (out / "report.md").write_text("\n".join(lines))
     paths = [out / "results.json", out / "report.md"]
     for refs in ("balanced refs", "imbalanced refs"):
@@ -225,5 +317,7 @@ def write_imbalance_report(res: dict, out) -> list:
     classes = sorted(next(iter(lv.values()))["attacks"]["balanced refs"]["per_class_auc"])
     bars = {n: [v["attacks"]["balanced refs"]["per_class_auc"].get(c, np.nan) for c in classes] for n, v in lv.items()}
     plot_bars(out / "per_class_auc.png", bars, classes, "attack AUC", "per-class AUC (balanced refs)")
-    plot_histograms(out / "scores.png", {n: sc["balanced refs"] for n, sc in res["_scores"].items()}, f"{res['attack']} score")
+    plot_histograms(
+        out / "scores.png", {n: sc["balanced refs"] for n, sc in res["_scores"].items()}, f"{res['attack']} score"
+    )
     return paths + [out / "per_class_auc.png", out / "scores.png"]

@@ -15,7 +15,16 @@ import numpy as np
 from toolkit.io import atomic_write_text
 from toolkit.metrics import roc
 
-__all__ = ["run_dir", "write_json", "md_table", "plot_rocs", "plot_histograms", "plot_errorbars", "plot_bars", "mean_ci"]
+__all__ = [
+    "run_dir",
+    "write_json",
+    "md_table",
+    "plot_rocs",
+    "plot_histograms",
+    "plot_errorbars",
+    "plot_bars",
+    "mean_ci",
+]
 
 
 def run_dir(root: Path, name: str, stamp: str | None = None) -> Path:
@@ -27,6 +36,7 @@ def run_dir(root: Path, name: str, stamp: str | None = None) -> Path:
 
 
 def write_json(path: Path, obj) -> None:
+    """Write ``obj`` as indented, key-sorted JSON, atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
 
 
@@ -44,7 +54,7 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
 
 def md_table(header: list[str], rows: list[list]) -> str:
     """A GitHub markdown table; floats with 3 decimals."""
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -101,14 +111,22 @@ def plot_histograms(path: Path, panels: dict[str, tuple[np.ndarray, np.ndarray]]
     plt.close(fig)
 
 
-def plot_errorbars(path: Path, series: dict[str, tuple], xlabel: str, ylabel: str, logx: bool = False,
-                   hline: float | None = 0.5) -> None:
+def plot_errorbars(
+    path: Path, series: dict[str, tuple], xlabel: str, ylabel: str, logx: bool = False, hline: float | None = 0.5
+) -> None:
     """``series`` maps a label to (x, y, y_low, y_high[, x_err]) arrays; draws points with CI bars."""
     plt, fig, (ax,) = _figure()
     for label, (x, y, lo, hi, *xerr) in series.items():
         y = np.asarray(y)
-        ax.errorbar(x, y, yerr=[y - np.asarray(lo), np.asarray(hi) - y], xerr=xerr[0] if xerr else None,
-                    fmt="o-" if not xerr else "o", capsize=3, label=label)
+        ax.errorbar(
+            x,
+            y,
+            yerr=[y - np.asarray(lo), np.asarray(hi) - y],
+            xerr=xerr[0] if xerr else None,
+            fmt="o-" if not xerr else "o",
+            capsize=3,
+            label=label,
+        )
     if hline is not None:
         ax.axhline(hline, color="grey", ls="--", lw=0.8)
     if logx:

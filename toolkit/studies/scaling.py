@@ -25,8 +25,16 @@ from toolkit.models import register_architecture
 from toolkit.models.training import TrainConfig, train_model
 from toolkit.studies.leakage import leakage_summary
 
-__all__ = ["ScalingConfig", "SOURCE", "study_mlp", "n_params", "parse_attacks", "run_scaling", "correlations",
-           "write_scaling_report"]
+__all__ = [
+    "ScalingConfig",
+    "SOURCE",
+    "study_mlp",
+    "n_params",
+    "parse_attacks",
+    "run_scaling",
+    "correlations",
+    "write_scaling_report",
+]
 
 # seeds/004: mean ± std over 3 repeats per width; r and p over the five width means.
 SOURCE = {
@@ -36,8 +44,7 @@ SOURCE = {
     "test_acc": {16: 0.667, 32: 0.680, 64: 0.665, 128: 0.656, 256: 0.645},
     "r": {"auc_vs_log2_params": (0.743, 0.150), "auc_vs_gap": (0.782, 0.118), "gap_vs_log2_params": (0.958, 0.010)},
 }
-ALIASES = {"loss": ("threshold", {"signal": "loss"}),
-           "shokri-sorted": ("shokri", {"sort": True, "true_class": True})}
+ALIASES = {"loss": ("threshold", {"signal": "loss"}), "shokri-sorted": ("shokri", {"sort": True, "true_class": True})}
 
 
 @register_architecture("study_mlp")
@@ -55,6 +62,8 @@ def n_params(width: int, in_features: int = 10, n_classes: int = 5) -> int:
 
 @dataclass(frozen=True)
 class ScalingConfig:
+    """Settings of the model-size scaling study: widths, repeats, shadows and seed."""
+
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)
     repeats: int = 3
     shadows: int = 3
@@ -94,7 +103,11 @@ def _datasets(cfg: ScalingConfig, repeat: int) -> list[tuple[np.ndarray, np.ndar
         centres = cluster_centres(np.random.default_rng([cfg.seed]), cfg.n_classes, cfg.n_features)
         out = []
         for k in range(1 + cfg.shadows):
-            c = cluster_centres(rng, cfg.n_classes, cfg.n_features) if (k and cfg.shadow_centres == "redraw") else centres
+            c = (
+                cluster_centres(rng, cfg.n_classes, cfg.n_features)
+                if (k and cfg.shadow_centres == "redraw")
+                else centres
+            )
             out.append(gaussian_clusters(rng, c, cfg.n_per_class, cfg.noise_std))
         return out
     from toolkit.data import load_population
@@ -103,7 +116,10 @@ def _datasets(cfg: ScalingConfig, repeat: int) -> list[tuple[np.ndarray, np.ndar
     x = pop.inputs.reshape(len(pop), -1).astype(np.float32)
     size = len(pop) // (1 + cfg.shadows)
     order = rng.permutation(len(pop))
-    return [(x[order[k * size:(k + 1) * size]], pop.labels[order[k * size:(k + 1) * size]]) for k in range(1 + cfg.shadows)]
+    return [
+        (x[order[k * size : (k + 1) * size]], pop.labels[order[k * size : (k + 1) * size]])
+        for k in range(1 + cfg.shadows)
+    ]
 
 
 def _train(cfg: ScalingConfig, width: int, x, y, seed: int, n_classes: int):
@@ -137,8 +153,13 @@ def run_one(cfg: ScalingConfig, width: int, repeat: int, datasets, attacks) -> t
     logits = np.stack(logits).astype(np.float32)  # [1 + S, n_pool, 1, C]
     mine = owner == 0
     correct = logits[0, :, 0].argmax(-1) == y_pool
-    row = {"width": width, "repeat": repeat, "params": n_params(width, x_pool.shape[1], n_classes),
-           "train_acc": float(correct[keep[0]].mean()), "test_acc": float(correct[mine & ~keep[0]].mean())}
+    row = {
+        "width": width,
+        "repeat": repeat,
+        "params": n_params(width, x_pool.shape[1], n_classes),
+        "train_acc": float(correct[keep[0]].mean()),
+        "test_acc": float(correct[mine & ~keep[0]].mean()),
+    }
     row["gap"] = row["train_acc"] - row["test_acc"]
     member = keep[0][mine]
     scores = {}
@@ -188,14 +209,22 @@ def summarise(cfg: ScalingConfig, rows: list[dict], labels) -> tuple[list[dict],
         summary.append(s)
     logp = np.log2([s["params"] for s in summary])
     gap = [s["gap"]["mean"] for s in summary]
-    corr = {"gap_vs_log2_params": {"means": correlations(logp, gap),
-                                   "runs": correlations(np.log2([r["params"] for r in rows]), [r["gap"] for r in rows])}}
+    corr = {
+        "gap_vs_log2_params": {
+            "means": correlations(logp, gap),
+            "runs": correlations(np.log2([r["params"] for r in rows]), [r["gap"] for r in rows]),
+        }
+    }
     for a in labels:
         auc = [s[f"auc_{a}"]["mean"] for s in summary]
-        corr[f"auc_{a}_vs_log2_params"] = {"means": correlations(logp, auc),
-                                           "runs": correlations(np.log2([r["params"] for r in rows]), [r[f"auc_{a}"] for r in rows])}
-        corr[f"auc_{a}_vs_gap"] = {"means": correlations(gap, auc),
-                                   "runs": correlations([r["gap"] for r in rows], [r[f"auc_{a}"] for r in rows])}
+        corr[f"auc_{a}_vs_log2_params"] = {
+            "means": correlations(logp, auc),
+            "runs": correlations(np.log2([r["params"] for r in rows]), [r[f"auc_{a}"] for r in rows]),
+        }
+        corr[f"auc_{a}_vs_gap"] = {
+            "means": correlations(gap, auc),
+            "runs": correlations([r["gap"] for r in rows], [r[f"auc_{a}"] for r in rows]),
+        }
     return summary, corr
 
 
@@ -222,16 +251,24 @@ def run_scaling(cfg: ScalingConfig, progress=None) -> dict:
     finally:
         torch.set_num_threads(threads)
     summary, corr = summarise(cfg, rows, list(attacks))
-    return {"study": "scaling", "config": asdict(cfg), "rows": rows, "summary": summary,
-            "correlations": corr, "_scores": hist}
+    return {
+        "study": "scaling",
+        "config": asdict(cfg),
+        "rows": rows,
+        "summary": summary,
+        "correlations": corr,
+        "_scores": hist,
+    }
 
 
 def _verdict(corr: dict, label: str) -> str:
     gap, size = corr[f"auc_{label}_vs_gap"]["means"], corr[f"auc_{label}_vs_log2_params"]["means"]
     holds = gap["r"] > 0 and size["r"] > 0 and gap["r"] >= size["r"]
-    return (f"- `{label}`: r(AUC, gap) = {gap['r']:.3f} (p = {gap['p']:.3f}), r(AUC, log2 params) = {size['r']:.3f} "
-            f"(p = {size['p']:.3f}): the source's ordering (gap ≥ size, both positive) "
-            f"{'holds' if holds else 'does not hold'} here.")
+    return (
+        f"- `{label}`: r(AUC, gap) = {gap['r']:.3f} (p = {gap['p']:.3f}), r(AUC, log2 params) = {size['r']:.3f} "
+        f"(p = {size['p']:.3f}): the source's ordering (gap ≥ size, both positive) "
+        f"{'holds' if holds else 'does not hold'} here."
+    )
 
 
 def write_scaling_report(res: dict, out) -> list:
@@ -244,39 +281,81 @@ def write_scaling_report(res: dict, out) -> list:
     labels = list(res["config"]["attacks"])
     summary, corr = res["summary"], res["correlations"]
     write_json(out / "results.json", {k: v for k, v in res.items() if not k.startswith("_")})
-    ci = lambda d: f"{d['mean']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"  # noqa: E731
-    src = lambda key, w: "%.3f ± %.3f" % SOURCE[key][w] if w in SOURCE[key] else "–"  # noqa: E731
-    rows = [[s["width"], s["params"], s["train_acc"]["mean"], s["test_acc"]["mean"], ci(s["gap"]), src("gap", s["width"]),
-             *[ci(s[f"auc_{a}"]) for a in labels], src("auc", s["width"])] for s in summary]
-    header = ["width", "params", "train acc", "test acc", "gap (95% CI)", "source gap"] + \
-             [f"AUC {a} (95% CI)" for a in labels] + ["source AUC (shokri)"]
+    ci = lambda d: f"{d['mean']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
+    src = lambda key, w: "{:.3f} ± {:.3f}".format(*SOURCE[key][w]) if w in SOURCE[key] else "–"
+    rows = [
+        [
+            s["width"],
+            s["params"],
+            s["train_acc"]["mean"],
+            s["test_acc"]["mean"],
+            ci(s["gap"]),
+            src("gap", s["width"]),
+            *[ci(s[f"auc_{a}"]) for a in labels],
+            src("auc", s["width"]),
+        ]
+        for s in summary
+    ]
+    header = (
+        ["width", "params", "train acc", "test acc", "gap (95% CI)", "source gap"]
+        + [f"AUC {a} (95% CI)" for a in labels]
+        + ["source AUC (shokri)"]
+    )
     crow = []
     for key, val in corr.items():
         m, r = val["means"], val["runs"]
         src_key = key.replace("auc_shokri_", "auc_") if key.startswith("auc_shokri_") else key
         s = SOURCE["r"].get(src_key)
-        crow.append([key, f"{m['r']:.3f} [{m['low']:.3f}, {m['high']:.3f}]", f"{m['p']:.3f}",
-                     f"{r['r']:.3f} (p = {r['p']:.3g}, n = {r['n']})", f"{s[0]:.3f} (p = {s[1]:.3f})" if s else "–"])
+        crow.append(
+            [
+                key,
+                f"{m['r']:.3f} [{m['low']:.3f}, {m['high']:.3f}]",
+                f"{m['p']:.3f}",
+                f"{r['r']:.3f} (p = {r['p']:.3g}, n = {r['n']})",
+                f"{s[0]:.3f} (p = {s[1]:.3f})" if s else "–",
+            ]
+        )
     cfg = res["config"]
     lines = [
-        "# Model size vs overfitting vs membership inference", "",
+        "# Model size vs overfitting vs membership inference",
+        "",
         f"Data `{cfg['dataset']}`; widths {cfg['widths']}; {cfg['repeats']} repeats; {cfg['shadows']} shadows per "
         f"target; {cfg['epochs']} epochs Adam lr {cfg['lr']}, batch {cfg['batch_size']}; seed {cfg['seed']}; "
-        f"shadow centres `{cfg['shadow_centres']}`. Intervals: Student-t over repeats (table), Fisher z (r).", "",
-        md_table(header, rows), "",
-        "## Correlations (Pearson; 'means' = over width means as the source did, 'runs' = every target)", "",
-        md_table(["pair", "r over means [95% CI]", "p", "r over runs", "source r (p)"], crow), "",
-        "## Against the source (seeds/004)", "",
+        f"shadow centres `{cfg['shadow_centres']}`. Intervals: Student-t over repeats (table), Fisher z (r).",
+        "",
+        md_table(header, rows),
+        "",
+        "## Correlations (Pearson; 'means' = over width means as the source did, 'runs' = every target)",
+        "",
+        md_table(["pair", "r over means [95% CI]", "p", "r over runs", "source r (p)"], crow),
+        "",
+        "## Against the source (seeds/004)",
+        "",
         *[_verdict(corr, a) for a in labels],
         f"- Source AUCs 0.516–0.544 (shokri); ours {min(s['auc_' + labels[0]]['mean'] for s in summary):.3f}–"
         f"{max(s['auc_' + labels[0]]['mean'] for s in summary):.3f} for `{labels[0]}`.",
         f"- Gap vs size: r = {corr['gap_vs_log2_params']['means']['r']:.3f} "
-        f"(p = {corr['gap_vs_log2_params']['means']['p']:.3f}); source 0.958 (p = 0.010).", "",
-        "## Leakage context (mean over targets)", "",
-        md_table(["attack", "advantage", "balanced acc", "MI (bits)", "Fano MI lower bound (bits)"],
-                 [[a, *[float(np.mean([r[f"{k}_{a}"] for r in res["rows"]])) for k in
-                        ("advantage", "balanced_accuracy", "mi_bits", "fano_mi_lower_bound_bits")]] for a in labels]),
-        "", "Plots: `auc_vs_width.png`, `auc_vs_gap.png`, `scores_<attack>.png`.", ""]
+        f"(p = {corr['gap_vs_log2_params']['means']['p']:.3f}); source 0.958 (p = 0.010).",
+        "",
+        "## Leakage context (mean over targets)",
+        "",
+        md_table(
+            ["attack", "advantage", "balanced acc", "MI (bits)", "Fano MI lower bound (bits)"],
+            [
+                [
+                    a,
+                    *[
+                        float(np.mean([r[f"{k}_{a}"] for r in res["rows"]]))
+                        for k in ("advantage", "balanced_accuracy", "mi_bits", "fano_mi_lower_bound_bits")
+                    ],
+                ]
+                for a in labels
+            ],
+        ),
+        "",
+        "Plots: `auc_vs_width.png`, `auc_vs_gap.png`, `scores_<attack>.png`.",
+        "",
+    ]
     (out / "report.md").write_text("\n".join(lines))
     widths = [s["width"] for s in summary]
     series = {a: (widths, *[[s[f"auc_{a}"][k] for s in summary] for k in ("mean", "low", "high")]) for a in labels}
@@ -287,8 +366,13 @@ def write_scaling_report(res: dict, out) -> list:
         series["source (mean ± std)"] = (src_w, m, np.subtract(m, sd), np.add(m, sd))
     plot_errorbars(out / "auc_vs_width.png", series, "hidden width", "attack AUC", logx=True)
     gx = [s["gap"]["mean"] for s in summary]
-    gerr = [[s["gap"]["mean"] - s["gap"]["low"] for s in summary], [s["gap"]["high"] - s["gap"]["mean"] for s in summary]]
-    plot_errorbars(out / "auc_vs_gap.png", {a: (gx, *series[a][1:], gerr) for a in labels}, "train − test accuracy", "attack AUC")
+    gerr = [
+        [s["gap"]["mean"] - s["gap"]["low"] for s in summary],
+        [s["gap"]["high"] - s["gap"]["mean"] for s in summary],
+    ]
+    plot_errorbars(
+        out / "auc_vs_gap.png", {a: (gx, *series[a][1:], gerr) for a in labels}, "train − test accuracy", "attack AUC"
+    )
     paths = [out / "results.json", out / "report.md", out / "auc_vs_width.png", out / "auc_vs_gap.png"]
     for a in labels:
         p = out / f"scores_{a}.png"

@@ -44,7 +44,9 @@ def load_split(path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path, allow_pickle=False) as f:
             x, y = f["x"].astype(np.float32), f["y"].astype(np.int64)
     except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}", "expected an .npz with arrays 'x' (inputs) and 'y' (labels)") from None
+        raise DataError(
+            f"cannot read {path}: {exc}", "expected an .npz with arrays 'x' (inputs) and 'y' (labels)"
+        ) from None
     if len(x) != len(y) or len(y) == 0:
         raise DataError(f"{path}: x has {len(x)} rows and y {len(y)}; need the same non-zero number")
     return x, y
@@ -56,7 +58,9 @@ def model_logits(model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
 
     model.eval()
     with torch.inference_mode():
-        return np.concatenate([model(torch.from_numpy(x[i:i + batch])).double().numpy() for i in range(0, len(x), batch)])
+        return np.concatenate(
+            [model(torch.from_numpy(x[i : i + batch])).double().numpy() for i in range(0, len(x), batch)]
+        )
 
 
 def _rate_ci(hits: np.ndarray, rng, n_boot: int) -> tuple[float, float, float]:
@@ -64,8 +68,19 @@ def _rate_ci(hits: np.ndarray, rng, n_boot: int) -> tuple[float, float, float]:
     return float(hits.mean()), float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
 
 
-def audit_unlearning(retain_logits, retain_y, forget_logits, forget_y, holdout_logits, holdout_y, *,
-                     fpr: float = 0.05, alpha: float = 0.05, seed: int = 0, n_boot: int = 1000) -> dict:
+def audit_unlearning(
+    retain_logits,
+    retain_y,
+    forget_logits,
+    forget_y,
+    holdout_logits,
+    holdout_y,
+    *,
+    fpr: float = 0.05,
+    alpha: float = 0.05,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict:
     """Member rates (with 95% CIs) of forget vs holdout-test at the holdout-calibrated threshold."""
     from scipy.stats import fisher_exact
     from sklearn.linear_model import LogisticRegression
@@ -80,14 +95,28 @@ def audit_unlearning(retain_logits, retain_y, forget_logits, forget_y, holdout_l
     h_part = rng.permutation(len(fh)) % 3  # 0 fit, 1 calibration, 2 test
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, class_weight="balanced", random_state=seed))
     clf.fit(np.concatenate([fr[r_fit], fh[h_part == 0]]), np.r_[np.ones(r_fit.sum()), np.zeros((h_part == 0).sum())])
-    score = lambda f: clf.decision_function(f)  # noqa: E731
+    score = lambda f: clf.decision_function(f)
     thr = float(np.quantile(score(fh[h_part == 1]), 1 - fpr))
-    hits = {"forget": score(audit_features(forget_logits, forget_y)) > thr, "holdout_test": score(fh[h_part == 2]) > thr,
-            "retain_heldout": score(fr[~r_fit]) > thr}
+    hits = {
+        "forget": score(audit_features(forget_logits, forget_y)) > thr,
+        "holdout_test": score(fh[h_part == 2]) > thr,
+        "retain_heldout": score(fr[~r_fit]) > thr,
+    }
     rates = {k: dict(zip(("rate", "low", "high"), _rate_ci(v, rng, n_boot))) for k, v in hits.items()}
     f, h = hits["forget"], hits["holdout_test"]
     _, p = fisher_exact([[f.sum(), (~f).sum()], [h.sum(), (~h).sum()]], alternative="greater")
-    verdict = ("NOT FORGOTTEN: the forget set reads as member more often than unseen data"
-               if p < alpha else "consistent with unlearning: the forget set reads like unseen data")
-    return {"fpr": fpr, "threshold": thr, "rates": rates, "p_value": float(p), "alpha": alpha, "verdict": verdict,
-            "features": list(FEATURES), "n": {k: int(len(v)) for k, v in hits.items()}}
+    verdict = (
+        "NOT FORGOTTEN: the forget set reads as member more often than unseen data"
+        if p < alpha
+        else "consistent with unlearning: the forget set reads like unseen data"
+    )
+    return {
+        "fpr": fpr,
+        "threshold": thr,
+        "rates": rates,
+        "p_value": float(p),
+        "alpha": alpha,
+        "verdict": verdict,
+        "features": list(FEATURES),
+        "n": {k: int(len(v)) for k, v in hits.items()},
+    }

@@ -13,7 +13,6 @@ slices from the out-of-fold scores many times (``simulate_leaderboard``).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -25,15 +24,27 @@ import numpy as np
 
 from toolkit.attacks import attack_params, run_attack
 from toolkit.data.tml import N_CLASSES, TMLTask, load_task
-from toolkit.errors import ConfigError, SubmissionError, raise_if_problems
-from toolkit.io import atomic_write_text, sha256_file
-from toolkit.tml.submission import normalise, write_submission_csv
+from toolkit.errors import ConfigError
+from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
 from toolkit.metrics import bootstrap_ci, roc, tpr_at_fpr
+from toolkit.tml.submission import normalise, write_submission_csv
 from toolkit.tracks import ShadowTraining
 
 __all__ = [
-    "ARCH", "FPR", "TMLOutputs", "output_tasks", "collect_outputs", "train_task_shadows", "score_rows",
-    "stratified_folds", "oof_scores", "simulate_leaderboard", "validate", "make_submission",
+    "ARCH",
+    "FPR",
+    "TMLOutputs",
+    "output_tasks",
+    "collect_outputs",
+    "train_task_shadows",
+    "score_rows",
+    "stratified_folds",
+    "oof_scores",
+    "simulate_leaderboard",
+    "validate",
+    "make_submission",
+    "save_oof",
+    "load_oof",
 ]
 
 ARCH = "resnet18_44"
@@ -59,31 +70,70 @@ def output_tasks(task: TMLTask, model_paths, views=("orig",), batch_size: int = 
     from toolkit.outputs import OutputTask
 
     n = len(task.pub) + len(task.priv)
-    return [OutputTask(Path(p), architecture, N_CLASSES, "tml", np.arange(n, dtype=np.int64), tuple(views),
-                       str(task.folder), None, batch_size) for p in model_paths]
+    return [
+        OutputTask(
+            Path(p),
+            architecture,
+            N_CLASSES,
+            "tml",
+            np.arange(n, dtype=np.int64),
+            tuple(views),
+            str(task.folder),
+            None,
+            batch_size,
+        )
+        for p in model_paths
+    ]
 
 
-def collect_outputs(task: TMLTask, shadow_paths=(), keep=None, *, views=("orig",), cache_dir=None,
-                    jobs: int = 1, progress: bool = True, architecture: str = ARCH) -> TMLOutputs:
+def collect_outputs(
+    task: TMLTask,
+    shadow_paths=(),
+    keep=None,
+    *,
+    views=("orig",),
+    cache_dir=None,
+    jobs: int = 1,
+    progress: bool = True,
+    architecture: str = ARCH,
+) -> TMLOutputs:
     """Target and shadow logits through the content-addressed cache (``get_outputs``)."""
     from toolkit.outputs import get_outputs, load_outputs
 
-    paths = get_outputs(output_tasks(task, [task.model_path, *shadow_paths], views, architecture=architecture), jobs=jobs,
-                        cache_dir=cache_dir, progress=progress)
+    paths = get_outputs(
+        output_tasks(task, [task.model_path, *shadow_paths], views, architecture=architecture),
+        jobs=jobs,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
     arrays = load_outputs(paths)  # models first: the target, then the shadows
     n = len(task.pub) + len(task.priv)
     ref = arrays[1:]
     keep = np.zeros((0, n), bool) if keep is None else np.asarray(keep, bool)
     if keep.shape != (len(ref), n):
         raise ConfigError(f"keep mask {keep.shape} does not match {len(ref)} shadow models × {n} points")
-    return TMLOutputs(np.concatenate([task.pub.ids, task.priv.ids]),
-                      np.concatenate([task.pub.labels, task.priv.labels]),
-                      np.concatenate([task.pub.membership, task.priv.membership]),
-                      len(task.pub), arrays[0], ref, keep)
+    return TMLOutputs(
+        np.concatenate([task.pub.ids, task.priv.ids]),
+        np.concatenate([task.pub.labels, task.priv.labels]),
+        np.concatenate([task.pub.membership, task.priv.membership]),
+        len(task.pub),
+        arrays[0],
+        ref,
+        keep,
+    )
 
 
-def train_task_shadows(task: TMLTask, shadow_dir: Path, n_shadows: int, cfg, *, pool: str = "all",
-                       seed: int = 0, progress: bool = True, architecture: str = ARCH):
+def train_task_shadows(
+    task: TMLTask,
+    shadow_dir: Path,
+    n_shadows: int,
+    cfg,
+    *,
+    pool: str = "all",
+    seed: int = 0,
+    progress: bool = True,
+    architecture: str = ARCH,
+):
     """Shadow ResNet18s on balanced halves of ``pool``: 'pub' or 'all' (pub + priv, labels known).
 
     'all' makes every point, private ones included, IN for half of the shadows, so LiRA is online
@@ -97,19 +147,34 @@ def train_task_shadows(task: TMLTask, shadow_dir: Path, n_shadows: int, cfg, *, 
         raise ConfigError(f"unknown shadow pool {pool!r}; valid: pub, all")
     pop = load_population("tml", task.folder)
     idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(pop))
-    return train_shadows(shadow_dir, pop.inputs, pop.labels, n_shadows, cfg, architecture=architecture,
-                         n_classes=N_CLASSES, pool=idx, seed=seed, progress=progress)
+    return train_shadows(
+        shadow_dir,
+        pop.inputs,
+        pop.labels,
+        n_shadows,
+        cfg,
+        architecture=architecture,
+        n_classes=N_CLASSES,
+        pool=idx,
+        seed=seed,
+        progress=progress,
+    )
 
 
-def score_rows(attack: str, params: dict, outs: TMLOutputs, rows: np.ndarray, train_rows: np.ndarray,
-               seed: int = 0) -> np.ndarray:
+def score_rows(
+    attack: str, params: dict, outs: TMLOutputs, rows: np.ndarray, train_rows: np.ndarray, seed: int = 0
+) -> np.ndarray:
     """Scores of ``rows``; a supervised attack is trained on the target's ``train_rows`` (pub)."""
     params = dict(params)
     if set(TRAIN_ARGS) <= set(attack_params(attack)):
-        params.update(train_logits=outs.target[train_rows], train_labels=outs.labels[train_rows],
-                      train_membership=outs.membership[train_rows].astype(np.int64))
-    return run_attack(attack, outs.target[rows], outs.labels[rows], outs.ref[:, rows], outs.keep[:, rows],
-                      seed=seed, **params)
+        params.update(
+            train_logits=outs.target[train_rows],
+            train_labels=outs.labels[train_rows],
+            train_membership=outs.membership[train_rows].astype(np.int64),
+        )
+    return run_attack(
+        attack, outs.target[rows], outs.labels[rows], outs.ref[:, rows], outs.keep[:, rows], seed=seed, **params
+    )
 
 
 def stratified_folds(membership: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -149,8 +214,14 @@ def simulate_leaderboard(labels, scores, *, frac: float = 0.3, n_sims: int = 200
         rows = np.concatenate([rng.choice(pos, m, replace=False), rng.choice(neg, m, replace=False)])
         vals[i] = tpr_at_fpr(*roc(y[rows], s[rows]), FPR, strict=True)
     p5, p95 = np.percentile(vals, [5, 95])
-    return {"per_class": m, "n_sims": n_sims, "mean": float(vals.mean()), "std": float(vals.std()),
-            "p5": float(p5), "p95": float(p95)}
+    return {
+        "per_class": m,
+        "n_sims": n_sims,
+        "mean": float(vals.mean()),
+        "std": float(vals.std()),
+        "p5": float(p5),
+        "p95": float(p95),
+    }
 
 
 def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: int = 0) -> dict:
@@ -159,12 +230,15 @@ def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: 
 
     y = np.asarray(membership).astype(np.int64)
     fpr, tpr = roc(y, scores)
-    strict = lambda yy, ss: tpr_at_fpr(*roc(yy, ss), FPR, strict=True)  # noqa: E731
+    strict = lambda yy, ss: tpr_at_fpr(*roc(yy, ss), FPR, strict=True)
     est, lo, hi = bootstrap_ci(y, scores, strict, n_boot=n_boot, seed=seed)
-    return {"tpr@5%fpr_strict": tpr_at_fpr(fpr, tpr, FPR, strict=True),
-            "tpr@5%fpr_inclusive": tpr_at_fpr(fpr, tpr, FPR, strict=False),
-            "auc": float(roc_auc_score(y, scores)), "tpr_ci95": [lo, hi],
-            "board_slice": simulate_leaderboard(y, scores, n_sims=n_sims, seed=seed)}
+    return {
+        "tpr@5%fpr_strict": tpr_at_fpr(fpr, tpr, FPR, strict=True),
+        "tpr@5%fpr_inclusive": tpr_at_fpr(fpr, tpr, FPR, strict=False),
+        "auc": float(roc_auc_score(y, scores)),
+        "tpr_ci95": [lo, hi],
+        "board_slice": simulate_leaderboard(y, scores, n_sims=n_sims, seed=seed),
+    }
 
 
 def _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress, architecture):
@@ -176,45 +250,97 @@ def _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress, archi
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sh = ShadowTraining()  # the [shadow] table's defaults
-    cfg = train_cfg or TrainConfig(epochs=sh.epochs, batch_size=sh.batch_size, lr=sh.lr, optimizer=sh.optimizer,
-                                   weight_decay=sh.weight_decay, seed=seed, device=device)
+    cfg = train_cfg or TrainConfig(
+        epochs=sh.epochs,
+        batch_size=sh.batch_size,
+        lr=sh.lr,
+        optimizer=sh.optimizer,
+        weight_decay=sh.weight_decay,
+        seed=seed,
+        device=device,
+    )
     folder = Path(task.folder).resolve()  # default: beside the task, named after it, so two tasks never share one
-    return train_task_shadows(task, Path(shadow_dir or folder.parent / f"{folder.name}_shadows"), n_shadows, cfg,
-                              pool=pool, seed=seed, progress=progress, architecture=architecture)
+    return train_task_shadows(
+        task,
+        Path(shadow_dir or folder.parent / f"{folder.name}_shadows"),
+        n_shadows,
+        cfg,
+        pool=pool,
+        seed=seed,
+        progress=progress,
+        architecture=architecture,
+    )
 
 
-def make_submission(task_dir: Path, out_dir: Path, n_shadows: int = 0, *, attack: str = "ensemble",
-                    params: dict | None = None, compare=("threshold", "lira", "rmia"), views=("orig",),
-                    folds: int = 5, seed: int = 0, shadow_dir: Path | None = None, train_cfg=None,
-                    pool: str = "all", cache_dir: Path | None = None, jobs: int = 1, run_name: str | None = None,
-                    n_boot: int = 200, n_sims: int = 200, progress: bool = True, track_name: str = "resnet18",
-                    architecture: str = ARCH) -> dict:
+def make_submission(
+    task_dir: Path,
+    out_dir: Path,
+    n_shadows: int = 0,
+    *,
+    attack: str = "ensemble",
+    params: dict | None = None,
+    compare=("threshold", "lira", "rmia"),
+    views=("orig",),
+    folds: int = 5,
+    seed: int = 0,
+    shadow_dir: Path | None = None,
+    train_cfg=None,
+    pool: str = "all",
+    cache_dir: Path | None = None,
+    jobs: int = 1,
+    run_name: str | None = None,
+    n_boot: int = 200,
+    n_sims: int = 200,
+    progress: bool = True,
+    track_name: str = "resnet18",
+    architecture: str = ARCH,
+) -> dict:
     """Outputs → (optional shadows) → out-of-fold validation → private scores → CSV + manifest.
 
-    Writes ``<out_dir>/<run>.csv`` and ``<out_dir>/<run>.manifest.json``; returns the manifest
-    (with ``csv`` and ``manifest`` paths). ``compare`` attacks are validated for the report only
+    Writes ``<out_dir>/<run>.csv``, ``<run>.manifest.json`` and ``<run>.scores.npz`` (``save_oof``);
+    returns the manifest (with ``csv`` and ``manifest`` paths). ``compare`` attacks are validated for the report only
     (reference attacks are skipped when there are no shadows).
     """
     params = dict(params or {})
     task = load_task(task_dir)
     paths, keep = _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress, architecture)
-    outs = collect_outputs(task, paths, keep, views=views, cache_dir=cache_dir, jobs=jobs, progress=progress,
-                           architecture=architecture)
+    outs = collect_outputs(
+        task, paths, keep, views=views, cache_dir=cache_dir, jobs=jobs, progress=progress, architecture=architecture
+    )
     pub_y = outs.membership[: outs.n_pub]
-    figures = {}
+    figures, oof = {}, {}
     for name, p in [(attack, params)] + [(c, {}) for c in compare if c != attack]:
         if name in ("lira", "rmia") and not n_shadows:
             continue
-        figures[name] = validate(pub_y, oof_scores(name, p, outs, folds, seed), n_boot=n_boot, n_sims=n_sims, seed=seed)
+        oof[name] = oof_scores(name, p, outs, folds, seed)
+        figures[name] = validate(pub_y, oof[name], n_boot=n_boot, n_sims=n_sims, seed=seed)
     priv = np.arange(outs.n_pub, len(outs.ids))
     scores = normalise(score_rows(attack, params, outs, priv, np.arange(outs.n_pub), seed))
     run = run_name or time.strftime("%Y%m%d-%H%M%S")
     csv_path = write_submission_csv(Path(out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids)
     manifest = _manifest(task, track_name, attack, params, n_shadows, views, folds, seed, pool, train_cfg, figures)
-    manifest.update(csv=str(csv_path), csv_sha256=sha256_file(csv_path))
+    manifest.update(
+        csv=str(csv_path),
+        csv_sha256=sha256_file(csv_path),
+        scores=str(save_oof(csv_path.with_suffix(".scores.npz"), pub_y, oof)),
+    )
     man_path = csv_path.with_suffix(".manifest.json")
     atomic_write_text(man_path, json.dumps(manifest, indent=2, default=_json_default) + "\n")
     return {**manifest, "manifest": str(man_path)}
+
+
+def save_oof(path: Path, membership: np.ndarray, oof: dict[str, np.ndarray]) -> Path:
+    """``<run>.scores.npz`` beside the CSV: the public set's membership and each attack's out-of-fold scores."""
+    buf = io.BytesIO()
+    np.savez(buf, membership=np.asarray(membership), **{f"oof/{k}": v for k, v in oof.items()})
+    atomic_write_bytes(Path(path), buf.getvalue())
+    return Path(path)
+
+
+def load_oof(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(public membership, {attack: out-of-fold scores}) of a ``<run>.scores.npz``."""
+    with np.load(path) as data:
+        return data["membership"], {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("oof/")}
 
 
 def _manifest(task, track_name, attack, params, n_shadows, views, folds, seed, pool, train_cfg, figures) -> dict:
@@ -222,11 +348,20 @@ def _manifest(task, track_name, attack, params, n_shadows, views, folds, seed, p
 
     from toolkit.provenance import manifest_base
 
-    return {**manifest_base(), "track": track_name,
-            "recipe": {"attack": attack, **params}, "seed": seed, "views": list(views), "folds": folds,
-            "shadows": {"n": n_shadows, "pool": pool, "train": _finite(asdict(train_cfg)) if train_cfg else None},
-            "inputs": {p.name: sha256_file(p) for p in (task.folder / "pub.pt", task.folder / "priv_out.pt", task.model_path)},
-            "validation": figures, "estimate": figures.get(attack)}
+    return {
+        **manifest_base(),
+        "track": track_name,
+        "recipe": {"attack": attack, **params},
+        "seed": seed,
+        "views": list(views),
+        "folds": folds,
+        "shadows": {"n": n_shadows, "pool": pool, "train": _finite(asdict(train_cfg)) if train_cfg else None},
+        "inputs": {
+            p.name: sha256_file(p) for p in (task.folder / "pub.pt", task.folder / "priv_out.pt", task.model_path)
+        },
+        "validation": figures,
+        "estimate": figures.get(attack),
+    }
 
 
 def _finite(d: dict) -> dict:

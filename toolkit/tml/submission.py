@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import SubmissionError, raise_if_problems
+from toolkit.errors import SubmissionError, one_line, raise_if_problems
 from toolkit.io import atomic_write_text
+from toolkit.signals import score_problems
 
-__all__ = ["normalise", "submission_problems", "write_submission_csv", "read_submission_csv"]
+__all__ = ["normalise", "submission_problems", "write_submission_csv", "read_submission_csv", "MAX_CSV_BYTES"]
+
+MAX_CSV_BYTES = 16 * 1024 * 1024  # 20,000 rows of "id,score" are ~0.5 MB
+_ID = re.compile(r"-?[0-9]{1,19}")  # int64 has 19 digits: longer is refused before int() reads it
 
 
 def normalise(scores) -> np.ndarray:
@@ -22,7 +27,8 @@ def normalise(scores) -> np.ndarray:
 
 
 def submission_problems(ids, scores, expected_ids=None) -> list[str]:
-    """Every rule the CSV breaks: ids unique and (if given) exactly ``expected_ids``; scores finite, in [0, 1], not hard labels."""
+    """Every rule the CSV breaks: ids unique and (if given) exactly ``expected_ids``; scores finite, in [0, 1],
+    not hard labels."""
     ids = np.asarray(ids)
     s = np.asarray(scores, dtype=np.float64)
     problems = []
@@ -38,10 +44,7 @@ def submission_problems(ids, scores, expected_ids=None) -> list[str]:
             problems.append(f"{len(missing)} private id(s) missing, e.g. {missing[:3].tolist()}")
         if len(extra):
             problems.append(f"{len(extra)} unknown id(s), e.g. {extra[:3].tolist()}")
-    if not np.isfinite(s).all():
-        problems.append(f"{int((~np.isfinite(s)).sum())} score(s) NaN or infinite")
-    elif len(s) and (s.min() < 0 or s.max() > 1):
-        problems.append(f"scores must lie in [0, 1], got [{s.min():.4g}, {s.max():.4g}]")
+    problems += [f"scores: {p}" for p in score_problems(s, unit=True)]
     if len(s) and np.isin(s, (0.0, 1.0)).all():
         problems.append("scores are hard 0/1 labels; the server wants graded scores")
     return problems
@@ -57,20 +60,48 @@ def write_submission_csv(path: Path, ids, scores, expected_ids=None) -> Path:
     return Path(path)
 
 
+def _id_and_score(row: list[str]) -> tuple[int, float] | None:
+    """One body row's (id, score), or None where the id is not a decimal int64 or the score not a number."""
+    ident, score = row[0].strip(), row[1].strip()
+    if not _ID.fullmatch(ident) or not -(2**63) <= int(ident) < 2**63:
+        return None
+    try:
+        return int(ident), float(score)
+    except ValueError:
+        return None
+
+
 def read_submission_csv(path: Path, expected_ids=None) -> tuple[np.ndarray, np.ndarray]:
-    """Read back and check an ``ids,score`` CSV; raises SubmissionError listing every problem."""
-    text = Path(path).read_text()
-    rows = list(csv.reader(io.StringIO(text)))
+    """Read back and check an ``ids,score`` CSV; raises SubmissionError listing every problem.
+
+    The file is read through a bounded reader (at most ``MAX_CSV_BYTES``) and parsed strictly:
+    ids are decimal integers that fit int64, so what is checked is what the server will read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SubmissionError([f"{path}: no such file"])
+    with open(path, "rb") as f:
+        raw = f.read(MAX_CSV_BYTES + 1)
+    if len(raw) > MAX_CSV_BYTES:
+        raise SubmissionError([f"{path}: over {MAX_CSV_BYTES:,} bytes, far more than one row per private id"])
+    try:
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8"))))
+    except UnicodeDecodeError as exc:
+        raise SubmissionError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    except csv.Error as exc:
+        raise SubmissionError([f"{path}: not a readable CSV ({one_line(exc, 80)})"]) from None
     if not rows or [c.strip() for c in rows[0]] != ["ids", "score"]:
-        raise SubmissionError([f"{path}: header must be 'ids,score', got {rows[0] if rows else 'an empty file'}"])
+        got = one_line(repr(rows[0]), 80) if rows else "an empty file"
+        raise SubmissionError([f"{path}: header must be 'ids,score', got {got}"])
     body = [r for r in rows[1:] if r]
     bad = [i + 2 for i, r in enumerate(body) if len(r) != 2]
     if bad:
         raise SubmissionError([f"{path}: line(s) {bad[:5]} do not have exactly 2 fields"])
-    try:
-        ids = np.array([int(r[0]) for r in body], dtype=np.int64)
-        scores = np.array([float(r[1]) for r in body], dtype=np.float64)
-    except ValueError as exc:
-        raise SubmissionError([f"{path}: {exc}"]) from None
-    raise_if_problems(submission_problems(ids, scores, expected_ids))
+    parsed = [_id_and_score(r) for r in body]
+    bad = [i + 2 for i, v in enumerate(parsed) if v is None]
+    if bad:
+        raise SubmissionError([f"{path}: line(s) {bad[:5]} need an integer id and a numeric score"])
+    ids = np.array([v[0] for v in parsed], dtype=np.int64)
+    scores = np.array([v[1] for v in parsed], dtype=np.float64)
+    raise_if_problems(submission_problems(ids, scores, expected_ids), hint=f"in {path}")
     return ids, scores

@@ -29,8 +29,16 @@ from pathlib import Path
 from toolkit.errors import ConfigError, ToolkitError
 from toolkit.io import sha256_file
 
-__all__ = ["CooldownError", "UploadError", "COOLDOWN_S", "default_ledger", "read_ledger", "cooldown_left",
-           "multipart_body", "upload"]
+__all__ = [
+    "CooldownError",
+    "UploadError",
+    "COOLDOWN_S",
+    "default_ledger",
+    "read_ledger",
+    "cooldown_left",
+    "multipart_body",
+    "upload",
+]
 
 COOLDOWN_S = 3600
 TOKEN_ENV = "MIA_TOKEN"
@@ -47,6 +55,7 @@ class UploadError(ToolkitError):
 
 
 def default_ledger() -> Path:
+    """``$MIA_SUBMISSIONS_DIR/ledger.jsonl`` (default ``submissions/ledger.jsonl``)."""
     return Path(os.environ.get("MIA_SUBMISSIONS_DIR", "submissions")) / "ledger.jsonl"
 
 
@@ -74,8 +83,10 @@ def cooldown_left(ledger: Path, track: str, now: float | None = None) -> float:
 def multipart_body(field: str, filename: str, data: bytes, content_type: str = "text/csv") -> tuple[bytes, str]:
     """(body, Content-Type header) of a multipart/form-data request with one file field (RFC 7578)."""
     boundary = uuid.uuid4().hex
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: {content_type}\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -100,8 +111,9 @@ def _append(ledger: Path, entry: dict) -> None:
 def _post(url: str, csv_path: Path, token: str, timeout: float) -> tuple[str, object]:
     """(outcome, reply or error message); never raises for network trouble."""
     body, ctype = multipart_body("file", csv_path.name, csv_path.read_bytes())
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"token": token, "Content-Type": ctype, "Content-Length": str(len(body))})
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"token": token, "Content-Type": ctype, "Content-Length": str(len(body))}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             text = resp.read().decode("utf-8", "replace")
@@ -112,7 +124,7 @@ def _post(url: str, csv_path: Path, token: str, timeout: float) -> tuple[str, ob
         if isinstance(exc.reason, (socket.timeout, TimeoutError)):
             return "timeout", f"no answer within {timeout:g} s"
         return "unreachable", f"cannot connect ({exc.reason})"
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return "timeout", f"no answer within {timeout:g} s"
     except ConnectionError as exc:
         return "unreachable", f"connection failed ({exc})"
@@ -122,8 +134,17 @@ def _post(url: str, csv_path: Path, token: str, timeout: float) -> tuple[str, ob
         return "bad_reply", f"reply is not JSON: {text.strip()[:300]}"
 
 
-def upload(csv_path: Path, *, track: str, url: str | None = None, timeout: float = 60.0, force: bool = False,
-           ledger: Path | None = None, expected_ids=None, now: float | None = None) -> dict:
+def upload(
+    csv_path: Path,
+    *,
+    track: str,
+    url: str | None = None,
+    timeout: float = 60.0,
+    force: bool = False,
+    ledger: Path | None = None,
+    expected_ids=None,
+    now: float | None = None,
+) -> dict:
     """Check the CSV, enforce the cooldown, POST it, record the attempt; return the server's JSON reply."""
     from toolkit.tml.submission import read_submission_csv
 
@@ -140,18 +161,32 @@ def upload(csv_path: Path, *, track: str, url: str | None = None, timeout: float
     read_submission_csv(csv_path, expected_ids)  # a malformed upload would cost the hour
     wait = cooldown_left(ledger, track, now)
     if wait > 0 and not force:
-        raise CooldownError(f"one upload per hour: wait {int(wait // 60)} min {int(wait % 60)} s more",
-                            f"see {ledger}; --force uploads anyway")
+        raise CooldownError(
+            f"one upload per hour: wait {int(wait // 60)} min {int(wait % 60)} s more",
+            f"see {ledger}; --force uploads anyway",
+        )
     started = time.time() if now is None else now
     outcome, reply = _post(url, csv_path, token, timeout)
-    _append(ledger, {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)), "epoch": started,
-                     "track": track, "url": url, "csv": str(csv_path.resolve()), "csv_sha256": sha256_file(csv_path),
-                     "estimate": _local_estimate(csv_path), "outcome": outcome,
-                     "reply" if outcome == "ok" else "error": reply})
+    _append(
+        ledger,
+        {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "epoch": started,
+            "track": track,
+            "url": url,
+            "csv": str(csv_path.resolve()),
+            "csv_sha256": sha256_file(csv_path),
+            "estimate": _local_estimate(csv_path),
+            "outcome": outcome,
+            "reply" if outcome == "ok" else "error": reply,
+        },
+    )
     if outcome == "ok":
         return reply
-    hints = {"unreachable": "the server may be down; the upload did not count, retry later",
-             "timeout": "the server may have hung; it may have counted the upload (cooldown started)",
-             "http_error": "the server refused it; the hour is spent",
-             "bad_reply": "the server answered something unexpected; the hour is probably spent"}
+    hints = {
+        "unreachable": "the server may be down; the upload did not count, retry later",
+        "timeout": "the server may have hung; it may have counted the upload (cooldown started)",
+        "http_error": "the server refused it; the hour is spent",
+        "bad_reply": "the server answered something unexpected; the hour is probably spent",
+    }
     raise UploadError(f"upload failed: {reply}", hints[outcome])

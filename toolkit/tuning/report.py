@@ -44,8 +44,15 @@ def _importances(path: Path, study: optuna.Study) -> None:
         ax.barh(names, [imp[n] for n in names])
         ax.set_xlabel("importance (fANOVA)")
     else:
-        ax.text(0.5, 0.5, f"no importances yet: {why or 'not enough varied trials'}", ha="center", va="center",
-                fontsize=8, wrap=True)
+        ax.text(
+            0.5,
+            0.5,
+            f"no importances yet: {why or 'not enough varied trials'}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            wrap=True,
+        )
         ax.set_axis_off()
     ax.set_title(f"{study.study_name}: parameter importances")
     fig.tight_layout()

@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import optuna
@@ -33,9 +34,24 @@ from toolkit.errors import ConfigError, DataError, ToolkitError
 from toolkit.mico.scenario import PhaseArrays
 from toolkit.tracks import Recipe
 
-__all__ = ["CHOICES", "FLOAT_RANGES", "INT_RANGES", "ALL_VIEWS", "Candidate", "param_distribution",
-           "attack_space", "suggest_candidate", "candidate_from_params", "params_of", "parse_attacks",
-           "Objective", "open_study", "enqueue_default", "optimise", "public_url"]
+__all__ = [
+    "CHOICES",
+    "FLOAT_RANGES",
+    "INT_RANGES",
+    "ALL_VIEWS",
+    "Candidate",
+    "param_distribution",
+    "attack_space",
+    "suggest_candidate",
+    "candidate_from_params",
+    "params_of",
+    "parse_attacks",
+    "Objective",
+    "open_study",
+    "enqueue_default",
+    "optimise",
+    "public_url",
+]
 
 ALL_VIEWS = "all"
 
@@ -74,7 +90,7 @@ class Candidate:
         if self.views not in view_names:
             raise ConfigError(f"view {self.views!r} is not cached; cached views: {', '.join(view_names)}")
         v = view_names.index(self.views)
-        return replace(arrays, target=arrays.target[:, v:v + 1], ref=arrays.ref[:, :, v:v + 1])
+        return replace(arrays, target=arrays.target[:, v : v + 1], ref=arrays.ref[:, :, v : v + 1])
 
     def as_dict(self) -> dict[str, Any]:
         return {"recipe": self.recipe.as_dict(), "views": self.views}
@@ -146,7 +162,7 @@ def candidate_from_params(params: Mapping[str, Any]) -> Candidate:
     """Rebuild a trial's candidate from its ``trial.params``."""
     name = params["attack"]
     prefix = f"{name}."
-    chosen = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+    chosen = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
     return Candidate(Recipe(name, _plain(chosen)), params.get("views", ALL_VIEWS))
 
 
@@ -185,6 +201,7 @@ def params_of(candidate: Candidate, attacks: list[str], view_names: tuple[str, .
 
 
 # ---- the study: one per scenario, in any Optuna RDB storage ----------------------------------------
+
 
 @dataclass
 class Objective:
@@ -233,7 +250,8 @@ def open_study(storage: str, name: str, seed: int, shared: bool) -> optuna.Study
     """Create or load (``load_if_exists``) a maximising study with a seeded multivariate TPE sampler.
 
     A percentile pruner stops a trial whose objective after the first folds lies in the bottom
-    quarter of earlier trials at that fold: expensive families (ensemble) then cost one fold. Workers of a shared study add their process id to the seed, or they would all draw the same
+    quarter of earlier trials at that fold: expensive families (ensemble) then cost one fold. Workers of a
+    shared study add their process id to the seed, or they would all draw the same
     start-up trials; a resumed local study continues from a new stream (seed + trials so far).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -242,8 +260,9 @@ def open_study(storage: str, name: str, seed: int, shared: bool) -> optuna.Study
         pruner = optuna.pruners.PercentilePruner(25.0, n_startup_trials=8, n_warmup_steps=0)
         study = _create_or_load(storage, name, pruner)
         offset = len(study.trials) + (os.getpid() if shared else 0)
-        study.sampler = optuna.samplers.TPESampler(seed=(seed + 7919 * offset) % 2**32, multivariate=True,
-                                                   group=True, n_startup_trials=8)
+        study.sampler = optuna.samplers.TPESampler(
+            seed=(seed + 7919 * offset) % 2**32, multivariate=True, group=True, n_startup_trials=8
+        )
     return study
 
 
@@ -264,8 +283,9 @@ def _create_or_load(storage: str, name: str, pruner, attempts: int = 5) -> optun
     from sqlalchemy.exc import SQLAlchemyError
 
     def create():
-        return optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True,
-                                   pruner=pruner)
+        return optuna.create_study(
+            storage=storage, study_name=name, direction="maximize", load_if_exists=True, pruner=pruner
+        )
 
     for attempt in range(attempts - 1):
         try:
@@ -276,9 +296,11 @@ def _create_or_load(storage: str, name: str, pruner, attempts: int = 5) -> optun
         return create()
     except (SQLAlchemyError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ConfigError(f"cannot open the Optuna storage {public_url(storage)}: {type(exc).__name__}: {first}",
-                          "check the URL, e.g. sqlite:///runs/tuning.db or postgresql+psycopg2://user:pw@host/db "
-                          "(needs psycopg2-binary)") from None
+        raise ConfigError(
+            f"cannot open the Optuna storage {public_url(storage)}: {type(exc).__name__}: {first}",
+            "check the URL, e.g. sqlite:///runs/tuning.db or postgresql+psycopg2://user:pw@host/db "
+            "(needs psycopg2-binary)",
+        ) from None
 
 
 def enqueue_default(study: optuna.Study, default: Candidate, attacks: list[str], views: tuple[str, ...]) -> None:
@@ -288,8 +310,15 @@ def enqueue_default(study: optuna.Study, default: Candidate, attacks: list[str],
         study.enqueue_trial(params, skip_if_exists=True)
 
 
-def optimise(study: optuna.Study, objective: Objective, trials: int | None, timeout: float | None,
-             jobs: int = 1, progress: bool = True, label: str = "") -> None:
+def optimise(
+    study: optuna.Study,
+    objective: Objective,
+    trials: int | None,
+    timeout: float | None,
+    jobs: int = 1,
+    progress: bool = True,
+    label: str = "",
+) -> None:
     """``trials`` more trials in this process (a shared study's total is the sum over workers)."""
     from tqdm import tqdm
 
@@ -303,8 +332,15 @@ def optimise(study: optuna.Study, objective: Objective, trials: int | None, time
             bar.set_postfix(best=f"{st.best_value:.4f}")
 
     try:
-        study.optimize(objective, n_trials=trials, timeout=timeout, n_jobs=jobs, callbacks=[tick],
-                       catch=(ToolkitError,), gc_after_trial=False)
+        study.optimize(
+            objective,
+            n_trials=trials,
+            timeout=timeout,
+            n_jobs=jobs,
+            callbacks=[tick],
+            catch=(ToolkitError,),
+            gc_after_trial=False,
+        )
     finally:
         bar.close()
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import optuna
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text
@@ -42,13 +41,34 @@ from toolkit.mico.scenario import PhaseArrays, ScenarioData
 from toolkit.mico.scoring import score_arrays
 from toolkit.tracks import Recipe, Scenario, Track, runs_dir
 from toolkit.tuning.report import write_report
-from toolkit.tuning.space import (Candidate, Objective, candidate_from_params, enqueue_default, open_study, optimise,
-                           parse_attacks, public_url)
+from toolkit.tuning.space import (
+    Candidate,
+    Objective,
+    candidate_from_params,
+    enqueue_default,
+    open_study,
+    optimise,
+    parse_attacks,
+    public_url,
+)
 
-__all__ = ["AUC_WEIGHT", "objective_fpr", "TuningFolds", "make_folds", "pooled", "objective_value", "figures",
-           "gain_ci", "default_storage", "tune_scenario", "tune", "write_entry", "tuned_path", "write_report",
-           "summary_line"]
-
+__all__ = [
+    "AUC_WEIGHT",
+    "objective_fpr",
+    "TuningFolds",
+    "make_folds",
+    "pooled",
+    "objective_value",
+    "figures",
+    "gain_ci",
+    "default_storage",
+    "tune_scenario",
+    "tune",
+    "write_entry",
+    "tuned_path",
+    "write_report",
+    "summary_line",
+]
 
 
 def objective_fpr(track: Track) -> float:
@@ -69,8 +89,10 @@ class TuningFolds:
 
 def _split_ids(ids: list[int], heldout_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     if len(ids) < 3:
-        raise DataError(f"tuning needs at least 3 train-phase models (2 to tune, 1 held out), found {len(ids)}",
-                        "build the challenge with more --train-models")
+        raise DataError(
+            f"tuning needs at least 3 train-phase models (2 to tune, 1 held out), found {len(ids)}",
+            "build the challenge with more --train-models",
+        )
     if not 0 < heldout_fraction < 1:
         raise ConfigError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}")
     order = np.random.default_rng([seed, 7]).permutation(len(ids))
@@ -78,8 +100,15 @@ def _split_ids(ids: list[int], heldout_fraction: float, seed: int) -> tuple[list
     return sorted(ids[i] for i in order[n_out:]), sorted(ids[i] for i in order[:n_out])
 
 
-def make_folds(sd: ScenarioData, paths: dict, view_names: tuple[str, ...], *, heldout_fraction: float = 0.2,
-               n_folds: int = 4, seed: int = 0) -> TuningFolds:
+def make_folds(
+    sd: ScenarioData,
+    paths: dict,
+    view_names: tuple[str, ...],
+    *,
+    heldout_fraction: float = 0.2,
+    n_folds: int = 4,
+    seed: int = 0,
+) -> TuningFolds:
     """Tuning folds (targets vs the other tuning models) and the held-out fold (vs all tuning models)."""
     tune_ids, out_ids = _split_ids([md.model_id for md in sd.models["train"]], heldout_fraction, seed)
     logits = train_logits(sd, paths)
@@ -132,11 +161,15 @@ def _verdict(entry: dict, say) -> None:
     lo, hi = entry["gain_ci"]
     if tuned < default:
         entry["recipe"], entry["views"], entry["choice"] = entry["default_recipe"], "all", "default"
-        say(f"  tuned recipe is worse than the default on held-out models ({tuned:.4f} < {default:.4f}): "
-            f"keeping the default recipe")
+        say(
+            f"  tuned recipe is worse than the default on held-out models ({tuned:.4f} < {default:.4f}): "
+            f"keeping the default recipe"
+        )
     elif lo <= 0.0 <= hi:
-        say(f"  warning: held-out gain {tuned - default:+.4f} lies inside its 95% CI [{lo:+.4f}, {hi:+.4f}]: "
-            f"not distinguishable from the default")
+        say(
+            f"  warning: held-out gain {tuned - default:+.4f} lies inside its 95% CI [{lo:+.4f}, {hi:+.4f}]: "
+            f"not distinguishable from the default"
+        )
 
 
 def _evaluate(folds: TuningFolds, best: Candidate, default: Candidate, fpr_x: float, seed: int) -> tuple[dict, dict]:
@@ -156,15 +189,33 @@ def _concrete_default(sd: ScenarioData, ctx: Context, scenario: Scenario, tuning
     """The recipe the track would use: ``auto``'s single-attack choice, made on the tuning models only."""
     if scenario.recipe.attack != AUTO:
         return scenario.recipe
-    sel = select(sd, ctx.paths(sd), fpr=objective_fpr(ctx.track), seed=ctx.seed, fusion=False, ids=tuning_ids,
-                 transforms=("raw",))  # the search space has no per-target transform
+    sel = select(
+        sd,
+        ctx.paths(sd),
+        fpr=objective_fpr(ctx.track),
+        seed=ctx.seed,
+        fusion=False,
+        ids=tuning_ids,
+        transforms=("raw",),
+    )  # the search space has no per-target transform
     return sel.chosen.recipe
 
 
-def tune_scenario(ctx: Context, scenario: Scenario, *, trials: int | None = 30, timeout: float | None = None,
-                  storage: str | None = None, study_name: str | None = None, attacks: list[str] | None = None,
-                  jobs: int = 1, heldout_fraction: float = 0.2, n_folds: int = 4, report: bool = True,
-                  say=print) -> dict:
+def tune_scenario(
+    ctx: Context,
+    scenario: Scenario,
+    *,
+    trials: int | None = 30,
+    timeout: float | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    attacks: list[str] | None = None,
+    jobs: int = 1,
+    heldout_fraction: float = 0.2,
+    n_folds: int = 4,
+    report: bool = True,
+    say=print,
+) -> dict:
     """Run (or continue) one scenario's study, judge the result on held-out models, write the entry."""
     attacks = attacks or parse_attacks(None)
     sd = ctx.open(scenario)
@@ -189,13 +240,22 @@ def tune_scenario(ctx: Context, scenario: Scenario, *, trials: int | None = 30, 
     best = candidate_from_params(study.best_trial.params)
     res, curves = _evaluate(folds, best, default, fpr_x, ctx.seed)
     entry = {
-        **best.as_dict(), "choice": "tuned", "tuned_recipe": best.recipe.as_dict(),
+        **best.as_dict(),
+        "choice": "tuned",
+        "tuned_recipe": best.recipe.as_dict(),
         "default_recipe": default.recipe.as_dict(),
-        "validation": res[("tuned", "validation")], "heldout": res[("tuned", "heldout")],
-        "default_validation": res[("default", "validation")], "default_heldout": res[("default", "heldout")],
-        "gain_ci": list(res["gain"][1:]), "n_trials": len(study.trials), "study": name,
-        "storage": public_url(storage or default_storage(ctx.track)), "best_trial": study.best_trial.number,
-        "tuning_models": folds.tuning_ids, "heldout_models": folds.heldout_ids, "seed": ctx.seed,
+        "validation": res[("tuned", "validation")],
+        "heldout": res[("tuned", "heldout")],
+        "default_validation": res[("default", "validation")],
+        "default_heldout": res[("default", "heldout")],
+        "gain_ci": list(res["gain"][1:]),
+        "n_trials": len(study.trials),
+        "study": name,
+        "storage": public_url(storage or default_storage(ctx.track)),
+        "best_trial": study.best_trial.number,
+        "tuning_models": folds.tuning_ids,
+        "heldout_models": folds.heldout_ids,
+        "seed": ctx.seed,
         "objective": f"strict TPR@FPR<{fpr_x:g} + {AUC_WEIGHT:g}*AUC, pooled over targets",
     }
     _verdict(entry, say)
@@ -220,7 +280,9 @@ def tune(ctx: Context, scenarios: list[str] | None = None, say=print, **kw) -> d
 def summary_line(name: str, e: dict) -> str:
     """One line per tuned scenario: tuned vs default held-out objective with CIs, and the choice."""
     h, d = e["heldout"], e["default_heldout"]
-    return (f"{name}: tuned {json.dumps(e['tuned_recipe'])} held-out {h['objective']:.4f} "
-            f"[{h['ci'][0]:.4f}, {h['ci'][1]:.4f}] vs default {json.dumps(e['default_recipe'])} {d['objective']:.4f} "
-            f"[{d['ci'][0]:.4f}, {d['ci'][1]:.4f}] -> using the {e['choice']} recipe "
-            f"({e['n_trials']} trials in study {e['study']})")
+    return (
+        f"{name}: tuned {json.dumps(e['tuned_recipe'])} held-out {h['objective']:.4f} "
+        f"[{h['ci'][0]:.4f}, {h['ci'][1]:.4f}] vs default {json.dumps(e['default_recipe'])} {d['objective']:.4f} "
+        f"[{d['ci'][0]:.4f}, {d['ci'][1]:.4f}] -> using the {e['choice']} recipe "
+        f"({e['n_trials']} trials in study {e['study']})"
+    )
