@@ -133,7 +133,7 @@ def fast_roc(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(fps) > 2:
         keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
         tps, fps = tps[keep], fps[keep]
-    return np.r_[0, fps] / fps[-1], np.r_[0, tps] / tps[-1]
+    return np.r_[0, fps] / max(fps[-1], 1), np.r_[0, tps] / max(tps[-1], 1)  # one class only: no NaN
 
 
 def objective_value(y: np.ndarray, s: np.ndarray, fpr_x: float) -> tuple[float, float, float]:

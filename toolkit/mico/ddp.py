@@ -31,6 +31,7 @@ from toolkit.mico.folds import pool as pool_folds
 from toolkit.mico.folds import validation_folds
 from toolkit.mico.predictions import PhaseScores, normalise
 from toolkit.mico.scenario import ScenarioData
+from toolkit.mico.scoring import score_arrays
 from toolkit.outputs import OutputTask, get_outputs, load_outputs
 from toolkit.signals import label_problems, score_problems
 from toolkit.tracks import Recipe
@@ -117,16 +118,7 @@ def _calibrate_targets(
     seed: int,
 ) -> np.ndarray:
     """Raw challenge scores of concatenated targets, each mapped by its own pool calibration."""
-    raw = run_attack(
-        recipe.attack,
-        arrays.target,
-        arrays.labels,
-        arrays.ref,
-        arrays.keep,
-        groups=arrays.groups,
-        seed=seed,
-        **dict(recipe.params),
-    )
+    raw = score_arrays(arrays, recipe, seed)
     out = np.empty_like(raw)
     for g, (tp, member) in enumerate(zip(target_pool, members)):
         use = member >= 0

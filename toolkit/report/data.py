@@ -23,7 +23,7 @@ import numpy as np
 
 from toolkit.errors import DataError
 from toolkit.io import atomic_write_bytes
-from toolkit.metrics import bootstrap_ci
+from toolkit.metrics import bootstrap_ci, fast_roc
 
 __all__ = ["ReportData", "strict_tpr", "rank_methods", "load_report_data", "PARTS"]
 
@@ -92,17 +92,7 @@ def strict_tpr(labels: np.ndarray, scores: np.ndarray, x: float) -> float:
     (``drop_intermediate``, which can lower the strict TPR), (0, 0) first. Bootstraps call this
     thousands of times, where the checks would dominate.
     """
-    y = np.asarray(labels).astype(np.int64)
-    s = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-s, kind="mergesort")
-    ys, ss = y[order], s[order]
-    last = np.r_[ss[1:] != ss[:-1], True]  # the last row of each tie group is its threshold
-    tps = np.cumsum(ys)[last]
-    fps = (np.arange(1, len(ys) + 1) - np.cumsum(ys))[last]
-    if len(fps) > 2:
-        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
-        tps, fps = tps[keep], fps[keep]
-    fpr, tpr = np.r_[0, fps] / max(fps[-1], 1), np.r_[0, tps] / max(tps[-1], 1)
+    fpr, tpr = fast_roc(np.asarray(labels).astype(np.int64), np.asarray(scores, dtype=np.float64))
     return float(tpr[fpr < x].max())
 
 
