@@ -36,8 +36,7 @@ def final_figures(sel, sd, paths, fpr: float, seed: int = 0) -> dict[str, float]
     raw, out = {}, {}
     for row in sel.ranking:
         label = row["label"]
-        base = label.split(" [")[0]
-        transform = label.split(" [")[1].rstrip("]") if " [" in label else "raw"
+        base, transform = row["recipe"], row["transform"]
         if base == "fusion":
             continue
         recipe = next(r for r in sel.recipes if r.label() == base)

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolkit.attacks.variants import default_recipes
+from toolkit.errors import ToolkitError
 from toolkit.metrics import bootstrap_ci, gain_ci, objective_value
 from toolkit.mico.calibration import TRANSFORMS, per_target
 from toolkit.mico.folds import validation_folds
 from toolkit.mico.scenario import PhaseArrays, ScenarioData
+from toolkit.mico.scoring import score_arrays
 from toolkit.tracks import Recipe
 
 __all__ = ["AUTO", "FUSION", "SIMPLICITY", "Candidate", "Selection", "select", "fusion_features", "fit_fusion"]
@@ -90,9 +92,6 @@ class Selection:
 
 def _raw_scores(folds: list[PhaseArrays], recipes: list[Recipe], seed: int) -> list[tuple[Recipe, np.ndarray]]:
     """Raw validation scores of every recipe, concatenated over folds (a recipe that fails is dropped)."""
-    from toolkit.errors import ToolkitError
-    from toolkit.mico.scoring import score_arrays
-
     out = []
     for recipe in recipes:
         try:
@@ -130,7 +129,16 @@ def _rank(cands: dict[str, tuple[Candidate, np.ndarray]], y, g, fpr: float, n_bo
         stat = lambda yy, ss: objective_value(yy, ss, fpr)[0]
         _, lo, hi = bootstrap_ci(y, s, stat, groups=g, n_boot=n_boot, seed=seed)
         rows.append(
-            {"candidate": cand, "label": cand.label(), "objective": obj, "ci": [lo, hi], "tpr": tpr, "auc": auc}
+            {
+                "candidate": cand,
+                "label": cand.label(),
+                "recipe": cand.recipe.label() if cand.recipe else FUSION,
+                "transform": cand.transform,
+                "objective": obj,
+                "ci": [lo, hi],
+                "tpr": tpr,
+                "auc": auc,
+            }
         )
     rows.sort(key=lambda r: (-r["objective"], r["candidate"].simplicity()))
     return rows
@@ -211,8 +219,6 @@ def ranking_lines(name: str, sel: dict, top: int = 8) -> list[str]:
 
 def score_arrays_auto(sel: Selection, arrays: PhaseArrays, seed: int = 0) -> np.ndarray:
     """Raw scores [P] of the chosen candidate on concatenated targets (a dev/final phase)."""
-    from toolkit.mico.scoring import score_arrays
-
     if sel.chosen.recipe is not None:
         return per_target(score_arrays(arrays, sel.chosen.recipe, seed), arrays.groups, sel.chosen.transform)
     x = fusion_features([score_arrays(arrays, r, seed) for r in sel.fused], arrays.groups)

@@ -29,7 +29,7 @@ from toolkit.attacks import run_attack
 from toolkit.errors import ConfigError
 from toolkit.mico.folds import pool as pool_folds
 from toolkit.mico.folds import validation_folds
-from toolkit.mico.predictions import PhaseScores, normalise
+from toolkit.mico.predictions import PhaseScores
 from toolkit.mico.scenario import ScenarioData
 from toolkit.mico.scoring import score_arrays
 from toolkit.outputs import OutputTask, get_outputs, load_outputs
@@ -164,8 +164,7 @@ def ddp_scores(
     target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
     members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
     s = _calibrate_targets(arrays, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
-    s = normalise(s, normaliser)
-    return PhaseScores(phase, arrays.model_ids, s.reshape(len(arrays.model_ids), -1))
+    return PhaseScores.pooled(phase, arrays.model_ids, s, normaliser)
 
 
 def ddp_validation_scores(

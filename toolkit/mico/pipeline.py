@@ -19,7 +19,7 @@ from toolkit.errors import ConfigError
 from toolkit.kinds import leaderboard_fpr
 from toolkit.metrics import FPR_GRID, metric_key
 from toolkit.mico.auto import AUTO, ranking_lines
-from toolkit.mico.predictions import PhaseScores, load_phase_scores, normalise, save_phase_scores
+from toolkit.mico.predictions import PhaseScores, load_phase_scores, save_phase_scores
 from toolkit.mico.scenario import ScenarioData, open_scenario
 from toolkit.mico.scoring import known_solution, phase_metrics, score_phase, validation_scores
 from toolkit.tracks import Recipe, Scenario, Track, runs_dir
@@ -163,8 +163,7 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
     phases = {}
     for ph in ("dev", "final"):
         arrays = sd.phase_arrays(ph, paths)
-        s = normalise(score_arrays_auto(sel, arrays, ctx.seed))
-        phases[ph] = PhaseScores(ph, arrays.model_ids, s.reshape(len(arrays.model_ids), -1))
+        phases[ph] = PhaseScores.pooled(ph, arrays.model_ids, score_arrays_auto(sel, arrays, ctx.seed))
     return phases, sel.validation, meta, sel.chosen.recipe
 
 

@@ -55,6 +55,12 @@ class PhaseScores:
     def by_model(self) -> dict[int, np.ndarray]:
         return dict(zip(self.model_ids, self.scores))
 
+    @classmethod
+    def pooled(cls, phase: str, model_ids: list[int], raw: np.ndarray, normaliser: str = "minmax") -> PhaseScores:
+        """From raw scores of concatenated targets: one global ``normalise`` of the phase, then one row per model."""
+        s = normalise(raw, normaliser)
+        return cls(phase, list(model_ids), s.reshape(len(model_ids), -1))
+
 
 def save_phase_scores(
     path: Path,

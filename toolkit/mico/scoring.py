@@ -17,7 +17,7 @@ from toolkit.metrics import scorer_metrics
 from toolkit.mico.builder import answers_dir
 from toolkit.mico.challenge import read_solution
 from toolkit.mico.folds import pool, validation_folds
-from toolkit.mico.predictions import PhaseScores, normalise
+from toolkit.mico.predictions import PhaseScores
 from toolkit.mico.scenario import PhaseArrays, ScenarioData
 from toolkit.tracks import Recipe
 
@@ -43,8 +43,7 @@ def score_phase(
 ) -> PhaseScores:
     """Normalised [0, 1] scores of every model of a dev/final phase with ``recipe``."""
     arrays = sd.phase_arrays(phase, paths)
-    s = normalise(score_arrays(arrays, recipe, seed), normaliser)
-    return PhaseScores(phase, arrays.model_ids, s.reshape(len(arrays.model_ids), -1))
+    return PhaseScores.pooled(phase, arrays.model_ids, score_arrays(arrays, recipe, seed), normaliser)
 
 
 def validation_scores(
