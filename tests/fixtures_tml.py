@@ -1,59 +1,18 @@
 """Build ResNet18-task folders in the organisers' exact format (for tests).
 
-The organisers pickled instances of classes defined in their ``__main__``; we define look-alike
-classes whose ``__module__`` is ``__main__`` and register them there only while ``torch.save``
-runs, so the files hold ``__main__.MembershipDataset`` exactly like theirs.
+The files are written by ``toolkit.tml.build.save_membership_dataset``: instances of look-alike
+``__main__.MembershipDataset`` classes, exactly like the organisers' pickles.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-
-def _organiser_classes():
-    def task_init(self, transform=None):
-        self.ids, self.imgs, self.labels, self.transform = [], [], [], transform
-
-    def member_init(self, transform=None):
-        task_init(self, transform)
-        self.membership = []
-
-    task = type("TaskDataset", (), {"__module__": "__main__", "__init__": task_init})
-    member = type("MembershipDataset", (task,), {"__module__": "__main__", "__init__": member_init})
-    return task, member
-
-
-@contextlib.contextmanager
-def _in_main(*classes):
-    main = sys.modules["__main__"]
-    saved = {c.__name__: getattr(main, c.__name__, None) for c in classes}
-    for c in classes:
-        setattr(main, c.__name__, c)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                delattr(main, name)
-            else:
-                setattr(main, name, old)
-
-
-def save_membership_dataset(path: Path, ids, imgs, labels, membership) -> None:
-    """``torch.save`` a ``__main__.MembershipDataset`` with plain-list fields, as the organisers did."""
-    task, member = _organiser_classes()
-    obj = member()
-    obj.ids = [int(i) for i in ids]
-    obj.imgs = [torch.as_tensor(x, dtype=torch.float32).clone() for x in imgs]
-    obj.labels = [int(y) for y in labels]
-    obj.membership = [None if m is None else int(m) for m in membership]
-    with _in_main(task, member):
-        torch.save(obj, path)
+from toolkit.tml.build import save_membership_dataset
 
 
 def synthetic_images(labels: np.ndarray, seed: int) -> np.ndarray:

@@ -15,7 +15,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from fixtures_tml import _in_main, _organiser_classes, save_membership_dataset
 from fuzz_contract import MarkerPayload, marker_pickle, mutate, outcome
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from toolkit.data.cifar10 import read_batch
 from toolkit.data.purchase100 import parse_purchase
 from toolkit.data.tml import N_CLASSES, read_membership_dataset
 from toolkit.errors import FormatError
+from toolkit.tml.build import _in_main, _organiser_classes, save_membership_dataset
 
 damage = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1_000_000), st.integers(0, 255)), max_size=3)
 

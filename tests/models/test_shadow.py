@@ -7,7 +7,7 @@ import pytest
 from fixtures_tml import one_thread
 
 from toolkit.errors import ConfigError
-from toolkit.models.shadow import balanced_keep, load_keep, shadow_paths, train_shadows
+from toolkit.models.shadow import _pairs_within, balanced_keep, load_keep, paired_keep, shadow_paths, train_shadows
 from toolkit.models.training import TrainConfig
 
 
@@ -59,3 +59,52 @@ def test_training_is_resumable_and_keep_is_checked(tmp_path):
         assert model(torch.from_numpy(x[:2])).shape == (2, 44)
     with pytest.raises(ConfigError, match="another run"):
         train_shadows(tmp_path, x, y, 2, cfg, seed=5, progress=False)
+
+
+def test_paired_keep_is_balanced_at_every_even_prefix():
+    pool = np.arange(0, 41, 2)  # 21 points: odd, so each split gives one side a point more
+    keep = paired_keep(8, 41, seed=4, pool=pool)
+    for n in (2, 4, 6, 8):
+        np.testing.assert_array_equal(keep[:n][:, pool].sum(0), n // 2)
+        np.testing.assert_array_equal(paired_keep(n, 41, seed=4, pool=pool), keep[:n])  # a prefix of a larger count
+    assert not keep[:, 1::2].any()
+    np.testing.assert_array_equal(keep[0] ^ keep[1], np.isin(np.arange(41), pool))
+    assert not np.array_equal(keep[0], keep[2]) and not np.array_equal(keep, paired_keep(8, 41, seed=5, pool=pool))
+
+
+@pytest.mark.parametrize(
+    "seconds,budget,pairs",
+    [
+        ({}, 0.0, 1),  # nothing measured yet: one pair, to measure it
+        ({"shadow_000.pt": 10.0, "shadow_001.pt": 10.0}, 0.0, 1),  # at least one pair
+        ({"shadow_000.pt": 10.0, "shadow_001.pt": 10.0}, 39.9, 1),  # pair 1 at the mean (20) would reach 40
+        ({"shadow_000.pt": 10.0, "shadow_001.pt": 10.0}, 40.0, 2),
+        ({"shadow_000.pt": 10.0, "shadow_001.pt": 30.0}, 100.0, 2),  # 40 + 40 + 40 > 100
+        ({f"shadow_{i:03d}.pt": 1.0 for i in range(8)}, 1e9, 4),  # never beyond the count asked for
+    ],
+)
+def test_pairs_within_budget_by_hand(tmp_path, seconds, budget, pairs):
+    assert _pairs_within(shadow_paths(tmp_path, 8), seconds, budget) == pairs
+
+
+@pytest.mark.slow
+def test_budget_grows_a_folder_and_keeps_its_models(tmp_path):
+    import json
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 44, 12)
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=0.01)
+    paths, keep = train_shadows(tmp_path, x, y, 8, cfg, budget_s=0.0, progress=False)
+    assert len(paths) == 2 and keep.shape == (2, 12)
+    assert set(json.loads((tmp_path / "seconds.json").read_text())) == {"shadow_000.pt", "shadow_001.pt"}
+    stamp = paths[0].stat().st_mtime_ns
+    (tmp_path / "seconds.json").write_text('{"shadow_000.pt": 5.0, "shadow_001.pt": 5.0}')
+    paths, _ = train_shadows(tmp_path, x, y, 8, cfg, budget_s=19.0, progress=False)  # a second pair would cost 20
+    assert len(paths) == 2 and not shadow_paths(tmp_path, 3)[2].exists()
+    paths, keep = train_shadows(tmp_path, x, y, 8, cfg, budget_s=20.0, progress=False)
+    assert len(paths) >= 4 and paths[0].stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(keep, paired_keep(len(paths), 12))
+    np.testing.assert_array_equal(load_keep(tmp_path)[: len(paths)], keep)
+    with pytest.raises(ConfigError, match="recipe differs in train"):
+        train_shadows(tmp_path, x, y, 2, TrainConfig(epochs=2, batch_size=8, lr=0.01), progress=False)

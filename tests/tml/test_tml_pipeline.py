@@ -183,28 +183,25 @@ def test_make_submission_with_shadows(task_dir, tmp_path):
 
 @pytest.mark.slow
 def test_cli_tml_submit(task_dir, tmp_path):
+    """The default trains shadows (one pair at budget 0), ranks every candidate and submits the first."""
     from click.testing import CliRunner
 
     from toolkit.cli import cli
 
+    common = ["tml", "submit", "--data", str(task_dir), "--folds", "3", "--cache-dir", str(tmp_path / "c")]
     res = CliRunner().invoke(
         cli,
-        [
-            "tml",
-            "submit",
-            "--data",
-            str(task_dir),
-            "--out",
-            str(tmp_path),
-            "--folds",
-            "3",
-            "--run",
-            "cli",
-            "--cache-dir",
-            str(tmp_path / "c"),
-        ],
-    )
+        common + ["--out", str(tmp_path), "--run", "cli", "--budget", "0", "--epochs", "1"]
+        + ["--shadow-dir", str(tmp_path / "sh")],
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert "ensemble: TPR@5%FPR" in res.output and (tmp_path / "cli.csv").exists()
+    man = json.loads((tmp_path / "cli.manifest.json").read_text())
+    assert man["shadows"]["n"] == 2 and "validation ranking" in res.output
+    assert f"submitted: {man['ranking'][0]['label']} (ranked first)" in res.output
+    assert (tmp_path / "cli.csv").exists() and "shadow models " in res.output  # the recipe check's verdict
+    res = CliRunner().invoke(cli, common + ["--out", str(tmp_path), "--run", "none", "--shadows", "0"])
+    assert res.exit_code == 0 and "shadows: none" in res.output, res.output
     res = CliRunner().invoke(cli, ["tml", "submit", "--data", str(tmp_path / "missing")])
     assert res.exit_code == 1 and "missing" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(cli, ["tml", "submit", "--track", "demo", "--data", str(task_dir)])
+    assert res.exit_code == 1 and "kind mico" in res.output and "Traceback" not in res.output

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.commands.options import cache_option, jobs_option, views_option
+from toolkit.commands.options import cache_option, jobs_option
 
 __all__ = ["COMMANDS", "tml", "upload_cmd"]
 
@@ -18,11 +18,19 @@ def tml():
 
     \b
     Example:
-      mia tml submit --data data/resnet18 --shadows 0
+      mia tml submit --data data/resnet18
     """
 
 
 @tml.command("submit")
+@click.option(
+    "--track",
+    "-t",
+    "track_name",
+    default="resnet18",
+    show_default=True,
+    help="A track of kind tml (a folder under tracks/, or your own).",
+)
 @click.option(
     "--data",
     "data_dir",
@@ -40,9 +48,26 @@ def tml():
 @click.option(
     "--shadows",
     type=click.IntRange(0),
-    default=0,
-    show_default=True,
-    help="Shadow ResNet18s to train for LiRA/RMIA comparisons (even; 0 = none).",
+    default=None,
+    help="Shadow ResNet18s to use (even; 0 = none). Default: as many as --budget holds, reusing earlier ones.",
+)
+@click.option(
+    "--budget",
+    "budget_min",
+    type=click.FloatRange(0),
+    default=None,
+    help="Minutes of shadow training when --shadows is not given (default 18; trained shadows count at their cost).",
+)
+@click.option(
+    "--max-shadows",
+    type=click.IntRange(2),
+    default=None,
+    help="At most this many shadows within the budget (default 64).",
+)
+@click.option(
+    "--match",
+    is_flag=True,
+    help="First try a grid of epochs/lr (one pair of shadows each) and train with the one closest to the target.",
 )
 @click.option(
     "--epochs", type=click.IntRange(1), default=None, help="Shadow training epochs (default: track.toml's [shadow])."
@@ -62,34 +87,52 @@ def tml():
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Out-of-fold validation folds.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--run", "run_name", default=None, help="Run name (file stem); default: a timestamp.")
-@views_option
+@click.option("--views", default=None, help="Query views, e.g. 'orig,flip,shift:2' (default: orig,flip).")
 @jobs_option
 @cache_option
-def tml_submit(data_dir, out_dir, shadows, epochs, shadow_dir, model, folds, seed, run_name, views, jobs, cache_dir):
-    """Score the private set, validate out-of-fold on the public set, write ids,score CSV + manifest.
+def tml_submit(
+    track_name, data_dir, out_dir, shadows, budget_min, max_shadows, match, epochs, shadow_dir, model, folds, seed,
+    run_name, views, jobs, cache_dir,
+):  # fmt: skip
+    """Train shadows, rank every attack out-of-fold on the public set, submit the first as an ids,score CSV.
 
     \b
     Example:
-      mia tml submit --data data/resnet18 --shadows 8 --epochs 20 --run mlp1
+      mia tml submit --data data/resnet18 --budget 30 --run r1
+      mia tml submit --data data/resnet18 --shadows 0      # no shadows: thresholds and stackers only
     """
-    from toolkit.tml.kind import format_validation, submit_task
+    from toolkit.errors import ConfigError
+    from toolkit.kinds import kind_module
+    from toolkit.tml import kind as tml_kind
+    from toolkit.tml.kind import submit_task
+    from toolkit.tml.summary import format_validation
     from toolkit.tracks import load_track
     from toolkit.views import parse_views
 
+    track = load_track(track_name)
+    if kind_module(track) is not tml_kind:
+        raise ConfigError(
+            f"track {track.name!r} is of kind {track.kind}; mia tml submit takes a ResNet18-task track",
+            f"mia submit --track {track.name}",
+        )
     man = submit_task(
-        load_track("resnet18"),
+        track,
         data_dir,
         out_dir=out_dir,
         shadows=shadows,
+        budget_min=budget_min,
+        max_shadows=max_shadows,
+        match=match,
         epochs=epochs,
         shadow_dir=shadow_dir,
         model=model,
         folds=folds,
         seed=seed,
         run_name=run_name,
-        views=parse_views(views),
+        views=parse_views(views) if views else None,
         jobs=jobs,
         cache_dir=cache_dir,
+        log=click.echo,
     )
     click.echo(format_validation(man))
 

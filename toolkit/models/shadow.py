@@ -1,30 +1,54 @@
 """Shadow (reference) models for tracks that give no reference models: train our own.
 
-Keep masks follow the LiRA reference code (Carlini et al. 2022, "Membership inference attacks
-from first principles"): for every pool point draw a random permutation of the models and put the
-point IN the first n_models/2 of them, so each pool point is IN for exactly half of the models
-(balanced IN/OUT statistics for every point, which online LiRA needs).
+Keep masks come in complementary pairs: for pair j a random half of the pool is IN for model 2j
+and the other half for model 2j + 1, so every pool point is IN for exactly half of any even
+prefix of the models (the balanced IN/OUT statistics online LiRA needs, as in Carlini et al.'s
+reference code), and a folder grown from 8 to 16 shadows keeps its first 8 as they were.
+(``balanced_keep``, the reference code's per-point permutation, is kept for fixed counts.)
 
-Stages with files between them: ``keep.npy`` is written first, then one ``shadow_###.pt`` per
-model (written atomically by ``save_model``); a re-run skips every model whose weights exist, so
-a killed run resumes where it stopped.
+Stages with files between them: ``recipe.json`` (how the shadows are trained; a folder never
+mixes two recipes) and ``keep.npy`` are written first, then one ``shadow_###.pt`` per model
+(written atomically by ``save_model``) and its training seconds in ``seconds.json``; a re-run
+skips every model whose weights exist, so a killed run resumes where it stopped.
+
+A time budget bounds the count: models are added a pair at a time while the training seconds of
+the whole folder (measured, and recorded so that later runs know them) stay within the budget,
+so a re-run with the same budget trains nothing new and a larger budget adds pairs.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+import math
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.io import atomic_save_npy
+from toolkit.io import atomic_save_npy, atomic_write_text
 from toolkit.models import build_model, save_model
 from toolkit.models.training import TrainConfig, train_model
 
-__all__ = ["balanced_keep", "shadow_paths", "train_shadows", "load_keep"]
+__all__ = ["balanced_keep", "paired_keep", "shadow_paths", "train_shadows", "load_keep", "recipe_key"]
 
 KEEP_FILE = "keep.npy"
+RECIPE_FILE = "recipe.json"
+SECONDS_FILE = "seconds.json"
+
+
+def _check_even(n_models: int) -> None:
+    if n_models < 2 or n_models % 2:
+        raise ConfigError(
+            f"shadow models must come in an even number ≥ 2 (half IN, half OUT per point), got {n_models}"
+        )
+
+
+def _pool_mask(n_points: int, pool) -> np.ndarray:
+    inside = np.zeros(n_points, dtype=bool)
+    inside[np.arange(n_points) if pool is None else np.asarray(pool, dtype=np.int64)] = True
+    return inside
 
 
 def balanced_keep(n_models: int, n_points: int, seed: int = 0, pool: np.ndarray | None = None) -> np.ndarray:
@@ -33,17 +57,26 @@ def balanced_keep(n_models: int, n_points: int, seed: int = 0, pool: np.ndarray 
     Vectorised LiRA trick: ranks of i.i.d. uniforms along the model axis are a uniform random
     permutation per point; rank < n_models/2 means IN. Points outside ``pool`` are never IN.
     """
-    if n_models < 2 or n_models % 2:
-        raise ConfigError(
-            f"shadow models must come in an even number ≥ 2 (half IN, half OUT per point), got {n_models}"
-        )
+    _check_even(n_models)
     rng = np.random.default_rng(seed)
     ranks = rng.random((n_models, n_points)).argsort(0).argsort(0)
-    keep = ranks < n_models // 2
-    if pool is not None:
-        inside = np.zeros(n_points, dtype=bool)
-        inside[np.asarray(pool, dtype=np.int64)] = True
-        keep &= inside[None, :]
+    return (ranks < n_models // 2) & _pool_mask(n_points, pool)[None, :]
+
+
+def paired_keep(n_models: int, n_points: int, seed: int = 0, pool: np.ndarray | None = None) -> np.ndarray:
+    """bool [n_models, n_points]: pair j splits ``pool`` into a random half (model 2j) and its complement.
+
+    Pair j's split depends on (seed, j) alone, so the mask of n models is a prefix of the mask of
+    any larger count.
+    """
+    _check_even(n_models)
+    inside = _pool_mask(n_points, pool)
+    members = np.flatnonzero(inside)
+    keep = np.zeros((n_models, n_points), dtype=bool)
+    for j in range(n_models // 2):  # one permutation per pair of models, not per point
+        half = np.random.default_rng([seed, j]).permutation(members)[: len(members) // 2]
+        keep[2 * j, half] = True
+        keep[2 * j + 1] = inside & ~keep[2 * j]
     return keep
 
 
@@ -57,20 +90,80 @@ def load_keep(out_dir: Path) -> np.ndarray:
     return np.load(Path(out_dir) / KEEP_FILE)
 
 
+def _recipe(cfg: TrainConfig, architecture: str, n_classes: int, seed: int, pool, n_points: int) -> dict:
+    """What makes two shadow folders interchangeable: the training recipe, the pool and the seed (not the device)."""
+    train = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(cfg).items()}
+    del train["device"], train["seed"]
+    pool_n = n_points if pool is None else len(np.asarray(pool))
+    return {"architecture": architecture, "n_classes": n_classes, "train": train, "seed": seed, "pool": pool_n}
+
+
+def recipe_key(cfg: TrainConfig, architecture: str = "resnet18_44", pool: str = "all", seed: int = 0) -> str:
+    """A short name for a shadow recipe (folder names): the recipe's hash."""
+    from toolkit.io import sha256_bytes
+
+    rec = _recipe(cfg, architecture, 0, seed, None, 0) | {"pool": pool}
+    return sha256_bytes(json.dumps(rec, sort_keys=True).encode())[:10]
+
+
+def _check_recipe(out_dir: Path, recipe: dict) -> None:
+    path = out_dir / RECIPE_FILE
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved != recipe:
+            diff = sorted(k for k in recipe if saved.get(k) != recipe[k])
+            raise ConfigError(
+                f"{out_dir} holds shadows made for another run (their recipe differs in {', '.join(diff)})",
+                "use another --shadow-dir or delete that folder",
+            )
+    else:
+        atomic_write_text(path, json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+
+
 def _keep_for(out_dir: Path, n_models: int, n_points: int, seed: int, pool) -> np.ndarray:
-    """Reuse the saved keep mask if it fits this run; refuse to mix masks from another run."""
+    """The mask of ``n_models``; a saved mask must agree on the models both hold, and grows with the count."""
     path = Path(out_dir) / KEEP_FILE
-    keep = balanced_keep(n_models, n_points, seed, pool)
+    keep = paired_keep(n_models, n_points, seed, pool)
     if path.exists():
         saved = np.load(path)
-        if saved.shape != keep.shape or not np.array_equal(saved, keep):
+        m = min(len(saved), n_models)
+        if saved.ndim != 2 or saved.shape[1] != n_points or not np.array_equal(saved[:m], keep[:m]):
             raise ConfigError(
                 f"{path} was made for another run (shape {saved.shape}, or other seed/pool)",
                 "use another --shadow-dir or delete that folder",
             )
-        return saved
+        if len(saved) >= n_models:
+            return keep
     atomic_save_npy(path, keep)
     return keep
+
+
+def _seconds(out_dir: Path) -> dict[str, float]:
+    path = out_dir / SECONDS_FILE
+    try:
+        data = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}  # a damaged timing file only costs the estimate
+    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))} if isinstance(data, dict) else {}
+
+
+def _pairs_within(paths: list[Path], seconds: dict[str, float], budget_s: float) -> int:
+    """How many leading pairs fit the budget, by recorded seconds (the mean of them for untrained models).
+
+    A pair whose cost is unknown (nothing recorded yet) is taken while the folder's total is under
+    budget: it is how the cost gets measured.
+    """
+    known = [seconds[p.name] for p in paths if p.name in seconds]
+    mean = float(np.mean(known)) if known else None
+    total = 0.0
+    for j in range(len(paths) // 2):
+        costs = [seconds.get(p.name, mean) for p in paths[2 * j : 2 * j + 2]]
+        if None in costs:
+            return j + (total < budget_s or j == 0)
+        if j > 0 and total + sum(costs) > budget_s:
+            return j
+        total += sum(costs)
+    return len(paths) // 2
 
 
 def train_shadows(
@@ -84,26 +177,50 @@ def train_shadows(
     n_classes: int = 44,
     pool: np.ndarray | None = None,
     seed: int = 0,
+    budget_s: float | None = None,
     progress: bool = True,
 ) -> tuple[list[Path], np.ndarray]:
-    """Train (or resume) ``n_models`` shadows on balanced halves of ``pool``; return (paths, keep).
+    """Train (or resume) up to ``n_models`` shadows on paired halves of ``pool``; return (paths, keep).
 
     ``inputs`` [N, ...] and ``labels`` int64 [N] are the whole population; ``keep`` is bool
-    [n_models, N] with False outside ``pool``. Model i is trained with seed ``cfg.seed + i``.
+    [n, N] with False outside ``pool``. Model i is trained with seed ``cfg.seed + i``. With
+    ``budget_s`` the count n ≤ ``n_models`` is the largest even prefix whose training seconds fit
+    the budget (module docstring); at least one pair is always trained.
     """
-    import torch
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    keep = _keep_for(out_dir, n_models, len(labels), seed, pool)
+    _check_even(n_models)
+    _check_recipe(out_dir, _recipe(cfg, architecture, n_classes, seed, pool, len(labels)))
     paths = shadow_paths(out_dir, n_models)
-    todo = [i for i, p in enumerate(paths) if not p.exists()]
-    for i in tqdm(todo, desc="shadows", unit="model", disable=not progress, leave=False):
-        model = build_model(architecture, n_classes, seed=cfg.seed + i)
-        idx = np.flatnonzero(keep[i])
-        x = torch.from_numpy(np.ascontiguousarray(inputs[idx]))
-        y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
-        train_model(model, x, y, replace(cfg, seed=cfg.seed + i))
-        save_model(model.cpu(), paths[i])
-    return paths, keep
+    seconds = _seconds(out_dir)
+    bar = tqdm(total=n_models, desc="shadows", unit="model", disable=not progress, leave=False)
+    n_done = 0
+    while n_done < n_models:
+        if budget_s is not None and _pairs_within(paths, seconds, budget_s) * 2 <= n_done:
+            break
+        _keep_for(out_dir, n_done + 2, len(labels), seed, pool)
+        for i in (n_done, n_done + 1):
+            if not paths[i].exists():
+                seconds[paths[i].name] = _train_one(paths[i], inputs, labels, out_dir, cfg, i, architecture, n_classes)
+                atomic_write_text(out_dir / SECONDS_FILE, json.dumps(seconds, indent=2, sort_keys=True) + "\n")
+            bar.update(1)
+        n_done += 2
+    bar.close()
+    return paths[:n_done], paired_keep(n_done, len(labels), seed, pool)
+
+
+def _train_one(path: Path, inputs, labels, out_dir: Path, cfg: TrainConfig, i: int, architecture, n_classes) -> float:
+    """Train shadow ``i`` on its IN points; save it atomically; return its training seconds."""
+    import torch
+
+    start = time.perf_counter()
+    keep = load_keep(out_dir)
+    model = build_model(architecture, n_classes, seed=cfg.seed + i)
+    idx = np.flatnonzero(keep[i])
+    x = torch.from_numpy(np.ascontiguousarray(inputs[idx]))
+    y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
+    train_model(model, x, y, replace(cfg, seed=cfg.seed + i))
+    save_model(model.cpu(), path)
+    return time.perf_counter() - start

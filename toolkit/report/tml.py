@@ -1,9 +1,10 @@
 """The report of a ResNet18-task submission: what ``submit`` writes beside ``<run>.csv``.
 
 The task's answers are only known on the public set, so its curves are the out-of-fold scores of
-every attack that was validated there (``<run>.scores.npz``, written by ``make_submission``): the
-recipe, the threshold baseline and the comparisons (LiRA, RMIA with shadows). The ranking with
-its CIs and the simulated leaderboard slices come from the manifest's ``validation``. Runs share
+the candidates validated there (``<run>.scores.npz``, written by ``make_submission``): the one
+submitted, the threshold baseline and the next best of the ranking. The whole ranking with its
+CIs, the shadows' check against the target and the simulated leaderboard slices come from the
+manifest. Runs share
 one folder, so the files are ``<run>.report.html``, ``<run>.report.npz`` and ``<run>.report_*.png``.
 """
 
@@ -17,31 +18,37 @@ from toolkit.report.build import REPORT_DATA, write_report
 from toolkit.report.data import ReportData
 from toolkit.tracks import Recipe
 
-__all__ = ["BASELINE", "collect", "write_tml_report"]
+__all__ = ["BASELINES", "collect", "write_tml_report"]
 
-BASELINE = "threshold"  # the compared attack the report calls the baseline
+BASELINES = ("threshold", "threshold(signal=loss)")  # the candidate the report calls the baseline
+CURVES = 6  # candidates drawn: the submitted one, the baseline, the best of the rest
 
 
-def _keys(recipe: str, names) -> dict[str, str]:
-    """{attack: method key}: the recipe is 'recipe', the threshold attack 'baseline', others their name."""
-    return {n: "recipe" if n == recipe else "baseline" if n == BASELINE else n for n in names}
+def _keys(chosen: str, names) -> dict[str, str]:
+    """{candidate: method key}: the submitted one is 'recipe', the loss threshold 'baseline', others their label."""
+    return {n: "recipe" if n == chosen else "baseline" if n in BASELINES else n for n in names}
+
+
+def _drawn(manifest: dict, oof: dict) -> list[str]:
+    """The candidates whose curves are drawn: submitted, baseline, then the ranking's next best."""
+    order = [r["label"] for r in manifest.get("ranking") or []] or list(oof)
+    first = [manifest.get("chosen", order[0])] + [b for b in BASELINES if b in oof]
+    return list(dict.fromkeys(first + order))[:CURVES]
 
 
 def _labels(manifest: dict, keys: dict[str, str]) -> dict[str, str]:
-    recipe = Recipe.from_dict(manifest["recipe"], "manifest").label()
-    out = {"recipe": f"recipe: {recipe}"}
-    out |= {
-        k: f"baseline: {n} (defaults)" if k == "baseline" else f"{n} (defaults)"
-        for n, k in keys.items()
-        if k != "recipe"
-    }
+    chosen = manifest.get("chosen")
+    if manifest["recipe"]["attack"] != "auto":
+        chosen = Recipe.from_dict(manifest["recipe"], "manifest").label()
+    out = {"recipe": f"submitted: {chosen}"}
+    out |= {k: f"baseline: {n}" if k == "baseline" else n for n, k in keys.items() if k != "recipe"}
     return out
 
 
 def _ranking(manifest: dict, keys: dict[str, str], fpr: float) -> dict:
     rows = [
         {
-            "method": keys[n],
+            "method": keys.get(n, n),
             "value": f["tpr@5%fpr_strict"],
             "ci": f["tpr_ci95"],
             "TPR at FPR ≤ (inclusive)": f["tpr@5%fpr_inclusive"],
@@ -74,12 +81,13 @@ def _provenance(manifest: dict) -> dict:
 
 def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> ReportData:
     """The report's data of one run, from its manifest (as ``make_submission`` returns it) and scores file."""
-    from toolkit.tml.kind import format_validation
     from toolkit.tml.pipeline import load_oof
+    from toolkit.tml.summary import format_validation
 
     fpr = leaderboard_fpr(track)
     membership, oof = load_oof(Path(manifest["scores"]))
-    keys = _keys(manifest["recipe"]["attack"], oof)
+    oof = {n: oof[n] for n in _drawn(manifest, oof)}
+    keys = _keys(manifest.get("chosen", manifest["recipe"]["attack"]), oof)
     data = ReportData(
         {
             "title": f"{track.name}: submission {Path(manifest['csv']).stem}",
@@ -95,11 +103,15 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
     )
     entry = data.scenario(track.name)
     entry["labels"] = _labels(manifest, keys)
-    entry["choice"] = [f"Recipe: {entry['labels']['recipe'][len('recipe: ') :]}, from track.toml."]
+    how = "ranked first on validation" if manifest["recipe"]["attack"] == "auto" else "fixed in track.toml"
+    entry["choice"] = [f"Submitted: {entry['labels']['recipe'][len('submitted: ') :]}, {how}."]
+    check = (manifest.get("shadows") or {}).get("check")
+    if check:
+        entry["choice"].append(f"Shadow check: {check['verdict']}.")
     for name in sorted(oof, key=lambda n: list(entry["labels"]).index(keys[n])):
         data.add(track.name, "validation", keys[name], membership, oof[name])
     entry["ranking"] = _ranking(manifest, keys, fpr)
-    entry["board_slice"] = {keys[n]: f["board_slice"] for n, f in manifest["validation"].items()}
+    entry["board_slice"] = {keys.get(n, n): f["board_slice"] for n, f in manifest["validation"].items()}
     return data
 
 

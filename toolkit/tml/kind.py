@@ -1,7 +1,8 @@
 """The ``tml`` kind: the ResNet18 public/private task (one target, a labelled public set, ``ids,score`` CSV).
 
-Its one stage is ``submit``: outputs, out-of-fold validation on the public set, the private scores
-and the CSV, with the recipe and the shadow-training settings of the track's ``track.toml``.
+Its one stage is ``submit``: shadows (by default as many as a time budget holds), outputs,
+out-of-fold validation of every candidate on the public set, the private scores of the one ranked
+first (or of the recipe fixed in ``track.toml``) and the CSV, with the ``[shadow]`` recipe.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import time
 from pathlib import Path
 
 from toolkit.kinds import StageOptions
+from toolkit.tml.summary import format_validation
 from toolkit.tracks import ShadowTraining, Track
 
-__all__ = ["LEADERBOARD_FPR", "STAGES", "submit_task", "format_validation"]
+__all__ = ["LEADERBOARD_FPR", "STAGES", "DEFAULT_VIEWS", "submit_task"]
 
 LEADERBOARD_FPR = 0.05  # the task's server ranks by TPR at 5% FPR
+DEFAULT_VIEWS = ("orig", "flip")  # the mirror query costs one more pass and feeds the view-aware candidates
 
 
 def submit_task(
@@ -22,40 +25,34 @@ def submit_task(
     data_dir: Path,
     *,
     out_dir: Path | None = None,
-    shadows: int = 0,
+    shadows: int | None = None,
+    budget_min: float | None = None,
+    max_shadows: int | None = None,
+    match: bool = False,
     epochs: int | None = None,
     shadow_dir: Path | None = None,
     model: str | None = None,
     folds: int = 5,
     seed: int = 0,
     run_name: str | None = None,
-    views=("orig",),
+    views=None,
     jobs: int = 1,
     cache_dir: Path | None = None,
     progress: bool = True,
+    log=None,
 ) -> dict:
-    """The task's pipeline with the track's recipe; ``model``/``epochs`` override track.toml. Returns the manifest.
+    """The task's pipeline with the track's recipe and shadow recipe; returns the manifest.
 
+    ``shadows`` None trains as many as ``budget_min`` minutes hold (default ``DEFAULT_BUDGET_MIN``),
+    reusing what earlier runs trained; 0 trains none. ``model``/``epochs`` override track.toml.
     The run's report goes beside the CSV (``toolkit.report.tml``); its path is the manifest's ``report``.
     """
-    import torch
-
-    from toolkit.models.training import TrainConfig
     from toolkit.report.tml import write_tml_report
     from toolkit.tml.pipeline import make_submission
+    from toolkit.tml.shadows import DEFAULT_BUDGET_MIN, MAX_SHADOWS, default_train_config
 
     recipe = track.scenarios[0].recipe
     params = dict(recipe.params) | ({"model": model} if model else {})
-    sh = track.shadow or ShadowTraining()
-    cfg = TrainConfig(
-        epochs=epochs or sh.epochs,
-        batch_size=sh.batch_size,
-        lr=sh.lr,
-        optimizer=sh.optimizer,
-        weight_decay=sh.weight_decay,
-        seed=seed,
-        device="cuda" if torch.cuda.is_available() else "cpu",
-    )
     start = time.perf_counter()
     manifest = make_submission(
         data_dir,
@@ -63,35 +60,24 @@ def submit_task(
         shadows,
         attack=recipe.attack,
         params=params,
-        views=tuple(views),
+        views=tuple(views or DEFAULT_VIEWS),
         folds=folds,
         seed=seed,
         shadow_dir=shadow_dir,
-        train_cfg=cfg if shadows else None,
+        train_cfg=default_train_config(track.shadow or ShadowTraining(), seed, epochs),
+        budget_s=60.0 * (DEFAULT_BUDGET_MIN if budget_min is None else budget_min),
+        max_shadows=max_shadows or MAX_SHADOWS,
+        match=match,
         cache_dir=cache_dir,
         jobs=jobs,
         run_name=run_name,
         track_name=track.name,
         architecture=track.architecture,
         progress=progress,
+        log=log,
     )
-    timings = {"submit (outputs, validation, private scores, CSV)": time.perf_counter() - start}
+    timings = {**manifest["seconds"], "submit": time.perf_counter() - start}
     return {**manifest, "report": str(write_tml_report(track, manifest, timings))}
-
-
-def format_validation(manifest: dict) -> str:
-    """Each validated attack's figures on one line, then the files written (and the report, once there is one)."""
-    lines = []
-    for name, fig in manifest["validation"].items():
-        board = fig["board_slice"]
-        lines.append(
-            f"{name:>10}: TPR@5%FPR {fig['tpr@5%fpr_strict']:.3f} (<=: {fig['tpr@5%fpr_inclusive']:.3f}) "
-            f"AUC {fig['auc']:.3f}  board slice {board['mean']:.3f} ± {board['std']:.3f}"
-        )
-    lines.append(f"wrote {manifest['csv']} and {manifest['manifest']}")
-    if manifest.get("report"):
-        lines.append(f"report: {manifest['report']}")
-    return "\n".join(lines)
 
 
 def run_submit(track: Track, opts: StageOptions) -> str:

@@ -1,8 +1,10 @@
-"""The ResNet18 public/private track: outputs, attack, leaderboard-aware validation, CSV.
+"""The ResNet18 public/private track: shadows, outputs, leaderboard-aware validation, the choice, CSV.
 
 One target, a public set whose membership is real for that target, a private set to score.
-The main attack is supervised (``ensemble`` trained on the target's own public outputs, as the
-best public reports did); shadow-model LiRA/RMIA are optional comparisons.
+By default (``attack = "auto"``) shadow ResNet18s are trained within a time budget
+(``tml.shadows``), every candidate attack (``tml.candidates``: reference attacks, supervised
+stackers on the target's outputs, quantile regression, fusion) is scored out-of-fold on the
+public set, and the one ranked first is submitted. A fixed recipe is submitted as it is.
 
 Validation (``validate``) is what the board cannot give: out-of-fold scores on the public set
 (train on k−1 folds, score the held-out one), TPR@5%FPR under both the strict ``fpr < 0.05`` and
@@ -17,18 +19,19 @@ import io
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from toolkit.attacks import attack_params, run_attack
 from toolkit.data.tml import N_CLASSES, TMLTask, load_task
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
-from toolkit.metrics import bootstrap_ci, roc, tpr_at_fpr
+from toolkit.metrics import bootstrap_ci, objective_value, roc, tpr_at_fpr
+from toolkit.tml.candidates import candidates, oof_candidate, recipe_candidate, score_candidate
+from toolkit.tml.shadows import shadow_check
 from toolkit.tml.submission import normalise, write_submission_csv
-from toolkit.tracks import ShadowTraining
+from toolkit.tracks import Recipe, ShadowTraining
 
 __all__ = [
     "ARCH",
@@ -36,7 +39,7 @@ __all__ = [
     "TMLOutputs",
     "output_tasks",
     "collect_outputs",
-    "train_task_shadows",
+    "AUTO",
     "score_rows",
     "stratified_folds",
     "oof_scores",
@@ -49,7 +52,7 @@ __all__ = [
 
 ARCH = "resnet18_44"
 FPR = 0.05
-TRAIN_ARGS = ("train_logits", "train_labels", "train_membership")
+AUTO = "auto"  # recipe: rank every candidate on the public set, submit the first
 
 
 @dataclass(frozen=True)
@@ -123,58 +126,11 @@ def collect_outputs(
     )
 
 
-def train_task_shadows(
-    task: TMLTask,
-    shadow_dir: Path,
-    n_shadows: int,
-    cfg,
-    *,
-    pool: str = "all",
-    seed: int = 0,
-    progress: bool = True,
-    architecture: str = ARCH,
-):
-    """Shadow ResNet18s on balanced halves of ``pool``: 'pub' or 'all' (pub + priv, labels known).
-
-    'all' makes every point, private ones included, IN for half of the shadows, so LiRA is online
-    on both sets and the public validation describes the private scores; with 'pub' the private
-    points only have OUT shadows.
-    """
-    from toolkit.data import load_population
-    from toolkit.models.shadow import train_shadows
-
-    if pool not in ("pub", "all"):
-        raise ConfigError(f"unknown shadow pool {pool!r}; valid: pub, all")
-    pop = load_population("tml", task.folder)
-    idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(pop))
-    return train_shadows(
-        shadow_dir,
-        pop.inputs,
-        pop.labels,
-        n_shadows,
-        cfg,
-        architecture=architecture,
-        n_classes=N_CLASSES,
-        pool=idx,
-        seed=seed,
-        progress=progress,
-    )
-
-
 def score_rows(
     attack: str, params: dict, outs: TMLOutputs, rows: np.ndarray, train_rows: np.ndarray, seed: int = 0
 ) -> np.ndarray:
     """Scores of ``rows``; a supervised attack is trained on the target's ``train_rows`` (pub)."""
-    params = dict(params)
-    if set(TRAIN_ARGS) <= set(attack_params(attack)):
-        params.update(
-            train_logits=outs.target[train_rows],
-            train_labels=outs.labels[train_rows],
-            train_membership=outs.membership[train_rows].astype(np.int64),
-        )
-    return run_attack(
-        attack, outs.target[rows], outs.labels[rows], outs.ref[:, rows], outs.keep[:, rows], seed=seed, **params
-    )
+    return score_candidate(recipe_candidate(Recipe(attack, params)), outs, rows, train_rows, seed)
 
 
 def stratified_folds(membership: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -191,12 +147,8 @@ def stratified_folds(membership: np.ndarray, k: int, seed: int = 0) -> np.ndarra
 
 def oof_scores(attack: str, params: dict, outs: TMLOutputs, k: int = 5, seed: int = 0) -> np.ndarray:
     """Out-of-fold scores on the public set: fold f is scored by an attack trained on the others."""
-    pub = np.arange(outs.n_pub)
-    folds = stratified_folds(outs.membership[pub], k, seed)
-    out = np.empty(outs.n_pub)
-    for f in range(k):
-        out[folds == f] = score_rows(attack, params, outs, pub[folds == f], pub[folds != f], seed)
-    return out
+    folds = stratified_folds(outs.membership[: outs.n_pub], k, seed)
+    return oof_candidate(recipe_candidate(Recipe(attack, params)), outs, folds, seed)
 
 
 def simulate_leaderboard(labels, scores, *, frac: float = 0.3, n_sims: int = 200, seed: int = 0) -> dict:
@@ -241,41 +193,69 @@ def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: 
     }
 
 
-def _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress, architecture):
-    if not n_shadows:
-        return [], None
-    import torch
+def _ranked(cands, outs, folds, seed, n_boot, n_sims) -> tuple[list[dict], dict, dict]:
+    """Out-of-fold scores and figures of every candidate that runs here, best first (objective, then order)."""
+    pub_y = outs.membership[: outs.n_pub].astype(np.int64)
+    rows, oof, figures = [], {}, {}
+    for order, cand in enumerate(cands):
+        s = oof_candidate(cand, outs, folds, seed)
+        if s is None or not np.isfinite(s).all():
+            continue
+        oof[cand.label] = s
+        figures[cand.label] = validate(pub_y, s, n_boot=n_boot, n_sims=n_sims, seed=seed)
+        obj = objective_value(pub_y, s, FPR)[0]
+        rows.append({"label": cand.label, "family": cand.family, "objective": obj, "order": order})
+    rows.sort(key=lambda r: (-r["objective"], r["order"]))
+    for r in rows:
+        f = figures[r["label"]]
+        r.update(tpr=f["tpr@5%fpr_strict"], ci=f["tpr_ci95"], auc=f["auc"])
+        del r["order"]
+    return rows, oof, figures
 
-    from toolkit.models.training import TrainConfig
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    sh = ShadowTraining()  # the [shadow] table's defaults
-    cfg = train_cfg or TrainConfig(
-        epochs=sh.epochs,
-        batch_size=sh.batch_size,
-        lr=sh.lr,
-        optimizer=sh.optimizer,
-        weight_decay=sh.weight_decay,
-        seed=seed,
-        device=device,
+def _shadow_stage(
+    task, n_shadows, *, budget_s, max_shadows, match, shadow_dir, train_cfg, pool, seed, collect, progress, architecture
+):
+    """(paths, keep, info): none for ``n_shadows == 0``; else trained or reused (within the budget if it is None)."""
+    if n_shadows == 0:
+        return [], None, {"n": 0}
+    from toolkit.tml.shadows import default_train_config, match_recipe, shadow_folder, train_task_shadows
+
+    cfg = train_cfg or default_train_config(ShadowTraining(), seed)
+    info = {"pool": pool}
+    if match:
+        cfg, info["match"] = match_recipe(
+            task, cfg, collect, root=shadow_dir, pool=pool, seed=seed, architecture=architecture, progress=progress
+        )
+    folder = (
+        shadow_folder(task.folder, cfg, architecture, pool, seed, shadow_dir) if match or not shadow_dir else shadow_dir
     )
-    folder = Path(task.folder).resolve()  # default: beside the task, named after it, so two tasks never share one
-    return train_task_shadows(
+    start = time.perf_counter()
+    paths, keep = train_task_shadows(
         task,
-        Path(shadow_dir or folder.parent / f"{folder.name}_shadows"),
-        n_shadows,
+        Path(folder),
+        n_shadows or max_shadows,
         cfg,
         pool=pool,
         seed=seed,
+        budget_s=None if n_shadows else budget_s,
         progress=progress,
         architecture=architecture,
     )
+    info.update(
+        n=len(paths),
+        dir=str(folder),
+        budget_s=None if n_shadows else budget_s,
+        seconds_this_run=time.perf_counter() - start,
+        train=_finite(asdict(cfg)),
+    )
+    return paths, keep, info
 
 
 def make_submission(
     task_dir: Path,
     out_dir: Path,
-    n_shadows: int = 0,
+    n_shadows: int | None = 0,
     *,
     attack: str = "ensemble",
     params: dict | None = None,
@@ -286,6 +266,9 @@ def make_submission(
     shadow_dir: Path | None = None,
     train_cfg=None,
     pool: str = "all",
+    budget_s: float | None = None,
+    max_shadows: int = 64,
+    match: bool = False,
     cache_dir: Path | None = None,
     jobs: int = 1,
     run_name: str | None = None,
@@ -294,35 +277,78 @@ def make_submission(
     progress: bool = True,
     track_name: str = "resnet18",
     architecture: str = ARCH,
+    log=None,
 ) -> dict:
-    """Outputs → (optional shadows) → out-of-fold validation → private scores → CSV + manifest.
+    """Outputs → shadows → out-of-fold validation of the candidates → private scores → CSV + manifest.
 
+    ``attack = "auto"`` ranks every candidate (``tml.candidates``) and submits the first; a fixed
+    attack is submitted as it is, with ``compare`` validated beside it (reference attacks only with
+    shadows). ``n_shadows`` None trains as many shadows as ``budget_s`` seconds hold (≤ ``max_shadows``),
+    reusing the folder's; 0 trains none. ``match`` first searches epochs/lr for shadows like the target.
     Writes ``<out_dir>/<run>.csv``, ``<run>.manifest.json`` and ``<run>.scores.npz`` (``save_oof``);
-    returns the manifest (with ``csv`` and ``manifest`` paths). ``compare`` attacks are validated for the report only
-    (reference attacks are skipped when there are no shadows).
+    returns the manifest (with ``csv`` and ``manifest`` paths). ``log(line)`` hears each stage's news.
     """
+    log = log or (lambda line: None)
     params = dict(params or {})
     task = load_task(task_dir)
-    paths, keep = _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress, architecture)
-    outs = collect_outputs(
-        task, paths, keep, views=views, cache_dir=cache_dir, jobs=jobs, progress=progress, architecture=architecture
+    clock, seconds = time.perf_counter(), {}
+
+    def lap(name):
+        nonlocal clock
+        seconds[name] = time.perf_counter() - clock
+        clock = time.perf_counter()
+
+    def collect(paths, keep):
+        return collect_outputs(
+            task, paths, keep, views=views, cache_dir=cache_dir, jobs=jobs, progress=progress, architecture=architecture
+        )
+
+    paths, keep, shadows = _shadow_stage(
+        task,
+        n_shadows,
+        budget_s=budget_s,
+        max_shadows=max_shadows,
+        match=match,
+        shadow_dir=shadow_dir,
+        train_cfg=train_cfg,
+        pool=pool,
+        seed=seed,
+        collect=collect,
+        progress=progress,
+        architecture=architecture,
     )
-    pub_y = outs.membership[: outs.n_pub]
-    figures, oof = {}, {}
-    for name, p in [(attack, params)] + [(c, {}) for c in compare if c != attack]:
-        if name in ("lira", "rmia") and not n_shadows:
-            continue
-        oof[name] = oof_scores(name, p, outs, folds, seed)
-        figures[name] = validate(pub_y, oof[name], n_boot=n_boot, n_sims=n_sims, seed=seed)
+    lap("shadows")
+    outs = collect(paths, keep)
+    lap("outputs")
+    if paths:
+        shadows["check"] = shadow_check(outs)
+        log(f"shadows: {len(paths)} in {shadows['dir']}; {shadows['check']['verdict']}")
+    pub_folds = stratified_folds(outs.membership[: outs.n_pub], folds, seed)
+    if attack == AUTO:
+        cands = candidates(bool(paths), outs.target.shape[2])
+    else:
+        fixed = recipe_candidate(Recipe(attack, params))
+        others = [recipe_candidate(Recipe(c)) for c in compare if c != attack and (paths or c in ("threshold",))]
+        cands = [replace(fixed, label=attack)] + [replace(c, label=c.family) for c in others]
+    ranking, oof, figures = _ranked(cands, outs, pub_folds, seed, n_boot, n_sims)
+    lap("validation")
+    chosen = next(c for c in cands if c.label == (ranking[0]["label"] if attack == AUTO else attack))
+    for r in ranking:
+        r["chosen"] = r["label"] == chosen.label
     priv = np.arange(outs.n_pub, len(outs.ids))
-    scores = normalise(score_rows(attack, params, outs, priv, np.arange(outs.n_pub), seed))
+    scores = normalise(score_candidate(chosen, outs, priv, np.arange(outs.n_pub), seed))
+    lap("private scores")
     run = run_name or time.strftime("%Y%m%d-%H%M%S")
     csv_path = write_submission_csv(Path(out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids)
-    manifest = _manifest(task, track_name, attack, params, n_shadows, views, folds, seed, pool, train_cfg, figures)
+    manifest = _manifest(task, track_name, attack, params, shadows, views, folds, seed, figures)
     manifest.update(
+        chosen=chosen.label,
+        ranking=ranking,
+        estimate=figures[chosen.label],
+        seconds=seconds,
         csv=str(csv_path),
         csv_sha256=sha256_file(csv_path),
-        scores=str(save_oof(csv_path.with_suffix(".scores.npz"), pub_y, oof)),
+        scores=str(save_oof(csv_path.with_suffix(".scores.npz"), outs.membership[: outs.n_pub], oof)),
     )
     man_path = csv_path.with_suffix(".manifest.json")
     atomic_write_text(man_path, json.dumps(manifest, indent=2, default=_json_default) + "\n")
@@ -343,9 +369,7 @@ def load_oof(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return data["membership"], {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("oof/")}
 
 
-def _manifest(task, track_name, attack, params, n_shadows, views, folds, seed, pool, train_cfg, figures) -> dict:
-    from dataclasses import asdict
-
+def _manifest(task, track_name, attack, params, shadows, views, folds, seed, figures) -> dict:
     from toolkit.provenance import manifest_base
 
     return {
@@ -355,12 +379,12 @@ def _manifest(task, track_name, attack, params, n_shadows, views, folds, seed, p
         "seed": seed,
         "views": list(views),
         "folds": folds,
-        "shadows": {"n": n_shadows, "pool": pool, "train": _finite(asdict(train_cfg)) if train_cfg else None},
+        "shadows": shadows,
+        "task_dir": str(Path(task.folder).resolve()),
         "inputs": {
             p.name: sha256_file(p) for p in (task.folder / "pub.pt", task.folder / "priv_out.pt", task.model_path)
         },
         "validation": figures,
-        "estimate": figures.get(attack),
     }
 
 

@@ -1,0 +1,110 @@
+"""Do our reference models look like the target? Their accuracy and loss beside the target's.
+
+Reference attacks assume the references were trained like the target: same recipe, same
+overfitting. Where the target's membership is known on some points (the ResNet18 task's public
+set), its train accuracy, test accuracy and member/non-member loss quartiles are measured there,
+and the references' the same way on the same points (each reference's IN points as its training
+set, its OUT points as its test set). ``verdict`` says in one line whether they match, and
+``distance`` scores a recipe for ``--match``'s grid search.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from toolkit.signals import loss
+
+__all__ = ["ModelStats", "model_stats", "reference_stats", "distance", "matches", "verdict", "TOLERANCE"]
+
+TOLERANCE = {"acc": 0.05, "loss_ratio": 2.0}  # accuracy gap, and factor on (median loss + LOSS_FLOOR)
+LOSS_FLOOR = 0.01  # members' losses near 0 make plain ratios meaningless
+QUARTILES = (0.25, 0.5, 0.75)
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """Train/test accuracy and member/non-member loss quartiles of one model (or pooled references)."""
+
+    train_acc: float
+    test_acc: float
+    loss_in: tuple[float, float, float]
+    loss_out: tuple[float, float, float]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _stats(correct_in, correct_out, loss_in, loss_out) -> ModelStats:
+    def q(v):
+        return tuple(float(x) for x in np.quantile(v, QUARTILES)) if len(v) else (math.nan,) * 3
+
+    mean = lambda v: float(np.mean(v)) if len(v) else math.nan
+    return ModelStats(mean(correct_in), mean(correct_out), q(loss_in), q(loss_out))
+
+
+def model_stats(logits: np.ndarray, labels: np.ndarray, member: np.ndarray) -> ModelStats:
+    """Stats of one model from its logits [P, V, C] (first view) on points whose ``member`` bool [P] is known."""
+    z = np.asarray(logits)[:, :1]  # [P, 1, C]: the signals take a view axis
+    member = np.asarray(member, dtype=bool)
+    correct = z[:, 0].argmax(-1) == labels
+    lo = loss(z, labels)[:, 0]
+    return _stats(correct[member], correct[~member], lo[member], lo[~member])
+
+
+def reference_stats(ref: np.ndarray, labels: np.ndarray, keep: np.ndarray) -> ModelStats:
+    """Stats pooled over references ``ref`` [R, P, V, C] with membership ``keep`` bool [R, P]."""
+    z = np.asarray(ref)[:, :, :1]
+    flat = z.reshape(-1, 1, z.shape[-1])
+    lab = np.broadcast_to(labels, keep.shape).reshape(-1)
+    correct = flat[:, 0].argmax(-1) == lab
+    lo = loss(flat, lab)[:, 0]
+    k = np.asarray(keep, dtype=bool).reshape(-1)
+    return _stats(correct[k], correct[~k], lo[k], lo[~k])
+
+
+def _loss_gap(a: float, b: float) -> float:
+    return abs(math.log((a + LOSS_FLOOR) / (b + LOSS_FLOOR)))
+
+
+def distance(refs: ModelStats, target: ModelStats) -> float:
+    """Accuracy gaps plus a quarter of the log-ratio of median losses (members and non-members)."""
+    return (
+        abs(refs.train_acc - target.train_acc)
+        + abs(refs.test_acc - target.test_acc)
+        + 0.25 * (_loss_gap(refs.loss_in[1], target.loss_in[1]) + _loss_gap(refs.loss_out[1], target.loss_out[1]))
+    )
+
+
+def _gaps(refs: ModelStats, target: ModelStats) -> list[str]:
+    """The figures outside the tolerance, worded for the verdict."""
+    out = []
+    for name, a, b in (("train acc", refs.train_acc, target.train_acc), ("test acc", refs.test_acc, target.test_acc)):
+        if abs(a - b) > TOLERANCE["acc"]:
+            out.append(f"{name} {a:.2f} vs {b:.2f}")
+    for name, a, b in (
+        ("member", refs.loss_in[1], target.loss_in[1]),
+        ("non-member", refs.loss_out[1], target.loss_out[1]),
+    ):
+        if _loss_gap(a, b) > math.log(TOLERANCE["loss_ratio"]):
+            out.append(f"median {name} loss {a:.3g} vs {b:.3g}")
+    return out
+
+
+def matches(refs: ModelStats, target: ModelStats) -> bool:
+    """Whether every figure lies within ``TOLERANCE``."""
+    return not _gaps(refs, target)
+
+
+def verdict(refs: ModelStats, target: ModelStats, what: str = "shadow models") -> str:
+    """One line: match or differ, with the figures (references first, then the target)."""
+    gaps = _gaps(refs, target)
+    if not gaps:
+        return (
+            f"{what} match the target: train acc {refs.train_acc:.2f} vs {target.train_acc:.2f}, "
+            f"test acc {refs.test_acc:.2f} vs {target.test_acc:.2f}, median loss member {refs.loss_in[1]:.3g} "
+            f"vs {target.loss_in[1]:.3g}, non-member {refs.loss_out[1]:.3g} vs {target.loss_out[1]:.3g}"
+        )
+    return f"{what} differ from the target: {'; '.join(gaps)} — check epochs/lr, or search them with --match"

@@ -1,0 +1,143 @@
+"""The ResNet18 task's shadow models: trained by default within a time budget, checked against the target.
+
+The organisers give one target and no reference models, so the toolkit trains its own ResNet18s
+on paired halves of pub + priv (``models.shadow``), in the track's ``[shadow]`` recipe. Each
+recipe has its own folder under ``<task>_shadows/`` (named by the recipe's hash), so two
+recipes never mix and a later run reuses what an earlier one trained.
+
+``shadow_check`` compares the shadows with the target on the public set, where the target's
+membership is known (``models.recipe_check``); ``match_recipe`` tries a small grid of epochs and
+learning rates, one pair of shadows each, and keeps the recipe whose shadows come closest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.errors import ConfigError
+from toolkit.models.recipe_check import distance, model_stats, reference_stats, verdict
+
+__all__ = [
+    "DEFAULT_BUDGET_MIN",
+    "MAX_SHADOWS",
+    "default_train_config",
+    "shadow_folder",
+    "train_task_shadows",
+    "shadow_check",
+    "match_grid",
+    "match_recipe",
+]
+
+DEFAULT_BUDGET_MIN = 18.0  # shadow training; with outputs and validation a 4,000 + 4,000 task stays under 30 min
+MAX_SHADOWS = 64  # LiRA's gains flatten well before this
+
+
+def default_train_config(sh, seed: int = 0, epochs: int | None = None):
+    """The ``[shadow]`` table as a ``TrainConfig`` on the best device here."""
+    from toolkit.models.training import TrainConfig
+    from toolkit.outputs.keys import default_device
+
+    return TrainConfig(
+        epochs=epochs or sh.epochs,
+        batch_size=sh.batch_size,
+        lr=sh.lr,
+        optimizer=sh.optimizer,
+        weight_decay=sh.weight_decay,
+        seed=seed,
+        device=default_device(),
+    )
+
+
+def shadow_folder(task_folder: Path, cfg, architecture: str, pool: str, seed: int, root: Path | None = None) -> Path:
+    """``<root or <task>_shadows>/<recipe hash>``: one folder per recipe, beside the task by default."""
+    from toolkit.models.shadow import recipe_key
+
+    folder = Path(task_folder).resolve()
+    base = Path(root) if root else folder.parent / f"{folder.name}_shadows"
+    return base / recipe_key(cfg, architecture, pool, seed)
+
+
+def train_task_shadows(
+    task,
+    shadow_dir: Path,
+    n_shadows: int,
+    cfg,
+    *,
+    pool: str = "all",
+    seed: int = 0,
+    budget_s: float | None = None,
+    progress: bool = True,
+    architecture: str = "resnet18_44",
+):
+    """Shadow ResNet18s on paired halves of ``pool``: 'pub' or 'all' (pub + priv, labels known).
+
+    'all' makes every point, private ones included, IN for half of the shadows, so LiRA is online
+    on both sets and the public validation describes the private scores; with 'pub' the private
+    points only have OUT shadows. With ``budget_s`` at most ``n_shadows`` are trained, as many as the budget holds.
+    """
+    from toolkit.data import load_population
+    from toolkit.data.tml import N_CLASSES
+    from toolkit.models.shadow import train_shadows
+
+    if pool not in ("pub", "all"):
+        raise ConfigError(f"unknown shadow pool {pool!r}; valid: pub, all")
+    pop = load_population("tml", task.folder)
+    idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(pop))
+    return train_shadows(
+        shadow_dir,
+        pop.inputs,
+        pop.labels,
+        n_shadows,
+        cfg,
+        architecture=architecture,
+        n_classes=N_CLASSES,
+        pool=idx,
+        seed=seed,
+        budget_s=budget_s,
+        progress=progress,
+    )
+
+
+def shadow_check(outs) -> dict:
+    """The shadows' and the target's stats on the public set, and the one-line verdict."""
+    pub = np.arange(outs.n_pub)
+    member = outs.membership[pub] == 1
+    target = model_stats(outs.target[pub], outs.labels[pub], member)
+    refs = reference_stats(outs.ref[:, pub], outs.labels[pub], outs.keep[:, pub])
+    return {
+        "target": target.as_dict(),
+        "shadows": refs.as_dict(),
+        "distance": distance(refs, target),
+        "verdict": verdict(refs, target),
+    }
+
+
+def match_grid(cfg) -> list:
+    """Epochs ×½, ×1, ×2 at the recipe's lr, then lr ×½ and ×2 at the recipe's epochs (5 recipes)."""
+    e, lr = cfg.epochs, cfg.lr
+    points = [(max(1, e // 2), lr), (e, lr), (2 * e, lr), (e, lr / 2), (e, 2 * lr)]
+    return [replace(cfg, epochs=ep, lr=r) for ep, r in dict.fromkeys(points)]
+
+
+def match_recipe(task, cfg, collect, *, root=None, pool="all", seed=0, architecture="resnet18_44", progress=True):
+    """Train one pair of shadows per grid recipe; return (the recipe closest to the target, a row per recipe).
+
+    ``collect(paths, keep)`` returns the task's outputs with those shadows (``collect_outputs``).
+    Each probe pair is the first pair of its recipe's folder, so the chosen recipe's run reuses it.
+    """
+    rows, best = [], None
+    for probe in match_grid(cfg):
+        folder = shadow_folder(task.folder, probe, architecture, pool, seed, root)
+        paths, keep = train_task_shadows(
+            task, folder, 2, probe, pool=pool, seed=seed, progress=progress, architecture=architecture
+        )
+        check = shadow_check(collect(paths, keep))
+        rows.append(
+            {"epochs": probe.epochs, "lr": probe.lr, "distance": check["distance"], "verdict": check["verdict"]}
+        )
+        if best is None or check["distance"] < best[1]:
+            best = (probe, check["distance"])
+    return best[0], rows
