@@ -50,49 +50,134 @@ def _violations(rooms: list[str], forbidden: tuple[str, ...], root: Path = ROOT)
     return out
 
 
+CORE = ["__init__", "errors", "io", "signals", "metrics", "views", "tracks", "kinds", "registry", "plots", "provenance"]
+PACKAGER = ["mico/package", "mico/predictions", "mico/check"]
+KIND_COMMANDS = ["mico/kind", "tml/kind"]  # imported only through toolkit/kinds.py (and by the CLI)
+_T = lambda *rooms: tuple(f"toolkit.{r}" for r in rooms)  # noqa: E731
+ABOVE_MODELS = _T("outputs", "mico", "tml", "tuning", "studies", "report", "commands", "cli")
+CLI = (*_T("commands", "cli"), "click")
+
+# One entry per room of the README's table "Where things are": (id, its modules, what they must not import).
 RULES = [
+    ("core", CORE, (*_T("attacks", "data", "models"), *ABOVE_MODELS, "click")),
+    ("attacks", ["attacks"], (*_T("data", "models"), *ABOVE_MODELS, "torch", "click")),
+    ("outputs", ["outputs"], (*_T("attacks", "mico", "tml", "tuning", "studies", "report"), *CLI)),
+    ("data", ["data"], (*_T("attacks"), *ABOVE_MODELS, "click")),
+    ("models", ["models"], (*_T("attacks", "data"), *ABOVE_MODELS, "click")),
+    ("mico", ["mico"], (*_T("tml", "tuning", "studies", "report"), *CLI)),
     (
-        ["attacks"],
-        (
-            "toolkit.outputs",
-            "toolkit.models",
-            "toolkit.data",
-            "toolkit.cli",
-            "toolkit.commands",
-            "toolkit.mico",
-            "toolkit.tml",
-            "toolkit.tuning",
-            "toolkit.studies",
-            "torch",
-            "click",
-        ),
-    ),
-    (
+        "packager",
         ["mico/package", "mico/predictions", "mico/check"],
-        ("toolkit.attacks", "toolkit.outputs", "toolkit.models", "toolkit.mico.scoring"),
+        _T("attacks", "outputs", "models", "mico.scoring"),
     ),
-    (
-        ["errors", "io", "signals", "metrics", "tracks", "views", "provenance"],
-        (
-            "toolkit.attacks",
-            "toolkit.outputs",
-            "toolkit.models",
-            "toolkit.data",
-            "toolkit.mico",
-            "toolkit.tml",
-            "toolkit.tuning",
-            "toolkit.studies",
-            "toolkit.commands",
-            "toolkit.cli",
-            "click",
-        ),
-    ),
+    ("tml", ["tml"], (*_T("mico", "tuning", "studies", "report"), *CLI)),
+    ("tuning", ["tuning"], (*_T("tml", "studies", "report", "mico.kind"), *CLI)),
+    ("studies", ["studies"], (*_T("tuning", "report", "mico.kind", "tml.kind"), *CLI)),
+    ("report", ["report"], (*_T("outputs", "tuning", "studies", "mico.kind", "tml.kind"), *CLI)),
+    ("kind commands", KIND_COMMANDS, CLI),
+    ("cli", ["cli", "commands"], ()),
 ]
+# Each kind's command module sits above its own room: the rooms' rules above leave it out.
+EXEMPT = {"mico": ["mico/kind"], "tml": ["tml/kind"]}
+# Imports being removed with the ResNet18 task's rework (the report reads the manifest without the kind).
+PENDING = {
+    "toolkit/report/tml.py imports toolkit.tml.kind",
+    "toolkit/report/tml.py imports toolkit.tml.kind.format_validation",
+}
 
 
-@pytest.mark.parametrize("rooms, forbidden", RULES, ids=["attacks", "packager", "core"])
-def test_room_imports_only_what_it_may(rooms, forbidden):
-    assert _violations(rooms, forbidden) == []
+def _room_violations(rule_id: str, rooms: list[str], forbidden: tuple[str, ...]) -> list[str]:
+    skip = {ROOT / f"{m}.py" for m in EXEMPT.get(rule_id, [])}
+    found = []
+    for room in rooms:
+        for path in _modules(room):
+            if path not in skip:
+                found += _violations([str(path.relative_to(ROOT).with_suffix(""))], forbidden)
+    return sorted(set(found) - PENDING)
+
+
+@pytest.mark.parametrize("rule_id, rooms, forbidden", RULES, ids=[r[0] for r in RULES])
+def test_room_imports_only_what_it_may(rule_id, rooms, forbidden):
+    assert _room_violations(rule_id, rooms, forbidden) == []
+
+
+def test_every_module_is_in_a_room():
+    covered = {p for _, rooms, _ in RULES for room in rooms for p in _modules(room)}
+    assert sorted(str(p.relative_to(ROOT.parent)) for p in set(ROOT.rglob("*.py")) - covered) == []
+
+
+def test_the_readme_table_names_every_room():
+    """The README's table lists each room of ``RULES`` (a room's first module or folder names it)."""
+    readme = (ROOT.parent / "README.md").read_text()
+    table = readme.split("## Where things are", 1)[1]
+    rows = [ln for ln in table.splitlines() if ln.startswith("| `")]
+    named = " ".join(r.split("|")[1] for r in rows)
+    for rule_id, rooms, _ in RULES:
+        first = rooms[0] if rule_id != "core" else "errors"
+        shown = f"toolkit/{first}/" if (ROOT / first).is_dir() else f"{Path(first).name}.py"
+        shown = "`mico/package.py`" if rule_id == "packager" else shown
+        assert shown in named, f"README's room table has no row naming {shown} (rule {rule_id!r})"
+
+
+def _graph() -> dict[str, set[str]]:
+    """module -> the toolkit modules it imports: ``from pkg import mod`` imports ``pkg.mod``, ``from pkg import
+    name`` imports ``pkg`` (lazy imports inside functions count too)."""
+    paths = {_module_name(p): p for p in ROOT.rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                mod = ".".join(base + ([node.module] if node.module else []))
+                deps.update(f"{mod}.{a.name}" if f"{mod}.{a.name}" in paths else mod for a in node.names)
+        graph[name] = {d for d in deps if d in paths and d != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+PENDING_CYCLES = [["toolkit.report.tml", "toolkit.tml.kind"]]  # see PENDING
+
+
+def test_no_import_circles():
+    assert [c for c in _cycles(_graph()) if c not in PENDING_CYCLES] == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_only_the_cli_imports_click():

@@ -91,7 +91,7 @@ def test_lira_and_hardness_agree_with_independent_code(archive, monkeypatch, tmp
     monkeypatch.setenv("MIA_CACHE_DIR", str(tmp_path / "cache"))
     recipe = {"attack": "hardness", "signal": "loss", "formula": "in"}
     track = mico_track(TASK, TASK, TASK, "mico_mlp", 100, N, n, m, {SCEN: {"recipe": recipe}})
-    ctx = Context(track, archive, progress=False)
+    ctx = Context(track=track, data_dir=archive, progress=False)
     sd = ctx.open(track.scenarios[0])
     arrays = sd.phase_arrays("dev", ctx.paths(sd))
     hard = score_arrays(arrays, Recipe("hardness", {"signal": "loss", "formula": "in"}))

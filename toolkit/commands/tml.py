@@ -60,7 +60,7 @@ def tml():
     help="Ensemble classifier (default: track.toml's recipe).",
 )
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Out-of-fold validation folds.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds, shadows and attacks.")
 @click.option("--run", "run_name", default=None, help="Run name (file stem); default: a timestamp.")
 @views_option
 @jobs_option

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.kinds import leaderboard_fpr
+from toolkit.kinds import Context, leaderboard_fpr
 from toolkit.metrics import FPR_GRID, metric_key
 from toolkit.mico.auto import AUTO, ranking_lines
 from toolkit.mico.predictions import PhaseScores, load_phase_scores, save_phase_scores
-from toolkit.mico.scenario import ScenarioData, open_scenario
+from toolkit.mico.scenario import ScenarioData
 from toolkit.mico.scoring import known_solution, phase_metrics, score_phase, validation_scores
 from toolkit.tracks import Recipe, Scenario, Track, runs_dir
 
@@ -39,30 +38,6 @@ __all__ = [
 ]
 
 METRIC_COLUMNS = [metric_key(x) for x in FPR_GRID] + ["AUC", "MIA", "accuracy"]
-
-
-@dataclass
-class Context:
-    """Where a track's files are and how to run its stages."""
-
-    track: Track
-    data_dir: Path
-    dataset_dir: Path | None = None
-    cache_dir: Path | None = None
-    jobs: int = 1
-    views: tuple[str, ...] = ("orig",)
-    scheduler: str | None = None
-    progress: bool = True
-    seed: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def open(self, scenario: Scenario) -> ScenarioData:
-        return open_scenario(self.track, scenario, self.data_dir, self.dataset_dir)
-
-    def paths(self, sd: ScenarioData) -> dict:
-        return sd.outputs(
-            self.views, jobs=self.jobs, cache_dir=self.cache_dir, progress=self.progress, scheduler=self.scheduler
-        )
 
 
 def _tuned_entry(track: Track, scenario: Scenario) -> dict | None:

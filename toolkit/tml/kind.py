@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from toolkit.kinds import StageOptions
+from toolkit.kinds import Context, reads
 from toolkit.tracks import ShadowTraining, Track
 
-__all__ = ["LEADERBOARD_FPR", "STAGES", "submit_task", "format_validation"]
+__all__ = ["LEADERBOARD_FPR", "COMMANDS", "submit_task", "format_validation"]
 
 LEADERBOARD_FPR = 0.05  # the task's server ranks by TPR at 5% FPR
 
@@ -94,11 +94,12 @@ def format_validation(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def run_submit(track: Track, opts: StageOptions) -> str:
+@reads("data_dir", "views", "jobs", "cache_dir", "progress")
+def run_submit(ctx: Context) -> str:
     """``mia submit`` for a tml track: ``submit_task`` with the command line's views, jobs and cache."""
     return format_validation(
-        submit_task(track, opts.data_dir, views=opts.views, jobs=opts.jobs, cache_dir=opts.cache_dir)
+        submit_task(ctx.track, ctx.data_dir, views=ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir)
     )
 
 
-STAGES = {"submit": run_submit}
+COMMANDS = {"submit": run_submit}
