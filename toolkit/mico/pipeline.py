@@ -18,6 +18,7 @@ from toolkit.errors import ConfigError
 from toolkit.kinds import Context, leaderboard_fpr
 from toolkit.metrics import FPR_GRID, metric_key
 from toolkit.mico.auto import AUTO, ranking_lines
+from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.predictions import PhaseScores, load_phase_scores, save_phase_scores
 from toolkit.mico.scenario import ScenarioData
 from toolkit.mico.scoring import known_solution, phase_metrics, score_phase, validation_scores
@@ -104,7 +105,7 @@ def _metrics_for(sd: ScenarioData, ctx: Context, phases: dict, validation: tuple
 
 def own_calibration(sd: ScenarioData) -> bool:
     """Every dev/final target reveals its training set (the ddp track): calibrate each against it."""
-    return all(sd.splits[(ph, md.model_id)].training is not None for ph in ("dev", "final") for md in sd.models[ph])
+    return all(sd.splits[(ph, md.model_id)].training is not None for ph in TARGET_PHASES for md in sd.models[ph])
 
 
 def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: bool) -> tuple[dict, tuple]:
@@ -112,9 +113,9 @@ def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: boo
     if own:
         from toolkit.mico.ddp import ddp_scores, ddp_validation_scores
 
-        phases = {ph: ddp_scores(sd, ph, paths, recipe, ctx) for ph in ("dev", "final")}
+        phases = {ph: ddp_scores(sd, ph, paths, recipe, ctx) for ph in TARGET_PHASES}
         return phases, ddp_validation_scores(sd, paths, recipe, ctx)
-    phases = {ph: score_phase(sd, ph, paths, recipe, seed=ctx.seed) for ph in ("dev", "final")}
+    phases = {ph: score_phase(sd, ph, paths, recipe, seed=ctx.seed) for ph in TARGET_PHASES}
     return phases, validation_scores(sd, paths, recipe, seed=ctx.seed)
 
 
@@ -136,7 +137,7 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
     if own:
         return (*_score(sd, ctx, paths, sel.chosen.recipe, own), meta, sel.chosen.recipe)
     phases = {}
-    for ph in ("dev", "final"):
+    for ph in TARGET_PHASES:
         arrays = sd.phase_arrays(ph, paths)
         phases[ph] = PhaseScores.pooled(ph, arrays.model_ids, score_arrays_auto(sel, arrays, ctx.seed))
     return phases, sel.validation, meta, sel.chosen.recipe
@@ -201,7 +202,7 @@ def _expected(ctx: Context) -> dict[str, dict[str, list[int]]]:
     exp = {}
     for sc in ctx.track.scenarios:
         sd = ctx.open(sc)
-        exp[sc.folder or sc.name] = {ph: [md.model_id for md in sd.models[ph]] for ph in ("dev", "final")}
+        exp[sc.folder or sc.name] = {ph: [md.model_id for md in sd.models[ph]] for ph in TARGET_PHASES}
     return exp
 
 
@@ -250,7 +251,7 @@ def stage_check(ctx: Context, zip_path: Path, format_only: bool = False) -> dict
             return report
         for sc in ctx.track.scenarios:
             sd = ctx.open(sc)
-            for phase in ("dev", "final"):
+            for phase in TARGET_PHASES:
                 sol = known_solution(sd, ctx.data_dir, phase)
                 if sol is not None:
                     got = found[sc.folder or sc.name][phase]

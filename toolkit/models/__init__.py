@@ -21,6 +21,7 @@ __all__ = [
     "load_model",
     "save_model",
     "model_file",
+    "default_device",
 ]
 
 _ARCHS = Registry("architecture", lambda: [f"{__name__}.{m}" for m in ("demo", "mico", "resnet", "roberta")])
@@ -49,6 +50,13 @@ def build_model(arch: str, n_classes: int, *, seed: int | None = None, **kwargs)
 
         torch.manual_seed(seed)
     return builder(n_classes=n_classes, **kwargs)
+
+
+def default_device() -> str:
+    """'cuda' where torch sees a GPU, else 'cpu': where models run and train unless told otherwise."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def model_file(model_dir: Path) -> Path:

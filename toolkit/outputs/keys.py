@@ -15,6 +15,7 @@ import numpy as np
 from toolkit import io
 from toolkit.errors import ConfigError, ContractError, DataError
 from toolkit.io import atomic_write_bytes, sha256_bytes
+from toolkit.models import default_device
 from toolkit.outputs.task import CODE_VERSION, PRECISIONS, OutputTask, default_cache_dir
 from toolkit.views import parse_views, views_label
 
@@ -94,13 +95,6 @@ def check_points(task: OutputTask) -> None:
             f"({pop.source or pop.fingerprint}) has {len(pop):,} points",
             "the dataset file is cut short or is not the one the track names",
         )
-
-
-def default_device() -> str:
-    """'cuda' where torch sees a GPU, else 'cpu'."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def resolve_precision(task: OutputTask, device: str = "cpu") -> str:
