@@ -38,8 +38,7 @@ def submit_task(
 
     The run's report goes beside the CSV (``toolkit.report.tml``); its path is the manifest's ``report``.
     """
-    import torch
-
+    from toolkit.models import default_device
     from toolkit.models.training import TrainConfig
     from toolkit.report.tml import write_tml_report
     from toolkit.tml.pipeline import make_submission
@@ -54,7 +53,7 @@ def submit_task(
         optimizer=sh.optimizer,
         weight_decay=sh.weight_decay,
         seed=seed,
-        device="cuda" if torch.cuda.is_available() else "cpu",
+        device=default_device(),
     )
     start = time.perf_counter()
     manifest = make_submission(

@@ -244,11 +244,10 @@ def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: 
 def _shadows(task, n_shadows, shadow_dir, train_cfg, pool, seed, progress, architecture):
     if not n_shadows:
         return [], None
-    import torch
-
+    from toolkit.models import default_device
     from toolkit.models.training import TrainConfig
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()
     sh = ShadowTraining()  # the [shadow] table's defaults
     cfg = train_cfg or TrainConfig(
         epochs=sh.epochs,
