@@ -66,20 +66,30 @@ def test_a_start_imports_nothing_heavy(args):
     assert sorted(set(HEAVY) & _modules_after(*args)) == []
 
 
-def _readme_commands() -> set[str]:
-    """The commands the README's command list shows: ``mia <name> [<sub>]`` at a line's start in its sh block."""
+def _readme_examples() -> list[tuple[str, str]]:
+    """(command, example line) for each ``mia …`` line of the README's section "Every command"."""
     text = (ROOT / "README.md").read_text()
     section = text.split("## Every command", 1)[1].split("\n## ", 1)[0]
-    found = set()
     names = _commands()
-    for line in re.findall(r"^(?:[A-Z_]+=\S+ )?mia ([a-z][\w-]*(?: [a-z][\w-]*)?)", section, re.M):
+    out = []
+    for line in re.findall(r"^(?:[A-Z_]+=\S+ )?mia (.*)$", section, re.M):
         words = line.split()
-        found.add(" ".join(words) if " ".join(words) in names else words[0])
-    return found
+        out.append((" ".join(words[:2]) if " ".join(words[:2]) in names else words[0], line))
+    return out
 
 
 def test_the_readme_lists_every_command_with_an_example():
-    assert _readme_commands() == set(_commands())
+    assert {name for name, _ in _readme_examples()} == set(_commands())
+
+
+def test_the_readme_examples_use_real_options():
+    commands = _commands()
+    wrong = []
+    for name, line in _readme_examples():
+        flags = {o for p in commands[name].params for o in getattr(p, "opts", [])}
+        code = line.split("#", 1)[0]
+        wrong += [f"mia {name}: {tok}" for tok in re.findall(r"(?<!\S)(--?[a-z][\w-]*)", code) if tok not in flags]
+    assert wrong == []
 
 
 def test_a_kind_refuses_an_option_it_does_not_use():

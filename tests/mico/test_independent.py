@@ -1,7 +1,7 @@
 """The toolkit's LiRA and hardness against independent per-point code, on an organiser-format archive.
 
-Everything on the independent side is written from specs/mico.md and the papers alone: seeds read
-from the model folders, the MT19937 permutation as a plain swap loop, the Purchase-100 text file
+Everything on the independent side is written from the organisers' description and the papers
+alone: seeds read from the model folders, the MT19937 permutation as a plain swap loop, the Purchase-100 text file
 parsed with ``csv``, the MICO MLP rebuilt inline and loaded with ``torch.load``, and the formulas
 evaluated one point at a time with ``math`` / ``scipy.stats.norm``. The toolkit side is the pipeline
 (``Context.open`` → cached outputs → ``PhaseArrays`` → ``score_arrays``).
