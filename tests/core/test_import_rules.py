@@ -204,6 +204,39 @@ def test_the_walker_sees_lazy_and_relative_imports(tmp_path):
     ]
 
 
+def private_uses(path: Path, root: Path = ROOT) -> list[str]:
+    """``from toolkit.x import _name`` and ``module._name`` on an imported toolkit module, in ``path``."""
+    tree = ast.parse(path.read_text())
+    modules, found = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and ((node.module or "").startswith("toolkit") or node.level > 0):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{node.lineno}: {alias.name}")
+                modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            modules.update((a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("toolkit"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            if node.attr.startswith("_") and not node.attr.startswith("__"):
+                found.append(f"{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_private_names_stay_in_their_module():
+    """No toolkit module reaches into another's ``_private`` names (tests may, to test them)."""
+    used = {str(p.relative_to(ROOT.parent)): u for p in ROOT.rglob("*.py") if (u := private_uses(p))}
+    assert used == {}
+
+
+def test_the_private_name_finder_sees_both_forms(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from toolkit.outputs import keys\nfrom toolkit.outputs.keys import _x\nkeys._POPULATIONS.clear()\n"
+    )
+    assert private_uses(probe) == ["2: _x", "3: keys._POPULATIONS"]
+
+
 def test_no_kind_comparison_outside_the_dispatch():
     """A track's kind is decided in toolkit/kinds.py only."""
     offenders = []
