@@ -11,6 +11,7 @@ from pathlib import Path
 from toolkit.errors import ConfigError
 from toolkit.kinds import Context, reads
 from toolkit.mico.pipeline import (
+    LEADERBOARD_FPR,
     format_table,
     stage_attack,
     stage_challenge,
@@ -22,8 +23,6 @@ from toolkit.mico.pipeline import (
 from toolkit.tracks import Scenario
 
 __all__ = ["LEADERBOARD_FPR", "COMMANDS", "open_scenario"]
-
-LEADERBOARD_FPR = 0.1  # MICO ranks by TPR at FPR strictly below 10%, pooled over a phase's targets
 
 _WHERE = ("data_dir", "dataset_dir")  # where the challenge folders and the public datasets are
 _RUN = (*_WHERE, "cache_dir", "jobs", "views", "scheduler", "progress")  # and how its models run
