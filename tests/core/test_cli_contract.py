@@ -103,3 +103,13 @@ def test_a_kind_refuses_an_option_it_does_not_use():
 def test_a_kind_without_a_command_says_so(command):
     result = CliRunner().invoke(cli, [command, "--track", "resnet18"])
     assert result.exit_code == 1 and f"has no '{command}' command; its commands: submit" in result.output
+
+
+def test_every_link_of_the_readme_and_docs_is_a_file_here():
+    """The README leads to docs/ and benchmarks/: each relative link names a file of this repository."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" not in target and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert broken == []
