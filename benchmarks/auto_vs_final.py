@@ -57,7 +57,7 @@ def main() -> None:
     args = ap.parse_args()
     track = load_track(args.track)
     fpr = leaderboard_fpr(track)
-    ctx = Context(track, args.data, progress=False)
+    ctx = Context(track=track, data_dir=args.data, progress=False)
     summary, all_val, all_fin = {}, [], []
     for sc in track.scenarios:
         sd = ctx.open(sc)

@@ -6,7 +6,7 @@ below are the pipeline from a notebook, imported on first use (``import toolkit`
     import toolkit
 
     track = toolkit.load_track("demo")
-    ctx = toolkit.Context(track, data_dir)              # where the challenge's files are
+    ctx = toolkit.Context(track=track, data_dir=data_dir)  # where the challenge's files are
     sd = ctx.open(track.scenario("demo_inf"))           # one scenario: models, seeds, splits
     final = sd.phase_arrays("final", ctx.paths(sd))     # logits through the outputs cache
     scores = toolkit.run_attack("lira", final.target, final.labels, final.ref, final.keep, groups=final.groups)
@@ -36,7 +36,7 @@ _EXPORTS = {
     "scorer_metrics": ("toolkit.metrics", "scorer_metrics"),
     "known_solution": ("toolkit.mico.scoring", "known_solution"),
     "validation_scores": ("toolkit.mico.scoring", "validation_scores"),
-    "Context": ("toolkit.mico.pipeline", "Context"),
+    "Context": ("toolkit.kinds", "Context"),
     "stage_outputs": ("toolkit.mico.pipeline", "stage_outputs"),
     "stage_attack": ("toolkit.mico.pipeline", "stage_attack"),
     "stage_package": ("toolkit.mico.pipeline", "stage_package"),

@@ -4,6 +4,9 @@ Each command lives in ``toolkit/commands/<concept>.py`` and exports ``COMMANDS``
 commands or groups); this module collects them. Library errors (``ToolkitError``) become a
 one-line ``ClickException`` with exit status 1, never a traceback; so do the storage errors a stage
 meets while writing (a full disk, a read-only folder).
+
+Each command module imports what its command needs inside the command, so that ``mia --help``
+starts without scikit-learn, Optuna or torch.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import auc as _auc
-from sklearn.metrics import roc_curve
 
 from toolkit.errors import FormatError
 from toolkit.signals import label_problems, score_problems
@@ -54,6 +52,8 @@ def _check(labels, scores):
 
 def roc(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     """(fpr, tpr) as scikit-learn's ``roc_curve`` with defaults."""
+    from sklearn.metrics import roc_curve  # here, not at the top: a command's start stays light
+
     y, s = _check(labels, scores)
     fpr, tpr, _ = roc_curve(y, s)
     return fpr, tpr
@@ -67,9 +67,11 @@ def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, x: float, strict: bool = True) 
 
 def scorer_metrics(labels, scores, fprs=FPR_GRID, strict: bool = True) -> dict[str, float]:
     """Every figure of the MICO scorer for one pooled set of points."""
+    from sklearn.metrics import auc
+
     fpr, tpr = roc(labels, scores)
     out = {metric_key(x): tpr_at_fpr(fpr, tpr, x, strict) for x in fprs}
-    out["AUC"] = float(_auc(fpr, tpr))
+    out["AUC"] = float(auc(fpr, tpr))
     out["MIA"] = float(np.max(tpr - fpr))
     out["accuracy"] = float(np.max(1 - (fpr + (1 - tpr)) / 2))
     return out

@@ -22,6 +22,7 @@ __all__ = [
     "check_labels",
     "check_keep",
     "check_scores",
+    "minmax",
     "score_problems",
     "label_problems",
     "SIGNALS",
@@ -110,6 +111,13 @@ def check_scores(scores: np.ndarray, n_points: int, name: str = "scores") -> np.
     if problems:
         raise ContractError(f"{name}: {problems[0]} (the contract: float64 [n_points={n_points}], finite)")
     return np.asarray(scores, dtype=np.float64)
+
+
+def minmax(scores) -> np.ndarray:
+    """Min-max to [0, 1], order and ties kept; a constant vector becomes 0.5 (submissions' score range)."""
+    s = np.asarray(scores, dtype=np.float64)
+    lo, hi = s.min(), s.max()
+    return np.full_like(s, 0.5) if hi <= lo else np.clip((s - lo) / (hi - lo), 0.0, 1.0)
 
 
 def _true_class(values: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -167,6 +167,7 @@ class Track:
     baseline: Recipe = field(default_factory=lambda: Recipe("threshold", _frozen({"signal": "loss"})))
     build: Build | None = None
     shadow: ShadowTraining | None = None
+    views: str = "orig"  # the query views its commands use unless --views says otherwise
     path: Path | None = None
 
     def scenario(self, name: str) -> Scenario:
@@ -317,7 +318,17 @@ def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path |
             tables[table] = cls(**data[table])
     track = Track(scenarios=scenarios, path=path, **tables, **head)
     _check_sizes(track, where)
+    _check_views(track.views, f"{where} [track] views")
     return track
+
+
+def _check_views(views: str, where: str) -> None:
+    from toolkit.views import parse_views
+
+    try:
+        parse_views(views)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc.args[0]}") from None
 
 
 def list_tracks(root: Path | None = None) -> list[str]:

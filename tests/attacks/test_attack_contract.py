@@ -1,4 +1,4 @@
-"""One contract suite for every registered attack (DESIGN.md): shape, dtype, finiteness,
+"""One contract suite for every registered attack (``toolkit.attacks.registry``): shape, dtype, finiteness,
 determinism, orientation, reduction to chance, and the degenerate reference sets."""
 
 from __future__ import annotations

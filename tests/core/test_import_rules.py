@@ -50,49 +50,137 @@ def _violations(rooms: list[str], forbidden: tuple[str, ...], root: Path = ROOT)
     return out
 
 
+CORE = ["__init__", "errors", "io", "signals", "metrics", "views", "tracks", "kinds", "registry", "plots", "provenance"]
+PACKAGER = ["mico/package", "mico/predictions", "mico/check"]
+KIND_COMMANDS = ["mico/kind", "tml/kind"]  # imported only through toolkit/kinds.py (and by the CLI)
+_T = lambda *rooms: tuple(f"toolkit.{r}" for r in rooms)  # noqa: E731
+ABOVE_MODELS = _T("outputs", "mico", "tml", "tuning", "studies", "report", "commands", "cli")
+CLI = (*_T("commands", "cli"), "click")
+
+# One entry per room of the README's table "Where things are": (id, its modules, what they must not import).
 RULES = [
+    ("core", CORE, (*_T("attacks", "data", "models"), *ABOVE_MODELS, "click")),
+    ("attacks", ["attacks"], (*_T("data", "models"), *ABOVE_MODELS, "torch", "click")),
+    ("outputs", ["outputs"], (*_T("attacks", "mico", "tml", "tuning", "studies", "report"), *CLI)),
+    ("data", ["data"], (*_T("attacks"), *ABOVE_MODELS, "click")),
+    ("models", ["models"], (*_T("attacks", "data"), *ABOVE_MODELS, "click")),
+    ("mico", ["mico"], (*_T("tml", "tuning", "studies", "report"), *CLI)),
     (
-        ["attacks"],
-        (
-            "toolkit.outputs",
-            "toolkit.models",
-            "toolkit.data",
-            "toolkit.cli",
-            "toolkit.commands",
-            "toolkit.mico",
-            "toolkit.tml",
-            "toolkit.tuning",
-            "toolkit.studies",
-            "torch",
-            "click",
-        ),
-    ),
-    (
+        "packager",
         ["mico/package", "mico/predictions", "mico/check"],
-        ("toolkit.attacks", "toolkit.outputs", "toolkit.models", "toolkit.mico.scoring"),
+        _T("attacks", "outputs", "models", "mico.scoring"),
     ),
-    (
-        ["errors", "io", "signals", "metrics", "tracks", "views", "provenance"],
-        (
-            "toolkit.attacks",
-            "toolkit.outputs",
-            "toolkit.models",
-            "toolkit.data",
-            "toolkit.mico",
-            "toolkit.tml",
-            "toolkit.tuning",
-            "toolkit.studies",
-            "toolkit.commands",
-            "toolkit.cli",
-            "click",
-        ),
-    ),
+    ("tml", ["tml"], (*_T("mico", "tuning", "studies", "report"), *CLI)),
+    ("tuning", ["tuning"], (*_T("tml", "studies", "report", "mico.kind"), *CLI)),
+    ("studies", ["studies"], (*_T("tuning", "report", "mico.kind", "tml.kind"), *CLI)),
+    ("report", ["report"], (*_T("outputs", "tuning", "studies", "mico.kind", "tml.kind"), *CLI)),
+    ("kind commands", KIND_COMMANDS, CLI),
+    ("cli", ["cli", "commands"], ()),
 ]
+# Each kind's command module sits above its own room: the rooms' rules above leave it out.
+EXEMPT = {"mico": ["mico/kind"], "tml": ["tml/kind"]}
+# Imports being removed with the ResNet18 task's rework (the report reads the manifest without the kind).
+PENDING: set[str] = set()  # known violations being worked on (none)
 
 
-@pytest.mark.parametrize("rooms, forbidden", RULES, ids=["attacks", "packager", "core"])
-def test_room_imports_only_what_it_may(rooms, forbidden):
-    assert _violations(rooms, forbidden) == []
+def _room_violations(rule_id: str, rooms: list[str], forbidden: tuple[str, ...]) -> list[str]:
+    skip = {ROOT / f"{m}.py" for m in EXEMPT.get(rule_id, [])}
+    found = []
+    for room in rooms:
+        for path in _modules(room):
+            if path not in skip:
+                found += _violations([str(path.relative_to(ROOT).with_suffix(""))], forbidden)
+    return sorted(set(found) - PENDING)
+
+
+@pytest.mark.parametrize("rule_id, rooms, forbidden", RULES, ids=[r[0] for r in RULES])
+def test_room_imports_only_what_it_may(rule_id, rooms, forbidden):
+    assert _room_violations(rule_id, rooms, forbidden) == []
+
+
+def test_every_module_is_in_a_room():
+    covered = {p for _, rooms, _ in RULES for room in rooms for p in _modules(room)}
+    assert sorted(str(p.relative_to(ROOT.parent)) for p in set(ROOT.rglob("*.py")) - covered) == []
+
+
+def _readme_table() -> list[list[str]]:
+    readme = (ROOT.parent / "README.md").read_text()
+    table = readme.split("## Where things are", 1)[1]
+    return [[c.strip() for c in ln.split("|")[1:-1]] for ln in table.splitlines() if ln.startswith("| `")]
+
+
+def _shown(room: str) -> str:
+    return f"toolkit/{room}/" if (ROOT / room).is_dir() else f"{room}.py"
+
+
+def test_the_readme_table_names_every_room():
+    """Each room of ``RULES`` is named in the README's table, and each room the table names has a rule."""
+    text = " ".join(" ".join(row) for row in _readme_table())
+    assert [room for _, rooms, _ in RULES for room in rooms if _shown(room) not in text] == []
+    ruled = {_shown(room).removeprefix("toolkit/") for _, rooms, _ in RULES for room in rooms}
+    named = {n.removeprefix("toolkit/") for row in _readme_table() for cell in row[0].split("`") for n in cell.split()}
+    assert sorted(n for n in named if n.endswith((".py", "/")) and n not in ruled) == []
+
+
+def _graph() -> dict[str, set[str]]:
+    """module -> the toolkit modules it imports: ``from pkg import mod`` imports ``pkg.mod``, ``from pkg import
+    name`` imports ``pkg`` (lazy imports inside functions count too)."""
+    paths = {_module_name(p): p for p in ROOT.rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                mod = ".".join(base + ([node.module] if node.module else []))
+                deps.update(f"{mod}.{a.name}" if f"{mod}.{a.name}" in paths else mod for a in node.names)
+        graph[name] = {d for d in deps if d in paths and d != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+PENDING_CYCLES: list[list[str]] = []  # see PENDING
+
+
+def test_no_import_circles():
+    assert [c for c in _cycles(_graph()) if c not in PENDING_CYCLES] == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_only_the_cli_imports_click():
@@ -111,6 +199,39 @@ def test_the_walker_sees_lazy_and_relative_imports(tmp_path):
         "toolkit/attacks/probe.py imports toolkit.outputs",
         "toolkit/attacks/probe.py imports toolkit.outputs.get_outputs",
     ]
+
+
+def private_uses(path: Path, root: Path = ROOT) -> list[str]:
+    """``from toolkit.x import _name`` and ``module._name`` on an imported toolkit module, in ``path``."""
+    tree = ast.parse(path.read_text())
+    modules, found = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and ((node.module or "").startswith("toolkit") or node.level > 0):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{node.lineno}: {alias.name}")
+                modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            modules.update((a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("toolkit"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            if node.attr.startswith("_") and not node.attr.startswith("__"):
+                found.append(f"{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_private_names_stay_in_their_module():
+    """No toolkit module reaches into another's ``_private`` names (tests may, to test them)."""
+    used = {str(p.relative_to(ROOT.parent)): u for p in ROOT.rglob("*.py") if (u := private_uses(p))}
+    assert used == {}
+
+
+def test_the_private_name_finder_sees_both_forms(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from toolkit.outputs import keys\nfrom toolkit.outputs.keys import _x\nkeys._POPULATIONS.clear()\n"
+    )
+    assert private_uses(probe) == ["2: _x", "3: keys._POPULATIONS"]
 
 
 def test_no_kind_comparison_outside_the_dispatch():

@@ -51,7 +51,7 @@ def test_a_simpler_candidate_inside_the_ci_is_preferred_and_a_clear_loser_is_not
 
 
 def test_select_on_the_demo_ranks_every_family_and_scores_with_its_choice(tiny_demo):
-    ctx = Context(load_track("demo"), tiny_demo, progress=False)
+    ctx = Context(track=load_track("demo"), data_dir=tiny_demo, progress=False)
     sd = ctx.open(ctx.track.scenario("demo_inf"))
     paths = ctx.paths(sd)
     recipes = [

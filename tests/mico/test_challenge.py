@@ -4,7 +4,7 @@ import pytest
 from toolkit.errors import DataError, FormatError
 from toolkit.mico.challenge import list_models, make_splits, randperm_mt, read_seed, read_solution
 
-# (seed, n, first 8, last 3): the organisers' torchcsprng MT19937 randperm (specs/mico.md)
+# (seed, n, first 8, last 3): the organisers' torchcsprng MT19937 randperm (their challenge-generation code)
 VECTORS = [
     (0, 200, [44, 57, 157, 64, 19, 74, 65, 10], [198, 56, 59]),
     (42, 60000, [37542, 43087, 2992, 25810, 39634, 6425, 55768, 11034], [28045, 16929, 22100]),

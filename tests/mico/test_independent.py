@@ -1,7 +1,7 @@
 """The toolkit's LiRA and hardness against independent per-point code, on an organiser-format archive.
 
-Everything on the independent side is written from specs/mico.md and the papers alone: seeds read
-from the model folders, the MT19937 permutation as a plain swap loop, the Purchase-100 text file
+Everything on the independent side is written from the organisers' description and the papers
+alone: seeds read from the model folders, the MT19937 permutation as a plain swap loop, the Purchase-100 text file
 parsed with ``csv``, the MICO MLP rebuilt inline and loaded with ``torch.load``, and the formulas
 evaluated one point at a time with ``math`` / ``scipy.stats.norm``. The toolkit side is the pipeline
 (``Context.open`` → cached outputs → ``PhaseArrays`` → ``score_arrays``).
@@ -91,7 +91,7 @@ def test_lira_and_hardness_agree_with_independent_code(archive, monkeypatch, tmp
     monkeypatch.setenv("MIA_CACHE_DIR", str(tmp_path / "cache"))
     recipe = {"attack": "hardness", "signal": "loss", "formula": "in"}
     track = mico_track(TASK, TASK, TASK, "mico_mlp", 100, N, n, m, {SCEN: {"recipe": recipe}})
-    ctx = Context(track, archive, progress=False)
+    ctx = Context(track=track, data_dir=archive, progress=False)
     sd = ctx.open(track.scenarios[0])
     arrays = sd.phase_arrays("dev", ctx.paths(sd))
     hard = score_arrays(arrays, Recipe("hardness", {"signal": "loss", "formula": "in"}))

@@ -98,7 +98,7 @@ def test_purchase100_end_to_end(tmp_path):
     track = mico_track("purchase100", "purchase100", "purchase100", "mico_mlp", 100, N, n, m, scen)
     for k, sc in enumerate(scen):
         write_scenario(data, "purchase100", sc, N, n, m, weights=_trained_mlp(data, "_module." if k else ""), seed=k)
-    zip_path, summary, table = submit(Context(track, data, progress=False))
+    zip_path, summary, table = submit(Context(track=track, data_dir=data, progress=False))
     names, rows = _zip_rows(zip_path, "purchase100")
     assert len(names) == 2 * 4 and all(len(r) == 2 * m and r.min() >= 0 and r.max() <= 1 for r in rows)
     final = summary["purchase100_inf"]["metrics"]["recipe"]["final"]
@@ -120,7 +120,7 @@ def test_cifar10_end_to_end_with_opacus_prefixes(tmp_path):
         write_scenario(
             data, "cifar10", sc, N, n, m, counts=(3, 1, 1), weights=_random("mico_cnn", 10, "_module." * k), seed=k
         )
-    zip_path, summary, _ = submit(Context(track, data, progress=False))
+    zip_path, summary, _ = submit(Context(track=track, data_dir=data, progress=False))
     names, rows = _zip_rows(zip_path, "cifar10")
     assert sorted(n.split("/")[1] for n in names) == ["cifar10_hi"] * 2 + ["cifar10_inf"] * 2
     assert all(np.isfinite(r).all() and len(r) == 2 * m for r in rows)
@@ -136,7 +136,9 @@ def test_sst2_end_to_end_where_points_lack_out_references(tmp_path):
     write_scenario(
         data / "sst2", "sst2", "sst2_lo", N, n, m, counts=(3, 1, 1), weights=_random("roberta_sst2", 2, "_module.")
     )
-    zip_path, summary, _ = submit(Context(track, data, progress=False))  # the re-release's sst2/sst2/sst2_lo level
+    zip_path, summary, _ = submit(
+        Context(track=track, data_dir=data, progress=False)
+    )  # the re-release's sst2/sst2/sst2_lo level
     _, rows = _zip_rows(zip_path, "sst2")
     assert len(rows) == 2 and all(np.isfinite(r).all() for r in rows)
 
@@ -205,7 +207,7 @@ def test_ddp_own_calibration_end_to_end(tmp_path):
         reveal_training=True,
         seed=1,
     )
-    ctx = Context(track, data, progress=False)
+    ctx = Context(track=track, data_dir=data, progress=False)
     zip_path, _, _ = submit(ctx)
     assert len(_zip_rows(zip_path, "ddp")[0]) == 2 + 4
     sd = ctx.open(track.scenario("purchase100_ddp"))

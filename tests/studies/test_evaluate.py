@@ -103,10 +103,10 @@ def test_evaluate_track_table_and_csv(challenge, tmp_path):
 
 def test_cli_prints_the_table(challenge, tmp_path, monkeypatch):
     track, root = challenge
-    import toolkit.studies.evaluate as ev
+    import toolkit.commands.dispatch as dispatch  # where the commands load a track by name
     from toolkit.cli import cli
 
-    monkeypatch.setattr(ev, "load_track", lambda name: track)
+    monkeypatch.setattr(dispatch, "load_track", lambda name: track)
     result = CliRunner().invoke(
         cli,
         [

@@ -146,7 +146,7 @@ def test_split_holds_out_a_fifth_and_needs_three_models():
 
 
 def test_folds_never_leak(tiny_demo):
-    ctx = Context(load_track("demo"), tiny_demo, progress=False)
+    ctx = Context(track=load_track("demo"), data_dir=tiny_demo, progress=False)
     sd = ctx.open(ctx.track.scenario("demo_inf"))
     paths = ctx.paths(sd)
     folds = make_folds(sd, paths, ctx.views, n_folds=3)

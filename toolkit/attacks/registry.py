@@ -1,6 +1,6 @@
 """Attacks by name, so that recipes and Optuna pick them from a string (cf. opacus accountants).
 
-Every registered attack has one signature (DESIGN.md contract)::
+Every registered attack has one signature (the array contract of ``toolkit.signals``)::
 
     attack(target, labels, ref, keep, *, groups=None, seed=0, **params) -> float64 [n_points]
 
@@ -16,52 +16,50 @@ Every registered attack has one signature (DESIGN.md contract)::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from toolkit.errors import ConfigError, ContractError
+from toolkit.registry import Registry
 from toolkit.signals import check_keep, check_labels, check_logits, check_scores
 
-__all__ = ["register", "get_attack", "attack_names", "run_attack", "BASE_ARGS"]
+__all__ = ["register", "get_attack", "attack_names", "check_attack_names", "run_attack", "BASE_ARGS"]
 
-_ATTACKS: dict[str, Callable] = {}
 BASE_ARGS = ("target", "labels", "ref", "keep", "groups", "seed")
 
 
-def register(name: str):
-    """Decorator: make an attack available by ``name``."""
-
-    def deco(fn: Callable) -> Callable:
-        if name in _ATTACKS and _ATTACKS[name] is not fn:
-            raise RuntimeError(f"attack {name!r} registered twice")
-        _ATTACKS[name] = fn
-        return fn
-
-    return deco
-
-
-def _import_all() -> None:
-    import importlib
+def _modules() -> list[str]:
+    """Every module of ``toolkit.attacks`` but this one: each registers its families."""
     import pkgutil
+    from pathlib import Path
 
-    from toolkit import attacks
+    package = __name__.rsplit(".", 1)[0]
+    found = pkgutil.iter_modules([str(Path(__file__).parent)])
+    return [f"{package}.{i.name}" for i in found if i.name != "registry"]
 
-    for info in pkgutil.iter_modules(attacks.__path__):
-        if info.name != "registry":
-            importlib.import_module(f"{attacks.__name__}.{info.name}")
+
+_ATTACKS = Registry("attack", _modules)
+
+
+def register(name: str):
+    """Decorator: make an attack available by ``name`` (a name is registered once)."""
+    return _ATTACKS.register(name)
 
 
 def attack_names() -> list[str]:
-    _import_all()
-    return sorted(_ATTACKS)
+    """Every registered attack family, sorted."""
+    return _ATTACKS.names()
 
 
 def get_attack(name: str) -> Callable:
-    _import_all()
-    if name not in _ATTACKS:
-        raise ConfigError(f"unknown attack {name!r}; valid attacks: {', '.join(sorted(_ATTACKS))}")
-    return _ATTACKS[name]
+    """The attack registered as ``name``; an unknown name lists the valid ones."""
+    return _ATTACKS.get(name)
+
+
+def check_attack_names(names: Iterable[str] | None) -> list[str]:
+    """``names`` (None or empty: every registered attack), each checked, without repeats."""
+    return _ATTACKS.check(names) if names else attack_names()
 
 
 def attack_params(name: str) -> dict[str, object]:

@@ -9,7 +9,7 @@ Features of a point (softmax averaged over query views, p ∈ Δ^C):
 - ``sort=True``: the probability vector sorted descending, p_(1) ≥ p_(2) ≥ …, truncated to its
   top ``top_k`` entries (0 = all C). Sorting makes the map label-free, so one classifier serves
   every class (Shokri et al. train one per class instead; ``classifier="per_class"``).
-- ``sort=False``: the raw vector in class order (what the seed-004 study fed its classifier).
+- ``sort=False``: the raw vector in class order (what the model-size study, ``mia study scaling``, fed its classifier).
 - ``true_class=True`` appends p_y, the confidence in the true label.
 
 Classifiers: ``logreg`` = one logistic regression over all rows (standardised features, balanced

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from toolkit.attacks.registry import attack_names, attack_params
-from toolkit.errors import ConfigError
+from toolkit.attacks.registry import attack_params, check_attack_names
 from toolkit.tracks import Recipe
 
 __all__ = ["VARIANTS", "default_recipes"]
@@ -29,13 +28,8 @@ VARIANTS: dict[str, list[dict]] = {
 
 def default_recipes(names: Iterable[str] | None = None) -> list[Recipe]:
     """Recipes for ``names`` (default: every registered attack), with their default variants."""
-    valid = attack_names()
-    names = list(names) if names else valid
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise ConfigError(f"unknown attack(s) {', '.join(unknown)}; valid attacks: {', '.join(valid)}")
     out = []
-    for name in names:
+    for name in check_attack_names(names):
         known = attack_params(name)
         for params in VARIANTS.get(name, [{}]):
             out.append(Recipe(name, {k: v for k, v in params.items() if k in known}))

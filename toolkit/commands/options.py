@@ -1,4 +1,4 @@
-"""Options shared by several commands (defined once)."""
+"""Options shared by several commands (defined once), and the comma-list parameter type."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 __all__ = [
+    "CommaList",
     "track_option",
     "data_option",
     "dataset_dir_option",
@@ -15,7 +16,30 @@ __all__ = [
     "views_option",
     "scheduler_option",
     "cache_option",
+    "quiet_option",
+    "seed_option",
+    "out_option",
+    "folds_option",
+    "attacks_option",
 ]
+
+
+class CommaList(click.ParamType):
+    """``a,b,c`` → a tuple of ``item`` values (empty pieces dropped; ``''`` gives an empty tuple)."""
+
+    name = "LIST"
+
+    def __init__(self, item: type = str):
+        self.item = item
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple | list):
+            return tuple(value)
+        try:
+            return tuple(self.item(v.strip()) for v in str(value).split(",") if v.strip())
+        except ValueError:
+            self.fail(f"expected comma-separated {self.item.__name__} values, got {value!r}", param, ctx)
+
 
 track_option = click.option(
     "--track", "-t", default="demo", show_default=True, help="Track name (a folder under tracks/)."
@@ -42,7 +66,12 @@ jobs_option = click.option(
     show_default=True,
     help="Parallel workers (threads that run models, processes that train them).",
 )
-views_option = click.option("--views", default="orig", show_default=True, help="Query views, e.g. 'orig,flip,shift:2'.")
+views_option = click.option(
+    "--views",
+    default=None,
+    show_default="the track's views: orig (resnet18: orig,flip)",
+    help="Query views, e.g. 'orig,flip,shift:2'.",
+)
 scheduler_option = click.option(
     "--scheduler", default=None, help="Dask scheduler address (tcp://host:8786) to run on a cluster."
 )
@@ -52,6 +81,34 @@ cache_option = click.option(
     default=None,
     help="Outputs cache (default: $MIA_CACHE_DIR/outputs or .cache/outputs).",
 )
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+
+
+def seed_option(default: int | None = 0, help: str = "Seed of every random choice of the run.", dest: str = "seed"):
+    """Add ``--seed``: an integer seed (``dest`` names the parameter)."""
+    return click.option("--seed", dest, type=int, default=default, show_default=default is not None, help=help)
+
+
+def out_option(help: str, default: Path | None = Path("runs"), dest: str = "out_dir"):
+    """Add ``--out``: the folder a command writes under."""
+    return click.option(
+        "--out", dest, type=click.Path(path_type=Path), default=default, show_default=default is not None, help=help
+    )
+
+
+def folds_option(default: int, help: str = "Validation folds of the train models."):
+    """Add ``--folds``: at least 2."""
+    return click.option("--folds", type=click.IntRange(2), default=default, show_default=True, help=help)
+
+
+def attacks_option(
+    default: str | None = None, help: str = "Comma-separated attack names (default: every registered one)."
+):
+    """Add ``--attacks/-a``: a comma list of attack names."""
+    return click.option(
+        "--attacks", "-a", type=CommaList(), default=default, show_default=default is not None, help=help
+    )
+
 
 # Each option is a decorator; say what it adds (``help()`` and the public-API test read these).
 for _option, _doc in (
@@ -62,6 +119,7 @@ for _option, _doc in (
     (views_option, "Add ``--views``: query views such as 'orig,flip,shift:2'."),
     (scheduler_option, "Add ``--scheduler``: a Dask scheduler address to run on a cluster."),
     (cache_option, "Add ``--cache-dir``: the outputs cache."),
+    (quiet_option, "Add ``--quiet/-q``: no progress bar."),
 ):
     _option.__doc__ = _doc
 del _option, _doc

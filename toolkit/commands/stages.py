@@ -1,6 +1,6 @@
 """The pipeline's stages as commands: challenge build, outputs, attack, package, check, submit.
 
-Each command parses its options and runs the stage of the track's kind (``toolkit.kinds``).
+Each command parses its options and runs the command of the track's kind (``toolkit.kinds``).
 """
 
 from __future__ import annotations
@@ -9,28 +9,19 @@ from pathlib import Path
 
 import click
 
+from toolkit.commands.dispatch import run_command
 from toolkit.commands.options import (
     cache_option,
     data_option,
     dataset_dir_option,
     jobs_option,
     scheduler_option,
+    seed_option,
     track_option,
     views_option,
 )
-from toolkit.kinds import StageOptions, stage
-from toolkit.tracks import load_track
-from toolkit.views import parse_views
 
 __all__ = ["COMMANDS", "challenge", "challenge_build", "outputs", "attack", "package", "check", "submit_cmd"]
-
-
-def _run(
-    name: str, track: str, data_dir, dataset_dir=None, jobs=1, views="orig", cache_dir=None, scheduler=None, **extra
-) -> None:
-    t = load_track(track)
-    opts = StageOptions(Path(data_dir), dataset_dir, jobs, parse_views(views), cache_dir, scheduler, extra)
-    click.echo(stage(t, name)(t, opts))
 
 
 def _common(fn):
@@ -42,6 +33,21 @@ def _common(fn):
         dataset_dir_option,
         data_option,
         track_option,
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def _sizes(fn):
+    for opt in (
+        click.option("--final-models", type=int, default=None, help="Local tracks: final targets per scenario."),
+        click.option("--dev-models", type=int, default=None, help="Local tracks: dev targets per scenario."),
+        click.option(
+            "--train-models",
+            type=int,
+            default=None,
+            help="Local tracks: reference models per scenario (default: track.toml).",
+        ),
     ):
         fn = opt(fn)
     return fn
@@ -61,51 +67,40 @@ def challenge():
 @track_option
 @data_option
 @jobs_option
-@click.option("--train-models", type=int, default=None, help="Reference models per scenario (default: track.toml).")
-@click.option("--dev-models", type=int, default=None, help="Dev-phase targets per scenario.")
-@click.option("--final-models", type=int, default=None, help="Final-phase targets per scenario.")
-@click.option("--seed", type=int, default=None, help="Master seed for every model's seed files.")
-def challenge_build(track, data_dir, jobs, train_models, dev_models, final_models, seed):
+@_sizes
+@seed_option(None, "Master seed for every model's seed files (default: track.toml).", dest="build_seed")
+def challenge_build(**params):
     """Train the models and write seeds, solutions and hidden answers under DATA.
 
     \b
     Example:
       mia challenge build --track demo --train-models 16 --dev-models 4 --final-models 4
     """
-    _run(
-        "challenge",
-        track,
-        data_dir,
-        jobs=jobs,
-        train_models=train_models,
-        dev_models=dev_models,
-        final_models=final_models,
-        seed=seed,
-    )
+    run_command("challenge", **params)
 
 
 @click.command("outputs")
 @_common
-def outputs(track, data_dir, dataset_dir, jobs, views, scheduler, cache_dir):
+def outputs(**params):
     """Run every model on the points it needs and cache the logits (content-addressed).
 
     \b
     Example:
       mia outputs --track demo -j 2
     """
-    _run("outputs", track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler)
+    run_command("outputs", **params)
 
 
 @click.command("attack")
 @_common
-def attack(track, data_dir, dataset_dir, jobs, views, scheduler, cache_dir):
+def attack(**params):
     """Score every dev/final model with each scenario's recipe and the loss baseline.
 
     \b
     Example:
       mia attack --track demo
     """
-    _run("attack", track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler)
+    run_command("attack", **params)
 
 
 @click.command("package")
@@ -113,14 +108,14 @@ def attack(track, data_dir, dataset_dir, jobs, views, scheduler, cache_dir):
 @data_option
 @dataset_dir_option
 @click.option("--baseline", is_flag=True, help="Package the loss-threshold baseline instead of the recipe.")
-def package(track, data_dir, dataset_dir, baseline):
+def package(**params):
     """Write prediction.csv files, the zip and manifest.json under submissions/<track>/<run>/.
 
     \b
     Example:
       mia package --track demo
     """
-    _run("package", track, data_dir, dataset_dir, baseline=baseline)
+    run_command("package", **params)
 
 
 @click.command("check")
@@ -133,7 +128,7 @@ def package(track, data_dir, dataset_dir, baseline):
     is_flag=True,
     help="Check the scorer's format rules only (no challenge folders at hand to know the model ids).",
 )
-def check(zip_path, track, data_dir, dataset_dir, format_only):
+def check(**params):
     """Check a submission zip against every scorer rule, then score it where answers are known.
 
     \b
@@ -141,31 +136,49 @@ def check(zip_path, track, data_dir, dataset_dir, format_only):
       mia check submissions/demo/20260101-120000/demo.zip --track demo
       mia check my_edited.zip --track purchase100 --format-only
     """
-    _run("check", track, data_dir, dataset_dir, zip_path=zip_path, format_only=format_only)
+    run_command("check", **params)
+
+
+def _shadow_options(fn):
+    for opt in (
+        click.option("--match", is_flag=True, help="ResNet18 task: search epochs/lr for shadows like the target."),
+        click.option("--max-shadows", type=click.IntRange(2), default=None, help="ResNet18 task: at most this many."),
+        click.option(
+            "--budget",
+            "budget_min",
+            type=click.FloatRange(0),
+            default=None,
+            help="ResNet18 task: minutes of shadow training (default 18).",
+        ),
+        click.option(
+            "--shadows",
+            type=click.IntRange(0),
+            default=None,
+            help="ResNet18 task: shadow models (even; 0 = none; default: as many as --budget holds).",
+        ),
+    ):
+        fn = opt(fn)
+    return fn
 
 
 @click.command("submit")
 @_common
-@click.option("--train-models", type=int, default=None, help="Local tracks: reference models per scenario.")
-@click.option("--dev-models", type=int, default=None, help="Local tracks: dev targets per scenario.")
-@click.option("--final-models", type=int, default=None, help="Local tracks: final targets per scenario.")
-def submit_cmd(track, data_dir, dataset_dir, jobs, views, scheduler, cache_dir, train_models, dev_models, final_models):
+@_sizes
+@_shadow_options
+def submit_cmd(**params):
     """Every stage, end to end: (build) → outputs → attack → package → check; prints the metrics.
 
     \b
-    A ``kind = "tml"`` track (resnet18) runs ``mia tml submit`` with its defaults instead.
+    A ``kind = "tml"`` track (resnet18) runs ``mia tml submit``'s pipeline: shadows within a time
+    budget, every candidate ranked on the public set, the first submitted. The local-track sizes
+    (--train-models, …) are refused there, and the shadow options on a MICO track.
 
     \b
     Examples:
       mia submit --track demo -j 2
       mia submit --track resnet18 --data /path/to/task    # pub.pt, priv_out.pt, 01_MIA.pt
     """
-    sizes = {
-        k: v
-        for k, v in dict(train_models=train_models, dev_models=dev_models, final_models=final_models).items()
-        if v is not None
-    }
-    _run("submit", track, data_dir, dataset_dir, jobs, views, cache_dir, scheduler, **sizes)
+    run_command("submit", **params)
 
 
 COMMANDS = [challenge, outputs, attack, package, check, submit_cmd]

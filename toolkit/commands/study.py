@@ -8,23 +8,11 @@ from pathlib import Path
 
 import click
 
+from toolkit.commands.options import CommaList, attacks_option, out_option, seed_option
+
 __all__ = ["COMMANDS", "study", "audit"]
 
-_out = click.option(
-    "--out",
-    "out_root",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Root folder; results go to <out>/studies/<name>/<timestamp>/.",
-)
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+_out = out_option("Root folder; results go to <out>/studies/<name>/<timestamp>/.", dest="out_root")
 
 
 @click.group()
@@ -38,16 +26,13 @@ def study():
 
 
 @study.command()
-@click.option("--widths", default="16,32,64,128,256", show_default=True, help="Hidden widths.")
-@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--shadows", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--widths", type=CommaList(int), default="16,32,64,128,256", show_default=True, help="Hidden widths.")
 @click.option(
-    "--attacks",
-    default="shokri,loss",
-    show_default=True,
-    help="Registered attacks, plus aliases 'loss' (threshold on loss) and 'shokri-sorted'.",
+    "--repeats", type=click.IntRange(1), default=3, show_default=True, help="Target models trained per width."
 )
+@click.option("--shadows", type=click.IntRange(1), default=3, show_default=True, help="Shadow models per target.")
+@seed_option(help="Seed of the data, the models and the attacks.")
+@attacks_option("shokri,loss", "Registered attacks, plus aliases 'loss' (threshold on loss) and 'shokri-sorted'.")
 @click.option(
     "--dataset",
     default="gaussian",
@@ -66,7 +51,7 @@ def study():
 )
 @_out
 def scaling(widths, repeats, shadows, seed, attacks, dataset, shadow_centres, batch_size, out_root):
-    """Model size vs overfitting vs attack AUC (seed-004 study, Shokri shadow models).
+    """Model size vs overfitting vs attack AUC (Shokri et al.'s shadow-model setup).
 
     \b
     Example:
@@ -76,12 +61,12 @@ def scaling(widths, repeats, shadows, seed, attacks, dataset, shadow_centres, ba
     from toolkit.studies.scaling import ScalingConfig, run_scaling, write_scaling_report
 
     cfg = ScalingConfig(
-        widths=_ints(widths),
+        widths=widths,
         repeats=repeats,
         shadows=shadows,
         seed=seed,
         dataset=dataset,
-        attacks=tuple(a.strip() for a in attacks.split(",") if a.strip()),
+        attacks=attacks,
         shadow_centres=shadow_centres,
         batch_size=batch_size,
     )
@@ -101,22 +86,29 @@ def scaling(widths, repeats, shadows, seed, attacks, dataset, shadow_centres, ba
 
 
 @study.command()
-@click.option("--levels", default="none,mild,severe,reverse_mild,reverse_severe", show_default=True)
+@click.option(
+    "--levels",
+    type=CommaList(),
+    default="none,mild,severe,reverse_mild,reverse_severe",
+    show_default=True,
+    help="Imbalance levels of the target's training data.",
+)
 @click.option(
     "--sweep",
+    type=CommaList(float),
     default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
     show_default=True,
     help="Removal rates for classes 0–2 ('' to skip).",
 )
-@click.option("--n-ref", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--n-ref", type=click.IntRange(1), default=8, show_default=True, help="Reference models per level.")
 @click.option("--attack", default="auto", show_default=True, help="auto = lira, else rmia, else hardness.")
-@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True, help="Training epochs per model.")
 @click.option("--no-imbalanced-refs", is_flag=True, help="Skip the equally-imbalanced reference variant.")
-@click.option("--dataset", default="demo", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dataset", default="demo", show_default=True, help="The population the models train on.")
+@seed_option(help="Seed of the data, the models and the attacks.")
 @_out
 def imbalance(levels, sweep, n_ref, attack, epochs, no_imbalanced_refs, dataset, seed, out_root):
-    """Class imbalance in the target's training data vs attack success (seed-000 study).
+    """Class imbalance in the target's training data vs attack success.
 
     \b
     Example:
@@ -125,13 +117,9 @@ def imbalance(levels, sweep, n_ref, attack, epochs, no_imbalanced_refs, dataset,
     from toolkit.studies.imbalance import ImbalanceConfig, run_imbalance, write_imbalance_report
     from toolkit.studies.report import run_dir
 
-    try:
-        rates = tuple(float(v) for v in sweep.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"--sweep expects comma-separated rates, got {sweep!r}") from None
     cfg = ImbalanceConfig(
-        levels=tuple(v.strip() for v in levels.split(",") if v.strip()),
-        sweep=rates,
+        levels=levels,
+        sweep=sweep,
         n_ref=n_ref,
         attack=attack,
         epochs=epochs,
@@ -163,7 +151,13 @@ def audit():
 
 
 @audit.command()
-@click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="The model's weights (a state dict).",
+)
 @click.option(
     "--retain", type=click.Path(exists=True, path_type=Path), required=True, help=".npz with x, y (trained on)."
 )
@@ -176,10 +170,16 @@ def audit():
     required=True,
     help=".npz with x, y: never trained on, and drawn like the forget set (same kind of points).",
 )
-@click.option("--arch", default="demo_mlp", show_default=True)
-@click.option("--n-classes", type=click.IntRange(2), default=10, show_default=True)
-@click.option("--fpr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--arch", default="demo_mlp", show_default=True, help="The model's architecture (a registered name).")
+@click.option("--n-classes", type=click.IntRange(2), default=10, show_default=True, help="The model's classes.")
+@click.option(
+    "--fpr",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="The false-positive rate the member rates are read at.",
+)
+@seed_option(help="Seed of the audit's random splits and intervals.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def unlearning(model_path, retain, forget, holdout, arch, n_classes, fpr, seed, as_json):
     """Did the model forget the forget set? Member rate of forget vs unseen data at a fixed FPR.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.commands.options import cache_option, jobs_option
+from toolkit.commands.options import cache_option, folds_option, jobs_option, out_option, seed_option
 
 __all__ = ["COMMANDS", "tml", "upload_cmd"]
 
@@ -38,13 +38,7 @@ def tml():
     required=True,
     help="Task folder holding pub.pt, priv_out.pt and the target's .pt file.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Where the CSV and its manifest go (default: submissions/resnet18).",
-)
+@out_option("Where the CSV and its manifest go (default: submissions/<track>).", default=None)
 @click.option(
     "--shadows",
     type=click.IntRange(0),
@@ -84,8 +78,8 @@ def tml():
     default=None,
     help="Ensemble classifier (default: track.toml's recipe).",
 )
-@click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Out-of-fold validation folds.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@folds_option(5, "Out-of-fold validation folds of the public set.")
+@seed_option(help="Seed of the folds, shadows and attacks.")
 @click.option("--run", "run_name", default=None, help="Run name (file stem); default: a timestamp.")
 @click.option("--views", default=None, help="Query views, e.g. 'orig,flip,shift:2' (default: orig,flip).")
 @jobs_option

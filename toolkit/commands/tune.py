@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
+from toolkit.commands.dispatch import run_command
 from toolkit.commands.options import (
+    attacks_option,
     cache_option,
     data_option,
     dataset_dir_option,
+    folds_option,
     jobs_option,
+    quiet_option,
+    seed_option,
     track_option,
     views_option,
 )
-from toolkit.mico.pipeline import Context
-from toolkit.tracks import load_track
-from toolkit.tuning.space import parse_attacks
-from toolkit.tuning.study import tune as tune_track
-from toolkit.views import parse_views
 
 __all__ = ["COMMANDS", "tune"]
 
@@ -51,9 +49,7 @@ __all__ = ["COMMANDS", "tune"]
 @click.option(
     "--study", "study_name", default=None, help="Study name (default: <track>-<scenario>); one scenario only."
 )
-@click.option(
-    "--attacks", default=None, help="Comma-separated attack families to search (default: every registered one)."
-)
+@attacks_option(help="Comma-separated attack families to search (default: every registered one).")
 @click.option(
     "--heldout-fraction",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -61,29 +57,11 @@ __all__ = ["COMMANDS", "tune"]
     show_default=True,
     help="Share of train models held out from tuning, to judge its result.",
 )
-@click.option("--folds", "n_folds", type=click.IntRange(2), default=4, show_default=True, help="Tuning folds.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the model split and the sampler.")
+@folds_option(4, "Tuning folds.")
+@seed_option(help="Seed of the model split and the sampler.")
 @click.option("--no-report", is_flag=True, help="Skip the PNG report.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def tune(
-    track,
-    data_dir,
-    dataset_dir,
-    cache_dir,
-    views,
-    jobs,
-    scenarios,
-    trials,
-    timeout,
-    storage,
-    study_name,
-    attacks,
-    heldout_fraction,
-    n_folds,
-    seed,
-    no_report,
-    quiet,
-):
+@quiet_option
+def tune(no_report, **params):
     """Tune each scenario's recipe on train models whose membership is known, never on dev/final answers.
 
     Writes runs/<track>/tuned_recipes.json (used by `mia attack` / `mia submit`) and plots under
@@ -97,30 +75,7 @@ def tune(
       mia tune --track demo --scenario demo_inf --attacks hardness,lira --timeout 600
       mia tune --track cifar10 -s cifar10_inf --storage postgresql://mia:pw@db-host/mia   # on every worker
     """
-    ctx = Context(
-        load_track(track),
-        Path(data_dir),
-        dataset_dir,
-        cache_dir,
-        jobs,
-        parse_views(views),
-        progress=not quiet,
-        seed=seed,
-    )
-    tune_track(
-        ctx,
-        list(scenarios) or None,
-        say=click.echo,
-        trials=trials,
-        timeout=timeout,
-        storage=storage,
-        study_name=study_name,
-        attacks=parse_attacks(attacks),
-        jobs=jobs,
-        heldout_fraction=heldout_fraction,
-        n_folds=n_folds,
-        report=not no_report,
-    )
+    run_command("tune", report=not no_report, say=click.echo, **params)
 
 
 COMMANDS = [tune]

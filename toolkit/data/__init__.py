@@ -9,7 +9,6 @@ can never serve logits computed on other data. Nothing is downloaded: a missing 
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import ConfigError, DataError
+from toolkit.errors import DataError
+from toolkit.registry import Registry
 
 __all__ = [
     "Population",
@@ -30,8 +30,8 @@ __all__ = [
     "first_existing",
 ]
 
-_LOADERS: dict[str, Callable[..., Population]] = {}
 _MODULES = ("demo", "cifar10", "purchase100", "purchase_shaped", "sst2", "tml")
+_LOADERS = Registry("dataset", lambda: [f"{__name__}.{m}" for m in _MODULES])
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,32 +54,19 @@ class Population:
 
 
 def register_dataset(name: str):
-    """Decorator: ``loader(data_dir=None, dataset_dir=None) -> Population`` under ``name``."""
-
-    def deco(fn):
-        _LOADERS[name] = fn
-        return fn
-
-    return deco
-
-
-def _import_all() -> None:
-    for mod in _MODULES:
-        importlib.import_module(f"{__name__}.{mod}")
+    """Decorator: ``loader(data_dir=None, dataset_dir=None) -> Population`` under ``name`` (registered once)."""
+    return _LOADERS.register(name)
 
 
 def dataset_names() -> list[str]:
-    _import_all()
-    return sorted(_LOADERS)
+    """Every registered dataset's name, sorted."""
+    return _LOADERS.names()
 
 
 def load_population(name: str, data_dir: Path | str | None = None, dataset_dir: Path | str | None = None) -> Population:
     """The population ``name`` from ``data_dir`` (the track's DATA folder) or ``dataset_dir`` (the files' own
     folder)."""
-    _import_all()
-    if name not in _LOADERS:
-        raise ConfigError(f"unknown dataset {name!r}; valid: {', '.join(sorted(_LOADERS))}")
-    return _LOADERS[name](
+    return _LOADERS.get(name)(
         data_dir=Path(data_dir) if data_dir else None, dataset_dir=Path(dataset_dir) if dataset_dir else None
     )
 

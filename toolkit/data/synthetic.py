@@ -1,4 +1,4 @@
-"""Gaussian-cluster data (the model-size study of seeds/004): centres ~ N(0, I), points ~ N(μ_k, σ² I)."""
+"""Gaussian-cluster data (the model-size study, ``mia study scaling``): centres ~ N(0, I), points ~ N(μ_k, σ² I)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ Which one wins is measured on the validation split (``mico.auto``), never assume
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 from toolkit.errors import ConfigError
 
@@ -29,6 +28,8 @@ TRANSFORMS = ("raw", "rank", "zscore")
 
 def rank_within(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Each group's scores replaced by their average rank scaled to [0, 1] (ties share a rank)."""
+    from scipy.stats import rankdata  # here: a command's start stays light
+
     out = np.empty(len(scores))
     for g in np.unique(groups):  # one pass per target model, not per point
         rows = groups == g

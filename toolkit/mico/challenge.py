@@ -16,6 +16,7 @@ from toolkit.errors import DataError, FormatError
 
 __all__ = [
     "PHASES",
+    "TARGET_PHASES",
     "randperm_mt",
     "read_seed",
     "Splits",
@@ -26,7 +27,8 @@ __all__ = [
     "write_solution",
 ]
 
-PHASES = ("train", "dev", "final")
+TARGET_PHASES = ("dev", "final")  # the phases whose models are targets: scored, packaged, checked
+PHASES = ("train", *TARGET_PHASES)
 _MODEL_DIR = re.compile(r"^model_([0-9]+)$")  # ASCII digits only: \d would take "model_٣" for model 3
 _SEED = re.compile(r"[0-9]+")
 MAX_SEED_BYTES = 256  # a seed file holds one integer; more is not a seed file, and is not read

@@ -25,9 +25,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from toolkit.errors import FormatError, SubmissionError, one_line, raise_if_problems
+from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.signals import score_problems
 
-__all__ = ["read_zip_predictions", "check_zip", "MAX_ZIP_BYTES"]
+__all__ = ["read_zip_predictions", "MAX_ZIP_BYTES"]
 
 MAX_ZIP_BYTES = 2 * 1024 * 1024  # the scorer's limit
 OPEN_ZIP_BYTES = 16 * MAX_ZIP_BYTES  # further over it than this, the zip is not even opened
@@ -50,7 +51,7 @@ _ZIP_ERRORS = (
     struct.error,
 )
 
-_ENTRY = re.compile(r"^(?P<scenario>[^/]+)/(?P<phase>dev|final)/model_(?P<id>[0-9]+)/prediction\.csv$")
+_ENTRY = re.compile(rf"^(?P<scenario>[^/]+)/(?P<phase>{'|'.join(TARGET_PHASES)})/model_(?P<id>[0-9]+)/prediction\.csv$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -210,7 +211,7 @@ def read_zip_predictions(
                 continue
             models[int(match["id"])] = values
     for scenario in scenarios:
-        for phase in ("dev", "final"):
+        for phase in TARGET_PHASES:
             got = found.get(scenario, {}).get(phase, {})
             if expected is not None:
                 missing = sorted(set(expected[scenario][phase]) - set(got))
@@ -220,8 +221,3 @@ def read_zip_predictions(
                 problems.append(f"{scenario}/{phase}: no predictions (both phases are required)")
     raise_if_problems(problems, hint=f"in {zip_path}; rebuild it with `mia package`")
     return found
-
-
-def check_zip(zip_path: Path, task: str, scenarios: tuple[str, ...], expected, n_values: int):
-    """Alias kept for readability at call sites."""
-    return read_zip_predictions(zip_path, task, scenarios, expected, n_values)

@@ -1,7 +1,7 @@
 """The ``mico`` kind: MICO-layout tracks (cifar10, purchase100, sst2, ddp, demo and the user's own).
 
-Each stage takes the track and the user's options and returns the text its command prints; the
-work is in ``pipeline``.
+Each command takes the run ``Context`` and its own options and returns the text it prints; the
+work is in ``pipeline`` (the stages), ``toolkit.studies.evaluate`` and ``toolkit.tuning``.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.errors import ConfigError
-from toolkit.kinds import StageOptions
+from toolkit.kinds import Context, reads
 from toolkit.mico.pipeline import (
-    Context,
+    LEADERBOARD_FPR,
     format_table,
     stage_attack,
     stage_challenge,
@@ -20,51 +20,54 @@ from toolkit.mico.pipeline import (
     stage_package,
     submit,
 )
-from toolkit.tracks import Track
+from toolkit.tracks import Scenario
 
-__all__ = ["LEADERBOARD_FPR", "STAGES", "context"]
+__all__ = ["LEADERBOARD_FPR", "COMMANDS", "open_scenario"]
 
-LEADERBOARD_FPR = 0.1  # MICO ranks by TPR at FPR strictly below 10%, pooled over a phase's targets
-
-
-def context(track: Track, opts: StageOptions) -> Context:
-    """The pipeline's ``Context`` for ``track`` with the command line's options."""
-    return Context(
-        track, Path(opts.data_dir), opts.dataset_dir, opts.cache_dir, opts.jobs, tuple(opts.views), opts.scheduler
-    )
+_WHERE = ("data_dir", "dataset_dir")  # where the challenge folders and the public datasets are
+_RUN = (*_WHERE, "cache_dir", "jobs", "views", "scheduler", "progress")  # and how its models run
 
 
-def _sizes(opts: StageOptions) -> dict:
-    return {k: opts.extra.get(k) for k in ("train_models", "dev_models", "final_models", "seed") if k in opts.extra}
+def open_scenario(ctx: Context, scenario: Scenario):
+    """``Context.open`` for a MICO track: the scenario's challenge folders (``mico.scenario``)."""
+    from toolkit.mico.scenario import open_scenario as open_folders
+
+    return open_folders(ctx.track, scenario, ctx.data_dir, ctx.dataset_dir)
 
 
-def challenge(track: Track, opts: StageOptions) -> str:
-    ctx = context(track, opts)
-    root = stage_challenge(ctx, **_sizes(opts))
+def _sizes(train_models=None, dev_models=None, final_models=None) -> dict:
+    given = dict(train_models=train_models, dev_models=dev_models, final_models=final_models)
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@reads("data_dir", "jobs", "progress")
+def challenge(ctx: Context, *, train_models=None, dev_models=None, final_models=None, build_seed=None) -> str:
+    root = stage_challenge(ctx, **_sizes(train_models, dev_models, final_models), seed=build_seed)
     if root is None:
-        raise ConfigError(f"track {track.name!r} comes from the organisers' files; nothing to build")
+        raise ConfigError(f"track {ctx.track.name!r} comes from the organisers' files; nothing to build")
     return f"challenge ready: {root}  ({ctx.timings['challenge']:.1f} s)"
 
 
-def outputs(track: Track, opts: StageOptions) -> str:
-    ctx = context(track, opts)
+@reads(*_RUN)
+def outputs(ctx: Context) -> str:
     done = stage_outputs(ctx)
     n = sum(len(v) for v in done.values())
     return f"outputs cached for {n} models over {len(done)} scenarios ({ctx.timings['outputs']:.1f} s)"
 
 
-def attack(track: Track, opts: StageOptions) -> str:
-    return format_table(stage_attack(context(track, opts)))
+@reads(*_RUN)
+def attack(ctx: Context) -> str:
+    return format_table(stage_attack(ctx))
 
 
-def package(track: Track, opts: StageOptions) -> str:
-    method = "baseline" if opts.extra.get("baseline") else "recipe"
-    return str(stage_package(context(track, opts), method=method))
+@reads(*_WHERE)
+def package(ctx: Context, *, baseline: bool = False) -> str:
+    return str(stage_package(ctx, method="baseline" if baseline else "recipe"))
 
 
-def check(track: Track, opts: StageOptions) -> str:
-    zip_path = Path(opts.extra["zip_path"])
-    report = stage_check(context(track, opts), zip_path, format_only=bool(opts.extra.get("format_only")))
+@reads(*_WHERE)
+def check(ctx: Context, *, zip_path: Path, format_only: bool = False) -> str:
+    report = stage_check(ctx, Path(zip_path), format_only=format_only)
     lines = [f"{zip_path}: format OK"]
     for scenario, phases in report.items():
         for phase, m in phases.items():
@@ -72,12 +75,12 @@ def check(track: Track, opts: StageOptions) -> str:
     return "\n".join(lines)
 
 
-def run_submit(track: Track, opts: StageOptions) -> str:
+@reads(*_RUN)
+def run_submit(ctx: Context, *, train_models=None, dev_models=None, final_models=None) -> str:
     """Every stage (``pipeline.submit``), then the report beside the zip; the metrics, timings and both paths."""
     from toolkit.report.mico import write_submission_report
 
-    ctx = context(track, opts)
-    zip_path, _, table = submit(ctx, **{k: v for k, v in _sizes(opts).items() if k != "seed"})
+    zip_path, _, table = submit(ctx, **_sizes(train_models, dev_models, final_models))
     lines = [
         table,
         "",
@@ -87,11 +90,66 @@ def run_submit(track: Track, opts: StageOptions) -> str:
     return "\n".join(lines + [f"report: {write_submission_report(ctx, zip_path)}"])
 
 
-STAGES = {
+@reads(*_WHERE, "cache_dir", "jobs", "progress", "seed")
+def evaluate(
+    ctx: Context, *, attacks=None, scenarios=None, folds: int = 5, pooling: str = "rank", out_dir=Path("runs")
+):
+    """Every attack on the validation folds of each scenario, as one table (``studies.evaluate``)."""
+    from toolkit.studies.evaluate import evaluate_context
+
+    table = evaluate_context(ctx, attacks=attacks, scenarios=scenarios, n_folds=folds, pooling=pooling, out_dir=out_dir)
+    shown = table.drop(columns=["error"]) if not table["error"].any() else table
+    return "\n".join(
+        [
+            shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+            f"written: {Path(out_dir) / ctx.track.name / 'evaluate.csv'}",
+        ]
+    )
+
+
+@reads(*_WHERE, "cache_dir", "jobs", "views", "progress", "seed")
+def tune(
+    ctx: Context,
+    *,
+    scenarios=None,
+    trials: int = 30,
+    timeout: float | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    attacks=None,
+    heldout_fraction: float = 0.2,
+    folds: int = 4,
+    report: bool = True,
+    say=print,
+) -> str:
+    """Optuna studies of each scenario's recipe (``toolkit.tuning``); ``say`` prints as it goes."""
+    from toolkit.tuning.space import parse_attacks
+    from toolkit.tuning.study import tune as tune_scenarios
+
+    tune_scenarios(
+        ctx,
+        list(scenarios or ()) or None,
+        say=say,
+        trials=trials,
+        timeout=timeout,
+        storage=storage,
+        study_name=study_name,
+        attacks=parse_attacks(attacks),
+        jobs=ctx.jobs,
+        heldout_fraction=heldout_fraction,
+        n_folds=folds,
+        report=report,
+    )
+    return ""
+
+
+COMMANDS = {
     "challenge": challenge,
     "outputs": outputs,
     "attack": attack,
     "package": package,
     "check": check,
     "submit": run_submit,
+    "evaluate": evaluate,
+    "tune": tune,
 }

@@ -18,13 +18,12 @@ import numpy as np
 
 from toolkit.errors import raise_if_problems
 from toolkit.io import atomic_write_bytes, atomic_write_text
+from toolkit.mico.check import MAX_ZIP_BYTES
 from toolkit.mico.predictions import PhaseScores
 from toolkit.signals import score_problems
 
-__all__ = ["format_row", "validate_predictions", "write_submission", "SUBMIT_PHASES"]
+__all__ = ["format_row", "validate_predictions", "write_submission"]
 
-SUBMIT_PHASES = ("dev", "final")
-MAX_ZIP_BYTES = 2 * 1024 * 1024
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can say; the manifest holds when it was made
 
 

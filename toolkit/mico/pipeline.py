@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.kinds import leaderboard_fpr
+from toolkit.kinds import Context, leaderboard_fpr
 from toolkit.metrics import FPR_GRID, metric_key
 from toolkit.mico.auto import AUTO, ranking_lines
+from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.predictions import PhaseScores, load_phase_scores, save_phase_scores
-from toolkit.mico.scenario import ScenarioData, open_scenario
+from toolkit.mico.scenario import ScenarioData
 from toolkit.mico.scoring import known_solution, phase_metrics, score_phase, validation_scores
 from toolkit.tracks import Recipe, Scenario, Track, runs_dir
 
@@ -36,33 +36,12 @@ __all__ = [
     "submit",
     "format_table",
     "METRIC_COLUMNS",
+    "LEADERBOARD_FPR",
 ]
 
 METRIC_COLUMNS = [metric_key(x) for x in FPR_GRID] + ["AUC", "MIA", "accuracy"]
-
-
-@dataclass
-class Context:
-    """Where a track's files are and how to run its stages."""
-
-    track: Track
-    data_dir: Path
-    dataset_dir: Path | None = None
-    cache_dir: Path | None = None
-    jobs: int = 1
-    views: tuple[str, ...] = ("orig",)
-    scheduler: str | None = None
-    progress: bool = True
-    seed: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def open(self, scenario: Scenario) -> ScenarioData:
-        return open_scenario(self.track, scenario, self.data_dir, self.dataset_dir)
-
-    def paths(self, sd: ScenarioData) -> dict:
-        return sd.outputs(
-            self.views, jobs=self.jobs, cache_dir=self.cache_dir, progress=self.progress, scheduler=self.scheduler
-        )
+LEADERBOARD_FPR = 0.1  # MICO ranks by TPR at FPR strictly below 10%, pooled over a phase's targets
+RANKING_KEY = metric_key(LEADERBOARD_FPR)  # the scorer's name for that figure: TPR_FPR_1000
 
 
 def _tuned_entry(track: Track, scenario: Scenario) -> dict | None:
@@ -129,7 +108,7 @@ def _metrics_for(sd: ScenarioData, ctx: Context, phases: dict, validation: tuple
 
 def own_calibration(sd: ScenarioData) -> bool:
     """Every dev/final target reveals its training set (the ddp track): calibrate each against it."""
-    return all(sd.splits[(ph, md.model_id)].training is not None for ph in ("dev", "final") for md in sd.models[ph])
+    return all(sd.splits[(ph, md.model_id)].training is not None for ph in TARGET_PHASES for md in sd.models[ph])
 
 
 def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: bool) -> tuple[dict, tuple]:
@@ -137,9 +116,9 @@ def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: boo
     if own:
         from toolkit.mico.ddp import ddp_scores, ddp_validation_scores
 
-        phases = {ph: ddp_scores(sd, ph, paths, recipe, ctx) for ph in ("dev", "final")}
+        phases = {ph: ddp_scores(sd, ph, paths, recipe, ctx) for ph in TARGET_PHASES}
         return phases, ddp_validation_scores(sd, paths, recipe, ctx)
-    phases = {ph: score_phase(sd, ph, paths, recipe, seed=ctx.seed) for ph in ("dev", "final")}
+    phases = {ph: score_phase(sd, ph, paths, recipe, seed=ctx.seed) for ph in TARGET_PHASES}
     return phases, validation_scores(sd, paths, recipe, seed=ctx.seed)
 
 
@@ -161,7 +140,7 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
     if own:
         return (*_score(sd, ctx, paths, sel.chosen.recipe, own), meta, sel.chosen.recipe)
     phases = {}
-    for ph in ("dev", "final"):
+    for ph in TARGET_PHASES:
         arrays = sd.phase_arrays(ph, paths)
         phases[ph] = PhaseScores.pooled(ph, arrays.model_ids, score_arrays_auto(sel, arrays, ctx.seed))
     return phases, sel.validation, meta, sel.chosen.recipe
@@ -226,7 +205,7 @@ def _expected(ctx: Context) -> dict[str, dict[str, list[int]]]:
     exp = {}
     for sc in ctx.track.scenarios:
         sd = ctx.open(sc)
-        exp[sc.folder or sc.name] = {ph: [md.model_id for md in sd.models[ph]] for ph in ("dev", "final")}
+        exp[sc.folder or sc.name] = {ph: [md.model_id for md in sd.models[ph]] for ph in TARGET_PHASES}
     return exp
 
 
@@ -275,7 +254,7 @@ def stage_check(ctx: Context, zip_path: Path, format_only: bool = False) -> dict
             return report
         for sc in ctx.track.scenarios:
             sd = ctx.open(sc)
-            for phase in ("dev", "final"):
+            for phase in TARGET_PHASES:
                 sol = known_solution(sd, ctx.data_dir, phase)
                 if sol is not None:
                     got = found[sc.folder or sc.name][phase]
@@ -299,10 +278,11 @@ def format_table(summary: dict, source: str = "final") -> str:
             where = source if source in m else "validation"
             row = m[where]
             lines.append(f"{scenario:<{w}}{method:<10}{where:<12}" + "".join(f"{row[c]:>14.4f}" for c in cols))
-            ranking.setdefault(method, []).append(row[metric_key(0.1)])
+            ranking.setdefault(method, []).append(row[RANKING_KEY])
     lines.append("")
     for method, vals in ranking.items():
-        lines.append(f"ranking figure, {method:<9} (mean TPR_FPR_1000 over {len(vals)} scenarios): {np.mean(vals):.4f}")
+        mean = f"mean {RANKING_KEY} over {len(vals)} scenarios"
+        lines.append(f"ranking figure, {method:<9} ({mean}): {np.mean(vals):.4f}")
     for scenario, meta in summary.items():
         if "auto" in meta:
             lines += ["", *ranking_lines(scenario, meta["auto"])]

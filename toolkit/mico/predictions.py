@@ -15,6 +15,7 @@ import numpy as np
 
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes, atomic_write_text
+from toolkit.signals import minmax
 
 __all__ = [
     "NORMALISERS",
@@ -35,8 +36,7 @@ def normalise(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
     """One global monotone map of a phase's pooled scores into [0, 1] (pooled ranking unchanged)."""
     s = np.asarray(scores, dtype=np.float64)
     if method == "minmax":
-        lo, hi = s.min(), s.max()
-        return np.full_like(s, 0.5) if hi == lo else (s - lo) / (hi - lo)
+        return minmax(s)
     if method == "rank":
         from scipy.stats import rankdata
 

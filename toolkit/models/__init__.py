@@ -7,10 +7,10 @@ wrapper's ``_module.`` prefix is stripped. Heavy architectures (RoBERTa) import 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from pathlib import Path
 
-from toolkit.errors import ConfigError, ModelError, one_line
+from toolkit.errors import ModelError, one_line
+from toolkit.registry import Registry
 
 __all__ = [
     "register_architecture",
@@ -21,37 +21,21 @@ __all__ = [
     "load_model",
     "save_model",
     "model_file",
+    "default_device",
 ]
 
-_ARCHS: dict[str, Callable] = {}
+_ARCHS = Registry("architecture", lambda: [f"{__name__}.{m}" for m in ("demo", "mico", "resnet", "roberta")])
 WEIGHT_FILES = ("model.pt", "pytorch_model.bin")
 
 
 def register_architecture(name: str):
-    """Decorator: make a model builder available by ``name`` (``build_model``)."""
-
-    def deco(fn):
-        _ARCHS[name] = fn
-        return fn
-
-    return deco
-
-
-def _import_all() -> None:
-    import importlib
-
-    for mod in ("demo", "mico", "resnet", "roberta"):
-        try:
-            importlib.import_module(f"{__name__}.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{mod}":
-                raise
+    """Decorator: make a model builder available by ``name`` (``build_model``; a name is registered once)."""
+    return _ARCHS.register(name)
 
 
 def architecture_names() -> list[str]:
     """Every registered architecture's name, sorted."""
-    _import_all()
-    return sorted(_ARCHS)
+    return _ARCHS.names()
 
 
 def build_model(arch: str, n_classes: int, *, seed: int | None = None, **kwargs):
@@ -60,14 +44,19 @@ def build_model(arch: str, n_classes: int, *, seed: int | None = None, **kwargs)
     ``seed`` seeds torch's global RNG first, so the initialisation follows from it alone and not
     from whatever ran earlier in the process (a worker's previous job, say).
     """
-    _import_all()
-    if arch not in _ARCHS:
-        raise ConfigError(f"unknown architecture {arch!r}; valid: {', '.join(sorted(_ARCHS))}")
+    builder = _ARCHS.get(arch)
     if seed is not None:
         import torch
 
         torch.manual_seed(seed)
-    return _ARCHS[arch](n_classes=n_classes, **kwargs)
+    return builder(n_classes=n_classes, **kwargs)
+
+
+def default_device() -> str:
+    """'cuda' where torch sees a GPU, else 'cpu': where models run and train unless told otherwise."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def model_file(model_dir: Path) -> Path:

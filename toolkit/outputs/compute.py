@@ -11,11 +11,11 @@ import threading
 
 import numpy as np
 
-from toolkit.outputs.keys import _content_key, check_points, default_device, population_of, resolve_precision
+from toolkit.outputs.keys import check_points, content_key, default_device, population_of, resolve_precision
 from toolkit.outputs.task import CPU_IMAGE_BATCH, OutputTask
 from toolkit.views import apply_views, count_views, parse_views
 
-__all__ = ["compute_logits", "precision_agreement"]
+__all__ = ["compute_logits", "precision_agreement", "task_inputs", "forget_gathered"]
 
 # Per-process memos: a pipeline asks for the same inputs several times.
 _RESIDENT: dict[tuple, object] = {}  # (population fingerprint, device) -> inputs tensor
@@ -27,13 +27,18 @@ def _resident_inputs(task: OutputTask, device: str):
     """The whole population as one tensor on ``device`` (zero-copy on CPU), made once per process."""
     import torch
 
-    key = _content_key(task, device)
+    key = content_key(task, device)
     if key not in _RESIDENT:
         _RESIDENT[key] = torch.from_numpy(np.ascontiguousarray(population_of(task).inputs)).to(device)
     return _RESIDENT[key]
 
 
-def _task_inputs(task: OutputTask, device: str):
+def forget_gathered() -> None:
+    """Drop the gathered point set (each ``get_outputs`` call gathers its own)."""
+    _GATHERED.clear()
+
+
+def task_inputs(task: OutputTask, device: str):
     """The task's points, in order, as one tensor on ``device`` (image models: channels-last).
 
     A contiguous ascending range is a view of the resident population; any other point set is
@@ -45,7 +50,7 @@ def _task_inputs(task: OutputTask, device: str):
     check_points(task)  # a direct caller (a cluster worker) gets the one-line error too
     x_all = _resident_inputs(task, device)
     points = np.asarray(task.points, dtype=np.int64)
-    key = _content_key(task, device)
+    key = content_key(task, device)
     kept = _GATHERED.get(key)
     if kept is not None and np.array_equal(kept[0], points):
         return kept[1]
@@ -100,7 +105,7 @@ def compute_logits(task: OutputTask, device: str | None = None, precision: str |
     # reports: pinned here, worker threads (ours, Dask's) neither oversubscribe the cores nor sum
     # in another order than the main thread (the logits would differ in the last bit).
     torch.set_num_threads(torch.get_num_threads())
-    x = _task_inputs(task, device)
+    x = task_inputs(task, device)
     images = x.dim() == 4
     model = _load_weights(task, device, channels_last=images)  # channels-last pays on CPU and GPU alike
     batch = min(task.batch_size, CPU_IMAGE_BATCH) if images and not str(device).startswith("cuda") else task.batch_size

@@ -15,6 +15,7 @@ import numpy as np
 from toolkit import io
 from toolkit.errors import ConfigError, ContractError, DataError
 from toolkit.io import atomic_write_bytes, sha256_bytes
+from toolkit.models import default_device
 from toolkit.outputs.task import CODE_VERSION, PRECISIONS, OutputTask, default_cache_dir
 from toolkit.views import parse_views, views_label
 
@@ -26,6 +27,10 @@ __all__ = [
     "default_device",
     "population_of",
     "check_points",
+    "content_key",
+    "load_hash_memo",
+    "save_hash_memo",
+    "forget_populations",
 ]
 
 _POPULATIONS: dict[tuple, object] = {}  # (dataset, data_dir, dataset_dir) -> Population, per get_outputs call
@@ -34,7 +39,12 @@ _POPULATIONS: dict[tuple, object] = {}  # (dataset, data_dir, dataset_dir) -> Po
 HASH_MEMO = "file_hashes.json"
 
 
-def _load_hash_memo(cache_dir: Path) -> set[tuple]:
+def forget_populations() -> None:
+    """Drop the populations read so far (each ``get_outputs`` call reads the files as they are then)."""
+    _POPULATIONS.clear()
+
+
+def load_hash_memo(cache_dir: Path) -> set[tuple]:
     """Fill the in-process memo from ``<cache>/file_hashes.json`` (git's stat-cache idea).
 
     A warm run then stats each model file instead of reading it. Returns the keys on disk.
@@ -47,7 +57,8 @@ def _load_hash_memo(cache_dir: Path) -> set[tuple]:
     return set(rows)
 
 
-def _save_hash_memo(cache_dir: Path, on_disk: set[tuple]) -> None:
+def save_hash_memo(cache_dir: Path, on_disk: set[tuple]) -> None:
+    """Write the memo of file hashes back to ``<cache>/file_hashes.json`` when it learnt new ones."""
     if not on_disk.issuperset(io.FILE_HASHES):  # concurrent runs: last writer wins; a lost row costs a re-hash
         rows = [[*key, digest] for key, digest in io.FILE_HASHES.items()][-100_000:]
         atomic_write_bytes(cache_dir / HASH_MEMO, json.dumps(rows).encode())
@@ -96,13 +107,6 @@ def check_points(task: OutputTask) -> None:
         )
 
 
-def default_device() -> str:
-    """'cuda' where torch sees a GPU, else 'cpu'."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def resolve_precision(task: OutputTask, device: str = "cpu") -> str:
     """The arithmetic a task runs in on ``device``: reduced precision only for image models on CUDA."""
     if task.precision not in PRECISIONS:
@@ -139,6 +143,6 @@ def _pop_key(task: OutputTask) -> tuple:
     return (task.dataset, task.data_dir, task.dataset_dir)
 
 
-def _content_key(task: OutputTask, device: str) -> tuple:
+def content_key(task: OutputTask, device: str) -> tuple:
     """Memo key of the task's population on ``device``, by content: a changed file is loaded again."""
     return (population_of(task).fingerprint, str(device))

@@ -37,14 +37,14 @@ import numpy as np
 from toolkit.errors import ContractError
 from toolkit.io import atomic_save_npy
 from toolkit.outputs import compute, keys
-from toolkit.outputs.compute import _task_inputs, compute_logits
+from toolkit.outputs.compute import compute_logits, task_inputs
 from toolkit.outputs.keys import (
-    _load_hash_memo,
-    _save_hash_memo,
     cache_path,
     check_points,
     default_device,
+    load_hash_memo,
     resolve_precision,
+    save_hash_memo,
 )
 from toolkit.outputs.task import OutputTask, default_cache_dir, usable_cpus
 from toolkit.signals import check_logits
@@ -98,11 +98,11 @@ def get_outputs(
     from tqdm import tqdm
 
     cache_dir = Path(cache_dir or default_cache_dir())
-    keys._POPULATIONS.clear()  # a new call sees the files as they are now
-    compute._GATHERED.clear()
-    on_disk = _load_hash_memo(cache_dir)
+    keys.forget_populations()  # a new call sees the files as they are now
+    compute.forget_gathered()
+    on_disk = load_hash_memo(cache_dir)
     paths, missing = _plan(tasks, cache_dir)
-    _save_hash_memo(cache_dir, on_disk)
+    save_hash_memo(cache_dir, on_disk)
     _sweep_stale({p.parent for _, p, _ in missing})
     bar = tqdm(
         total=len(tasks),
@@ -167,7 +167,7 @@ def _run_local(missing: list[tuple], jobs: int, on_done) -> None:
                     compute(*item)
             else:
                 torch.set_num_threads(max(1, usable_cpus() // jobs))  # each worker thread pins it
-                _task_inputs(missing[0][0], default_device())  # made here, before the threads share it
+                task_inputs(missing[0][0], default_device())  # made here, before the threads share it
                 with ThreadPoolExecutor(jobs, thread_name_prefix="outputs") as pool:
                     futures = [pool.submit(compute, *item) for item in missing]
                     try:

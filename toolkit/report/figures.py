@@ -13,25 +13,17 @@ import io
 import numpy as np
 
 from toolkit.metrics import roc
+from toolkit.plots import pyplot
 
 __all__ = ["roc_png", "histogram_png", "DPI"]
 
 DPI = 100
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buf.getvalue()
 
 
@@ -59,7 +51,7 @@ def roc_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, mark_f
     """
     from toolkit.report.data import strict_tpr
 
-    plt = _pyplot()
+    plt = pyplot()
     rows = (len(curves) + 1) // 2
     height = 4.0 + 0.15 * rows
     fig, (lin, log) = plt.subplots(1, 2, figsize=(11, height))
@@ -91,7 +83,7 @@ def roc_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, mark_f
 
 def histogram_png(panels: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> bytes:
     """One panel per label (a split): densities of members' and non-members' scores."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.4), squeeze=False)
     for ax, (label, (y, s)) in zip(axes[0], panels.items()):
         member = np.asarray(y).astype(bool)

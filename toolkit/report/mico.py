@@ -18,6 +18,7 @@ import numpy as np
 
 from toolkit.errors import ToolkitError
 from toolkit.kinds import leaderboard_fpr
+from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.report.build import REPORT_DATA, write_report
 from toolkit.report.data import ReportData, rank_methods
 from toolkit.tracks import Recipe, runs_dir
@@ -137,7 +138,7 @@ def _known_phases(data: ReportData, ctx, sd, stage: Path) -> None:
     from toolkit.mico.scoring import known_solution
 
     phases = load_phase_scores(stage)
-    for phase in ("dev", "final"):
+    for phase in TARGET_PHASES:
         sol = known_solution(sd, ctx.data_dir, phase)
         if sol is None:
             continue

@@ -21,11 +21,20 @@ import pandas as pd
 from toolkit.attacks import run_attack
 from toolkit.attacks.variants import VARIANTS, default_recipes
 from toolkit.errors import ConfigError, ToolkitError
+from toolkit.kinds import Context
 from toolkit.metrics import bootstrap_ci, metric_key, objective_value, scorer_metrics
 from toolkit.mico.calibration import rank_within
 from toolkit.tracks import Recipe, Track, load_track
 
-__all__ = ["VARIANTS", "default_recipes", "rank_within", "evaluate_scenario", "evaluate_track", "FPRS"]
+__all__ = [
+    "VARIANTS",
+    "default_recipes",
+    "rank_within",
+    "evaluate_scenario",
+    "evaluate_track",
+    "evaluate_context",
+    "FPRS",
+]
 
 FPRS = (0.001, 0.01, 0.1)
 
@@ -99,20 +108,43 @@ def evaluate_track(
     progress: bool = False,
 ) -> pd.DataFrame:
     """Every attack on every scenario's validation folds; also writes ``<out_dir>/<track>/evaluate.csv``."""
-    from toolkit.mico.folds import validation_folds
-    from toolkit.mico.scenario import open_scenario
-
     track = load_track(track) if isinstance(track, str) else track
+    ctx = Context(
+        track=track,
+        data_dir=data_dir,
+        dataset_dir=dataset_dir,
+        cache_dir=cache_dir,
+        jobs=jobs,
+        progress=progress,
+        seed=seed,
+    )
+    return evaluate_context(
+        ctx, attacks=attacks, scenarios=scenarios, n_folds=n_folds, pooling=pooling, out_dir=out_dir
+    )
+
+
+def evaluate_context(
+    ctx: Context,
+    *,
+    attacks: Iterable[str] | None = None,
+    scenarios: Iterable[str] | None = None,
+    n_folds: int = 5,
+    pooling: str = "rank",
+    out_dir: Path | None = Path("runs"),
+) -> pd.DataFrame:
+    """``evaluate_track`` for a run context (``mia evaluate`` through the track's kind); views: the original."""
+    from toolkit.mico.folds import validation_folds
+
     recipes = default_recipes(attacks)
     rows = []
-    for name in scenarios or track.scenario_names:
-        sd = open_scenario(track, track.scenario(name), Path(data_dir), dataset_dir)
-        paths = sd.outputs(jobs=jobs, cache_dir=cache_dir, progress=progress)
-        folds = list(validation_folds(sd, paths, n_folds=n_folds, seed=seed))
-        rows += [{"scenario": name, **r} for r in evaluate_scenario(folds, recipes, seed=seed, pooling=pooling)]
+    for name in scenarios or ctx.track.scenario_names:
+        sd = ctx.open(ctx.track.scenario(name))
+        paths = sd.outputs(jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler)
+        folds = list(validation_folds(sd, paths, n_folds=n_folds, seed=ctx.seed))
+        rows += [{"scenario": name, **r} for r in evaluate_scenario(folds, recipes, seed=ctx.seed, pooling=pooling)]
     table = pd.DataFrame(rows)
     if out_dir is not None:
         from toolkit.io import atomic_write_text
 
-        atomic_write_text(Path(out_dir) / track.name / "evaluate.csv", table.to_csv(index=False))
+        atomic_write_text(Path(out_dir) / ctx.track.name / "evaluate.csv", table.to_csv(index=False))
     return table

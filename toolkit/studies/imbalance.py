@@ -1,4 +1,4 @@
-"""Class imbalance in the target's training data vs attack success (seed-000 study).
+"""Class imbalance in the target's training data vs attack success.
 
 The population (default: the demo digits) is split in half at random: half A holds the target's
 candidate members, half B its non-members. The target trains on A after removing a fraction
@@ -32,7 +32,7 @@ __all__ = [
     "write_imbalance_report",
 ]
 
-# name → (removal rate, classes thinned); the seed's mild/severe and their "reverse" variants.
+# name → (removal rate, classes thinned); the study's mild/severe and their "reverse" variants.
 LEVELS = {
     "none": (0.0, ()),
     "mild": (0.5, (0, 1, 2)),
@@ -40,7 +40,7 @@ LEVELS = {
     "reverse_mild": (0.5, (7, 8, 9)),
     "reverse_severe": (0.8, (5, 6, 7, 8, 9)),
 }
-# seeds/000 predicted (never measured) these AUC ranges.
+# The AUC ranges the study set out to check (predicted, never measured before).
 PREDICTIONS = {
     "none": (0.66, 0.68),
     "mild": (0.60, 0.64),

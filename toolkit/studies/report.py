@@ -1,7 +1,7 @@
 """Study outputs: a timestamped run folder, results.json, markdown tables and PNG plots.
 
 Plots use matplotlib's Agg backend (no display needed). ROC plots come in linear and log-log
-form; the log-log axes run from 1/n_neg to 1 with the diagonal, as specs/attacks.md asks.
+form (``toolkit.plots``); the log-log axes run from 1/n_neg to 1 with the diagonal.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.io import atomic_write_text
-from toolkit.metrics import roc
+from toolkit.plots import figure, plot_rocs
 
 __all__ = [
     "run_dir",
@@ -60,44 +60,9 @@ def md_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def _figure(ncols: int = 1, width: float = 5.0):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 4.2), squeeze=False)
-    return plt, fig, axes[0]
-
-
-def plot_rocs(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> None:
-    """Linear and log-log ROC side by side; ``curves`` maps a label to (membership, scores)."""
-    plt, fig, (lin, log) = _figure(2)
-    lowest = 1.0
-    for label, (m, s) in curves.items():
-        fpr, tpr = roc(m, s)
-        auc = float(np.trapezoid(tpr, fpr))
-        lin.plot(fpr, tpr, label=f"{label} (AUC {auc:.3f})")
-        log.plot(fpr, tpr, label=label)
-        lowest = min(lowest, 1.0 / max(1, int((np.asarray(m) == 0).sum())))
-    for ax in (lin, log):
-        ax.plot([lowest, 1], [lowest, 1], "k--", lw=0.8)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-    log.set_xscale("log")
-    log.set_yscale("log")
-    log.set_xlim(lowest, 1)
-    log.set_ylim(lowest, 1)
-    lin.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def plot_histograms(path: Path, panels: dict[str, tuple[np.ndarray, np.ndarray]], xlabel: str = "score") -> None:
     """One panel per label: member vs non-member score densities."""
-    plt, fig, axes = _figure(len(panels), width=3.6)
+    plt, fig, axes = figure(len(panels), width=3.6)
     for ax, (label, (m, s)) in zip(axes, panels.items()):
         m = np.asarray(m).astype(bool)
         bins = np.histogram_bin_edges(s, bins=30)
@@ -115,7 +80,7 @@ def plot_errorbars(
     path: Path, series: dict[str, tuple], xlabel: str, ylabel: str, logx: bool = False, hline: float | None = 0.5
 ) -> None:
     """``series`` maps a label to (x, y, y_low, y_high[, x_err]) arrays; draws points with CI bars."""
-    plt, fig, (ax,) = _figure()
+    plt, fig, (ax,) = figure()
     for label, (x, y, lo, hi, *xerr) in series.items():
         y = np.asarray(y)
         ax.errorbar(
@@ -141,7 +106,7 @@ def plot_errorbars(
 
 def plot_bars(path: Path, groups: dict[str, np.ndarray], categories: list, ylabel: str, title: str) -> None:
     """Grouped bars: one colour per key of ``groups``, one bar group per category."""
-    plt, fig, (ax,) = _figure(width=7.0)
+    plt, fig, (ax,) = figure(width=7.0)
     w = 0.8 / max(1, len(groups))
     for i, (label, vals) in enumerate(groups.items()):
         ax.bar(np.arange(len(categories)) + i * w, vals, width=w, label=label)

@@ -1,4 +1,4 @@
-"""Model size vs overfitting vs attack success (seed-004 study; Shokri et al. 2017 attack).
+"""Model size vs overfitting vs attack success (Shokri et al. 2017 shadow-model attack).
 
 Per repeat r and width h: a target 2-layer MLP (Linear–ReLU–Linear, (d+1)h + (h+1)C parameters)
 and S shadows of the same width, each trained on its own dataset from one distribution (Gaussian
@@ -36,7 +36,7 @@ __all__ = [
     "write_scaling_report",
 ]
 
-# seeds/004: mean ± std over 3 repeats per width; r and p over the five width means.
+# The reference study's figures ("the source"): mean ± std over 3 repeats per width; r and p over the five width means.
 SOURCE = {
     "auc": {16: (0.516, 0.011), 32: (0.529, 0.014), 64: (0.541, 0.015), 128: (0.527, 0.006), 256: (0.544, 0.024)},
     "gap": {16: (0.235, 0.005), 32: (0.273, 0.011), 64: (0.329, 0.010), 128: (0.344, 0.014), 256: (0.355, 0.011)},
@@ -49,7 +49,7 @@ ALIASES = {"loss": ("threshold", {"signal": "loss"}), "shokri-sorted": ("shokri"
 
 @register_architecture("study_mlp")
 def study_mlp(n_classes: int = 5, in_features: int = 10, width: int = 64):
-    """Linear(d, h) – ReLU – Linear(h, C), the seed-004 target and shadow architecture."""
+    """Linear(d, h) – ReLU – Linear(h, C), the reference study's target and shadow architecture."""
     from torch import nn
 
     return nn.Sequential(nn.Linear(in_features, width), nn.ReLU(), nn.Linear(width, n_classes))
@@ -329,7 +329,7 @@ def write_scaling_report(res: dict, out) -> list:
         "",
         md_table(["pair", "r over means [95% CI]", "p", "r over runs", "source r (p)"], crow),
         "",
-        "## Against the source (seeds/004)",
+        "## Against the source (the reference study)",
         "",
         *[_verdict(corr, a) for a in labels],
         f"- Source AUCs 0.516–0.544 (shokri); ours {min(s['auc_' + labels[0]]['mean'] for s in summary):.3f}–"

@@ -1,4 +1,4 @@
-"""Auditing machine unlearning with a membership classifier (seeds/002 notes).
+"""Auditing machine unlearning with a membership classifier.
 
 An attack learns to tell the model's behaviour on the retain set (members) from a holdout set
 (non-members); a forget set that was truly unlearned should then read like holdout. Steps:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from toolkit.kinds import StageOptions
+from toolkit.kinds import Context, reads
 from toolkit.tml.summary import format_validation
 from toolkit.tracks import ShadowTraining, Track
 
-__all__ = ["LEADERBOARD_FPR", "STAGES", "DEFAULT_VIEWS", "submit_task"]
+__all__ = ["LEADERBOARD_FPR", "COMMANDS", "submit_task"]
 
 LEADERBOARD_FPR = 0.05  # the task's server ranks by TPR at 5% FPR
-DEFAULT_VIEWS = ("orig", "flip")  # the mirror query costs one more pass and feeds the view-aware candidates
 
 
 def submit_task(
@@ -44,12 +43,14 @@ def submit_task(
     """The task's pipeline with the track's recipe and shadow recipe; returns the manifest.
 
     ``shadows`` None trains as many as ``budget_min`` minutes hold (default ``DEFAULT_BUDGET_MIN``),
-    reusing what earlier runs trained; 0 trains none. ``model``/``epochs`` override track.toml.
+    reusing what earlier runs trained; 0 trains none. ``model``/``epochs`` override track.toml, and
+    ``views`` the track's query views.
     The run's report goes beside the CSV (``toolkit.report.tml``); its path is the manifest's ``report``.
     """
     from toolkit.report.tml import write_tml_report
     from toolkit.tml.pipeline import make_submission
     from toolkit.tml.shadows import DEFAULT_BUDGET_MIN, MAX_SHADOWS, default_train_config
+    from toolkit.views import parse_views
 
     recipe = track.scenarios[0].recipe
     params = dict(recipe.params) | ({"model": model} if model else {})
@@ -60,7 +61,7 @@ def submit_task(
         shadows,
         attack=recipe.attack,
         params=params,
-        views=tuple(views or DEFAULT_VIEWS),
+        views=tuple(views or parse_views(track.views)),
         folds=folds,
         seed=seed,
         shadow_dir=shadow_dir,
@@ -80,11 +81,31 @@ def submit_task(
     return {**manifest, "report": str(write_tml_report(track, manifest, timings))}
 
 
-def run_submit(track: Track, opts: StageOptions) -> str:
-    """``mia submit`` for a tml track: ``submit_task`` with the command line's views, jobs and cache."""
+@reads("data_dir", "views", "jobs", "cache_dir", "progress", "seed")
+def run_submit(
+    ctx: Context,
+    *,
+    shadows: int | None = None,
+    budget_min: float | None = None,
+    max_shadows: int | None = None,
+    match: bool = False,
+) -> str:
+    """``mia submit`` for a tml track: ``submit_task`` with the command line's shadows, views, jobs and cache."""
     return format_validation(
-        submit_task(track, opts.data_dir, views=opts.views, jobs=opts.jobs, cache_dir=opts.cache_dir)
+        submit_task(
+            ctx.track,
+            ctx.data_dir,
+            shadows=shadows,
+            budget_min=budget_min,
+            max_shadows=max_shadows,
+            match=match,
+            seed=ctx.seed,
+            views=ctx.views,
+            jobs=ctx.jobs,
+            cache_dir=ctx.cache_dir,
+            progress=ctx.progress,
+        )
     )
 
 
-STAGES = {"submit": run_submit}
+COMMANDS = {"submit": run_submit}

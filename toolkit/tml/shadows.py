@@ -37,8 +37,8 @@ MAX_SHADOWS = 64  # LiRA's gains flatten well before this
 
 def default_train_config(sh, seed: int = 0, epochs: int | None = None):
     """The ``[shadow]`` table as a ``TrainConfig`` on the best device here."""
+    from toolkit.models import default_device
     from toolkit.models.training import TrainConfig
-    from toolkit.outputs.keys import default_device
 
     return TrainConfig(
         epochs=epochs or sh.epochs,

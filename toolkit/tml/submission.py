@@ -11,19 +11,13 @@ import numpy as np
 
 from toolkit.errors import SubmissionError, one_line, raise_if_problems
 from toolkit.io import atomic_write_text
+from toolkit.signals import minmax as normalise  # the CSV's scores: min-max to [0, 1]
 from toolkit.signals import score_problems
 
 __all__ = ["normalise", "submission_problems", "write_submission_csv", "read_submission_csv", "MAX_CSV_BYTES"]
 
 MAX_CSV_BYTES = 16 * 1024 * 1024  # 20,000 rows of "id,score" are ~0.5 MB
 _ID = re.compile(r"-?[0-9]{1,19}")  # int64 has 19 digits: longer is refused before int() reads it
-
-
-def normalise(scores) -> np.ndarray:
-    """Min-max to [0, 1] (order and ties kept); a constant vector becomes 0.5."""
-    s = np.asarray(scores, dtype=np.float64)
-    lo, hi = s.min(), s.max()
-    return np.full_like(s, 0.5) if hi <= lo else np.clip((s - lo) / (hi - lo), 0.0, 1.0)
 
 
 def submission_problems(ids, scores, expected_ids=None) -> list[str]:

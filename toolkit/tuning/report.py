@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from toolkit.studies.report import _figure, plot_rocs
+from toolkit.plots import figure, plot_rocs
 
 __all__ = ["write_report"]
 
 
 def _history(path: Path, study: optuna.Study) -> None:
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
-    plt, fig, (ax,) = _figure(width=6.0)
+    plt, fig, (ax,) = figure(width=6.0)
     if done:
         x = np.array([t.number for t in done])
         y = np.array([t.value for t in done])
@@ -38,7 +38,7 @@ def _importances(path: Path, study: optuna.Study) -> None:
         why = ""
     except (RuntimeError, ValueError) as exc:  # too few trials, or no parameter varied
         imp, why = {}, str(exc).splitlines()[0][:80]
-    plt, fig, (ax,) = _figure(width=6.0)
+    plt, fig, (ax,) = figure(width=6.0)
     if imp:
         names = list(imp)[::-1]
         ax.barh(names, [imp[n] for n in names])

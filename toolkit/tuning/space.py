@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,7 +29,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from toolkit.attacks.registry import attack_names, attack_params
+from toolkit.attacks.registry import attack_params, check_attack_names
 from toolkit.errors import ConfigError, DataError, ToolkitError
 from toolkit.mico.scenario import PhaseArrays
 from toolkit.tracks import Recipe
@@ -123,16 +123,9 @@ def attack_space(name: str) -> dict[str, BaseDistribution]:
     return space
 
 
-def parse_attacks(spec: str | None) -> list[str]:
-    """``"hardness,lira"`` → checked names; None or empty → every registered attack."""
-    known = attack_names()
-    if not spec:
-        return known
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ConfigError(f"unknown attack(s) {', '.join(unknown)}; valid attacks: {', '.join(known)}")
-    return list(dict.fromkeys(names))
+def parse_attacks(spec: str | Iterable[str] | None) -> list[str]:
+    """``"hardness,lira"`` (or the names) → checked names; None or empty → every registered attack."""
+    return check_attack_names(spec.split(",") if isinstance(spec, str) else spec)
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution):

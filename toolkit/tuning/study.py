@@ -32,11 +32,10 @@ import numpy as np
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text
-from toolkit.kinds import leaderboard_fpr
+from toolkit.kinds import Context, leaderboard_fpr
 from toolkit.metrics import AUC_WEIGHT, figures, gain_ci, objective_value
 from toolkit.mico.auto import AUTO, select
 from toolkit.mico.folds import fold_arrays, pool, train_logits, validation_folds
-from toolkit.mico.pipeline import Context
 from toolkit.mico.scenario import PhaseArrays, ScenarioData
 from toolkit.mico.scoring import score_arrays
 from toolkit.tracks import Recipe, Scenario, Track, runs_dir
