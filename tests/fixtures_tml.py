@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toolkit.tml.build import save_membership_dataset
+from toolkit.tml.build import draw_task, write_task_files
 
 
 def synthetic_images(labels: np.ndarray, seed: int) -> np.ndarray:
@@ -41,17 +41,9 @@ def write_task(
     from toolkit.models.training import TrainConfig, train_model
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    n = n_pub + n_priv
-    ids = rng.permutation(np.arange(10_000, 10_000 + 3 * n))[:n]
-    labels = rng.integers(0, n_used, n)
-    member = np.zeros(n, dtype=np.int64)
-    member[rng.permutation(n_pub)[: n_pub // 2]] = 1
-    member[n_pub + rng.permutation(n_priv)[: n_priv // 2]] = 1
+    ids, labels, member = draw_task(np.random.default_rng(seed), n_pub, n_priv, n_used, first_id=10_000, id_span=3)
     imgs = synthetic_images(labels, seed + 1)
-    save_membership_dataset(folder / "pub.pt", ids[:n_pub], imgs[:n_pub], labels[:n_pub], member[:n_pub])
-    save_membership_dataset(folder / "priv_out.pt", ids[n_pub:], imgs[n_pub:], labels[n_pub:], [None] * n_priv)
+    write_task_files(folder, ids, imgs, labels, member, n_pub)
     torch.manual_seed(seed)
     model = build_model("resnet18_44", 44)
     if train_epochs:

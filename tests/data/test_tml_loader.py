@@ -8,11 +8,12 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from fixtures_tml import one_thread, save_membership_dataset, write_malicious, write_task
+from fixtures_tml import one_thread, write_malicious, write_task
 
 from toolkit.data import load_population
 from toolkit.data.tml import MEAN, STD, find_target_model, load_task, read_membership_dataset
 from toolkit.errors import DataError, FormatError
+from toolkit.tml.build import save_membership_dataset
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 from toolkit.kinds import leaderboard_fpr
 from toolkit.report.build import REPORT_DATA, write_report
 from toolkit.report.data import ReportData
+from toolkit.tml.board import INCLUSIVE, STRICT
 from toolkit.tracks import Recipe
 
 __all__ = ["BASELINES", "collect", "write_tml_report"]
@@ -49,9 +50,9 @@ def _ranking(manifest: dict, keys: dict[str, str], fpr: float) -> dict:
     rows = [
         {
             "method": keys.get(n, n),
-            "value": f["tpr@5%fpr_strict"],
+            "value": f[STRICT],
             "ci": f["tpr_ci95"],
-            "TPR at FPR ≤ (inclusive)": f["tpr@5%fpr_inclusive"],
+            "TPR at FPR ≤ (inclusive)": f[INCLUSIVE],
             "AUC": f["auc"],
         }
         for n, f in manifest["validation"].items()

@@ -24,7 +24,7 @@ import numpy as np
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes
 
-__all__ = ["save_membership_dataset", "synthetic_task_images", "build_task"]
+__all__ = ["save_membership_dataset", "synthetic_task_images", "draw_task", "write_task_files", "build_task"]
 
 N_PROTOTYPES = 3
 MAX_SHIFT = 3
@@ -103,6 +103,27 @@ def synthetic_task_images(
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+def draw_task(rng, n_pub: int, n_priv: int, n_classes: int, *, first_id: int = 100_000, id_span: int = 4):
+    """(ids int64 [n], labels int64 [n], membership int64 [n]): unique ids, half of each set members."""
+    n = n_pub + n_priv
+    ids = rng.permutation(np.arange(first_id, first_id + id_span * n))[:n]
+    labels = rng.integers(0, n_classes, n)
+    member = np.zeros(n, dtype=np.int64)
+    member[rng.permutation(n_pub)[: n_pub // 2]] = 1
+    member[n_pub + rng.permutation(n_priv)[: n_priv // 2]] = 1
+    return ids, labels, member
+
+
+def write_task_files(folder: Path, ids, imgs, labels, member, n_pub: int) -> None:
+    """``pub.pt`` (the first ``n_pub`` points, with membership) and ``priv_out.pt`` (the rest, without)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_membership_dataset(folder / "pub.pt", ids[:n_pub], imgs[:n_pub], labels[:n_pub], member[:n_pub])
+    save_membership_dataset(
+        folder / "priv_out.pt", ids[n_pub:], imgs[n_pub:], labels[n_pub:], [None] * (len(ids) - n_pub)
+    )
+
+
 def build_task(
     folder: Path,
     answers: Path,
@@ -131,17 +152,10 @@ def build_task(
     folder, answers = Path(folder), Path(answers)
     if answers.resolve().is_relative_to(folder.resolve()):
         raise ConfigError(f"the answers file {answers} must lie outside the task folder {folder}")
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    ids, labels, member = draw_task(np.random.default_rng(seed), n_pub, n_priv, n_classes, first_id=100_000)
     n = n_pub + n_priv
-    ids = rng.permutation(np.arange(100_000, 100_000 + 4 * n))[:n]
-    labels = rng.integers(0, n_classes, n)
-    member = np.zeros(n, dtype=np.int64)
-    member[rng.permutation(n_pub)[: n_pub // 2]] = 1
-    member[n_pub + rng.permutation(n_priv)[: n_priv // 2]] = 1
     imgs = synthetic_task_images(labels, seed + 1, n_classes=n_classes)
-    save_membership_dataset(folder / "pub.pt", ids[:n_pub], imgs[:n_pub], labels[:n_pub], member[:n_pub])
-    save_membership_dataset(folder / "priv_out.pt", ids[n_pub:], imgs[n_pub:], labels[n_pub:], [None] * n_priv)
+    write_task_files(folder, ids, imgs, labels, member, n_pub)
     buf = io.BytesIO()
     np.savez(buf, ids=ids[n_pub:], membership=member[n_pub:])
     atomic_write_bytes(answers, buf.getvalue())

@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 from toolkit.kinds import Context, reads
+from toolkit.tml.board import FPR
 from toolkit.tml.summary import format_validation
 from toolkit.tracks import ShadowTraining, Track
 
 __all__ = ["LEADERBOARD_FPR", "COMMANDS", "submit_task"]
 
-LEADERBOARD_FPR = 0.05  # the task's server ranks by TPR at 5% FPR
+LEADERBOARD_FPR = FPR  # the task's server ranks by TPR at 5% FPR
 
 
 def submit_task(

@@ -28,6 +28,7 @@ from toolkit.data.tml import N_CLASSES, TMLTask, load_task
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
 from toolkit.metrics import bootstrap_ci, objective_value, roc, tpr_at_fpr
+from toolkit.tml.board import FPR, INCLUSIVE, STRICT
 from toolkit.tml.candidates import candidates, oof_candidate, recipe_candidate, score_candidate
 from toolkit.tml.shadows import shadow_check
 from toolkit.tml.submission import normalise, write_submission_csv
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 ARCH = "resnet18_44"
-FPR = 0.05
 AUTO = "auto"  # recipe: rank every candidate on the public set, submit the first
 
 
@@ -185,8 +185,8 @@ def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: 
     strict = lambda yy, ss: tpr_at_fpr(*roc(yy, ss), FPR, strict=True)
     est, lo, hi = bootstrap_ci(y, scores, strict, n_boot=n_boot, seed=seed)
     return {
-        "tpr@5%fpr_strict": tpr_at_fpr(fpr, tpr, FPR, strict=True),
-        "tpr@5%fpr_inclusive": tpr_at_fpr(fpr, tpr, FPR, strict=False),
+        STRICT: tpr_at_fpr(fpr, tpr, FPR, strict=True),
+        INCLUSIVE: tpr_at_fpr(fpr, tpr, FPR, strict=False),
         "auc": float(roc_auc_score(y, scores)),
         "tpr_ci95": [lo, hi],
         "board_slice": simulate_leaderboard(y, scores, n_sims=n_sims, seed=seed),
@@ -208,7 +208,7 @@ def _ranked(cands, outs, folds, seed, n_boot, n_sims) -> tuple[list[dict], dict,
     rows.sort(key=lambda r: (-r["objective"], r["order"]))
     for r in rows:
         f = figures[r["label"]]
-        r.update(tpr=f["tpr@5%fpr_strict"], ci=f["tpr_ci95"], auc=f["auc"])
+        r.update(tpr=f[STRICT], ci=f["tpr_ci95"], auc=f["auc"])
         del r["order"]
     return rows, oof, figures
 

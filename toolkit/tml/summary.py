@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from toolkit.tml.board import STRICT
+
 __all__ = ["format_validation", "ranking_lines"]
 
 
@@ -9,7 +11,7 @@ def ranking_lines(manifest: dict, top: int = 10) -> list[str]:
     """The validation ranking's first ``top`` rows (and the chosen one wherever it is), one line each."""
     ranking = manifest.get("ranking") or [
         {"label": n, "chosen": n == _chosen(manifest)}
-        for n in sorted(manifest["validation"], key=lambda n: -manifest["validation"][n]["tpr@5%fpr_strict"])
+        for n in sorted(manifest["validation"], key=lambda n: -manifest["validation"][n][STRICT])
     ]
     shown = ranking[:top] + [r for r in ranking[top:] if r.get("chosen")]
     width = max([len(r["label"]) for r in shown] + [10])
@@ -20,7 +22,7 @@ def ranking_lines(manifest: dict, top: int = 10) -> list[str]:
         lo, hi = fig["tpr_ci95"]
         mark = "  <- submitted" if r.get("chosen") else ""
         lines.append(
-            f"  {i:>2}. {r['label']:<{width}} TPR@5%FPR {fig['tpr@5%fpr_strict']:.3f} [{lo:.3f}, {hi:.3f}] "
+            f"  {i:>2}. {r['label']:<{width}} TPR@5%FPR {fig[STRICT]:.3f} [{lo:.3f}, {hi:.3f}] "
             f"AUC {fig['auc']:.3f}  board slice {board['mean']:.3f} ± {board['std']:.3f}{mark}"
         )
     return lines
