@@ -356,6 +356,7 @@ def _manifest(task, track_name, attack, params, n_shadows, views, folds, seed, p
         "views": list(views),
         "folds": folds,
         "shadows": {"n": n_shadows, "pool": pool, "train": _finite(asdict(train_cfg)) if train_cfg else None},
+        "task_dir": str(Path(task.folder).resolve()),  # where `mia upload` finds the private ids to check
         "inputs": {
             p.name: sha256_file(p) for p in (task.folder / "pub.pt", task.folder / "priv_out.pt", task.model_path)
         },
