@@ -194,10 +194,16 @@ def task_private_ids(csv_path: Path, data_dir: Path | None = None) -> tuple[np.n
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Never follow a redirect: urllib would resend the headers, the token with them, to wherever it points."""
+    """Never follow a redirect: urllib would resend the headers, the token with them, to wherever it points.
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # urllib then raises HTTPError with the 3xx code
+    Returning None leaves the 3xx to the default handler, which raises it as an HTTPError; the
+    Location header is not even parsed here (a malformed one made urllib raise ValueError).
+    """
+
+    def _refuse(self, req, fp, code, msg, headers):
+        return None
+
+    http_error_301 = http_error_302 = http_error_303 = http_error_307 = http_error_308 = _refuse
 
 
 _OPENER = urllib.request.build_opener(_NoRedirect)
@@ -231,6 +237,15 @@ def _read(resp, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
+def _location_host(headers) -> str:
+    """The host a redirect names, for the message ('?' where there is none or it is not a URL)."""
+    try:
+        host = urllib.parse.urlsplit(str(headers.get("Location") or "")).netloc
+    except ValueError:  # e.g. 'http://[::1' (an unclosed IPv6 address)
+        host = ""
+    return _printable(host, 80) or "?"
+
+
 def _exchange(req, timeout: float) -> tuple[str, object]:
     deadline = time.monotonic() + timeout
     try:
@@ -238,11 +253,10 @@ def _exchange(req, timeout: float) -> tuple[str, object]:
             return parse_reply(_read(resp, deadline))
     except urllib.error.HTTPError as exc:
         if 300 <= exc.code < 400:
-            where = urllib.parse.urlsplit(exc.headers.get("Location", "") or "")
-            return "redirect", f"HTTP {exc.code}: the server redirects to {_printable(where.netloc or '?', 80)}"
+            return "redirect", f"HTTP {exc.code}: the server redirects to {_location_host(exc.headers)}"
         try:
             detail = _read(exc, deadline)[:500].decode("utf-8", "replace")
-        except (OSError, AttributeError):  # TimeoutError is an OSError
+        except (OSError, AttributeError, http.client.HTTPException):  # TimeoutError is an OSError
             detail = ""
         return "http_error", f"HTTP {exc.code}: {_printable(detail, 300) or _printable(str(exc.reason), 100)}"
     except urllib.error.URLError as exc:
@@ -264,12 +278,23 @@ def _post(url: str, csv_path: Path, token: str, timeout: float) -> tuple[str, ob
         url, data=body, method="POST", headers={"token": token, "Content-Type": ctype, "Content-Length": str(len(body))}
     )
     result: list = []
+
+    def run():
+        try:
+            result.append(_exchange(req, timeout))
+        except BaseException as exc:  # raised again below, in the caller's thread
+            result.append(exc)
+
     # the socket timeout bounds each read, not a server that sends its headers a byte at a time: the
     # exchange runs on a daemon thread and is abandoned (a hang) when the whole of ``timeout`` is spent
-    worker = threading.Thread(target=lambda: result.append(_exchange(req, timeout)), daemon=True)
+    worker = threading.Thread(target=run, daemon=True)
     worker.start()
     worker.join(timeout + 0.5)
-    return result[0] if result else ("timeout", f"no answer within {timeout:g} s")
+    if not result:
+        return "timeout", f"no answer within {timeout:g} s"
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
 
 
 def _append(ledger: Path, entry: dict) -> None:
