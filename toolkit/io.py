@@ -15,6 +15,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_save_npy",
+    "atomic_savefig",
     "sha256_file",
     "sha256_bytes",
     "FILE_HASHES",
@@ -112,6 +113,15 @@ def atomic_save_npy(path: Path, array: np.ndarray, syncer=None):
     if syncer is None:
         return _commit(f, tmp, Path(path))
     return syncer.submit(_commit, f, tmp, Path(path))
+
+
+def atomic_savefig(fig, path: Path, **kwargs) -> None:
+    """``fig.savefig`` into memory, then written atomically: a killed report leaves no half PNG."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
+    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def sha256_bytes(data: bytes) -> str:
