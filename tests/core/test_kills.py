@@ -116,3 +116,204 @@ def test_tune_killed_at_random_points_resumes_to_the_undisturbed_study_and_recip
     assert _finished(study) == clean_trials  # every finished trial kept, the killed ones redrawn as undisturbed
     entry = json.loads((runs / "demo" / "tuned_recipes.json").read_text())["demo_inf"]
     assert {k: entry[k] for k in KEYS} == {k: clean[k] for k in KEYS}
+
+
+# ---- shadow training, and two trainers sharing one folder ---------------------------------------------
+
+SHADOWS = """
+import sys, time
+import torch
+torch.set_num_threads(1)
+import toolkit.models.shadow as shadow
+from toolkit.data import load_population
+from toolkit.models.training import TrainConfig
+real = shadow.save_model
+def announced(model, path):  # the kill may land before, inside or after a model's rename
+    print("saving", path.name, flush=True)
+    time.sleep(0.05)
+    real(model, path)
+shadow.save_model = announced
+pop = load_population("demo")
+cfg = TrainConfig(epochs=1, batch_size=128, lr=0.05, seed=3, device="cpu")
+print("training", flush=True)
+shadow.train_shadows(sys.argv[1], pop.inputs, pop.labels, 4, cfg, architecture="demo_mlp", n_classes=10, progress=False)
+print("done", flush=True)
+"""
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` but a killed writer's temporaries."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".tmp"))
+    }
+
+
+def _whole(folder: Path, clean: dict) -> None:
+    for name, data in _files(folder).items():
+        assert data == clean[name], f"{name} differs from the undisturbed run's"
+
+
+@pytest.fixture(scope="module")
+def clean_shadows(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("clean_shadows")
+    subprocess.run([sys.executable, "-c", SHADOWS, str(folder)], check=True, capture_output=True)
+    return folder, _files(folder)
+
+
+def test_shadow_training_killed_at_random_points_then_two_trainers_at_once_end_with_the_same_weights(
+    clean_shadows, tmp_path
+):
+    _, clean = clean_shadows
+    out = tmp_path / "shadows"
+    rng = random.Random(13)
+    _kill_when([SHADOWS, str(out)], "saving", rng.randint(1, 2), rng)
+    _whole(out, clean)
+    assert len(list(out.glob("shadow_*.pt"))) < 4, "every kill came too late"
+    # the resume: two trainers at once on the one folder (each model renamed into place, whoever trains it)
+    procs = [subprocess.Popen([sys.executable, "-c", SHADOWS, str(out)], stdout=subprocess.PIPE) for _ in range(2)]
+    assert [p.wait() for p in procs] == [0, 0]
+    assert _files(out) == clean
+
+
+# ---- two processes sharing one outputs cache ----------------------------------------------------------
+
+OUTPUTS = """
+import sys
+from pathlib import Path
+import numpy as np
+import torch
+torch.set_num_threads(1)
+import toolkit.outputs as o
+paths = sorted(Path(sys.argv[1]).glob("shadow_*.pt"))
+tasks = [o.OutputTask(p, "demo_mlp", 10, "demo", np.arange(0, 1797, 3, dtype=np.int64)) for p in paths]
+o.get_outputs(tasks, cache_dir=Path(sys.argv[2]), progress=False)
+"""
+
+
+def test_two_processes_sharing_one_outputs_cache_leave_the_same_entries(clean_shadows, tmp_path):
+    import numpy as np
+
+    from toolkit.outputs import OutputTask, get_outputs
+
+    models, _ = clean_shadows
+    tasks = [
+        OutputTask(p, "demo_mlp", 10, "demo", np.arange(0, 1797, 3, dtype=np.int64))
+        for p in sorted(models.glob("shadow_*.pt"))
+    ]
+    get_outputs(tasks, cache_dir=tmp_path / "alone", progress=False)
+    procs = [subprocess.Popen([sys.executable, "-c", OUTPUTS, str(models), str(tmp_path / "shared")]) for _ in range(2)]
+    assert [p.wait() for p in procs] == [0, 0]
+    alone, shared = _files(tmp_path / "alone"), _files(tmp_path / "shared")
+    entries = {k: v for k, v in alone.items() if k.endswith(".npy")}
+    assert entries and {k: v for k, v in shared.items() if k.endswith(".npy")} == entries
+
+
+# ---- two processes sharing one runs folder ------------------------------------------------------------
+
+ENTRIES = """
+import sys
+from toolkit.tracks import load_track
+from toolkit.tuning.study import write_entry
+track = load_track("demo")
+for i in range(40):
+    write_entry(track, sys.argv[1], {"recipe": {"attack": "hardness"}, "i": i})
+"""
+
+
+def test_two_tuners_sharing_one_runs_folder_keep_both_recipes(tmp_path):
+    import os
+
+    env = {**os.environ, "MIA_RUNS_DIR": str(tmp_path / "runs")}
+    procs = [subprocess.Popen([sys.executable, "-c", ENTRIES, s], env=env) for s in ("demo_inf", "demo_lo")]
+    assert [p.wait() for p in procs] == [0, 0]
+    data = json.loads((tmp_path / "runs" / "demo" / "tuned_recipes.json").read_text())
+    assert data["demo_inf"]["i"] == data["demo_lo"]["i"] == 39  # the lock: neither process lost the other's entry
+
+
+# ---- challenge build ----------------------------------------------------------------------------------
+
+BUILD = """
+import sys, time
+from dataclasses import replace
+import torch
+torch.set_num_threads(1)
+import toolkit.models as models
+from toolkit.mico.builder import build_challenge
+from toolkit.tracks import load_track
+real = models.save_model
+def announced(model, path):
+    print("saving", path, flush=True)
+    time.sleep(0.05)
+    real(model, path)
+models.save_model = announced
+track = load_track("demo")
+track = replace(track, build=replace(track.build, epochs=2, dp_epochs=1), scenarios=track.scenarios[:1])
+build_challenge(track, sys.argv[1], train_models=2, dev_models=1, final_models=1, progress=False)
+print("done", flush=True)
+"""
+
+
+def _build(folder: Path) -> None:
+    from dataclasses import replace
+
+    from toolkit.mico.builder import build_challenge
+    from toolkit.tracks import load_track
+
+    track = load_track("demo")
+    track = replace(track, build=replace(track.build, epochs=2, dp_epochs=1), scenarios=track.scenarios[:1])
+    build_challenge(track, folder, train_models=2, dev_models=1, final_models=1, progress=False)
+
+
+def test_challenge_build_killed_at_random_points_resumes_to_the_same_challenge(tmp_path):
+    clean_dir, out = tmp_path / "clean", tmp_path / "killed"
+    _build(clean_dir)
+    clean = _files(clean_dir)
+    rng = random.Random(13)
+    for _ in range(2):
+        _kill_when([BUILD, str(out)], "saving", 1, rng)
+        _whole(out, clean)
+    assert len(list(out.rglob("model.pt"))) < len([k for k in clean if k.endswith("model.pt")]), "kills came too late"
+    _build(out)  # the re-run trains only what is missing
+    assert _files(out) == clean
+
+
+# ---- report -------------------------------------------------------------------------------------------
+
+REPORT = """
+import sys, time
+import toolkit.io as tio
+real_fsync = tio.os.fsync
+def slow_fsync(fd):  # each file sits a while between its bytes and its rename: time to be killed there
+    time.sleep(0.03)
+    real_fsync(fd)
+tio.os.fsync = slow_fsync
+from toolkit.report import rebuild
+print("drawing", flush=True)
+rebuild(sys.argv[1])
+print("done", flush=True)
+"""
+
+
+def test_report_killed_at_random_points_leaves_whole_files_and_a_rerun_the_same_bytes(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
+    from test_report import synthetic
+
+    from toolkit.report.build import REPORT_DATA, rebuild, write_report
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    data = synthetic()
+    data.save(folder / REPORT_DATA)
+    write_report(tmp_path / "clean", data)
+    data.save(tmp_path / "clean" / REPORT_DATA)
+    clean = _files(tmp_path / "clean")
+    rng = random.Random(13)
+    outcomes = []
+    for _ in range(2):
+        outcomes.append(_kill_when([REPORT, str(folder)], "drawing", 1, random.Random(rng.random())).strip())
+        _whole(folder, clean)
+    assert not all(o.endswith("done") for o in outcomes), "every kill came too late"
+    rebuild(folder)
+    assert _files(folder) == clean
