@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import torch
@@ -411,3 +412,31 @@ def test_only_http_urls(csv_file, tmp_path):
     for url in ("file:///etc/passwd", "ftp://127.0.0.1/x", "http:///nohost"):
         with pytest.raises(ConfigError, match="must be http"):
             upload(csv_file, track="resnet18", url=url, ledger=tmp_path / "l.jsonl")
+
+
+def test_a_submitted_csv_is_checked_against_its_own_task(ok_server, tmp_path, monkeypatch):
+    """``make_submission``'s manifest is all the upload needs to find the task's private ids."""
+    from fixtures_tml import one_thread, write_task
+
+    from toolkit.data.tml import load_task
+    from toolkit.tml.pipeline import make_submission
+
+    url, seen = ok_server
+    monkeypatch.setenv("MIA_TOKEN", TOKEN)
+    monkeypatch.delenv("DATA", raising=False)
+    task_dir = tmp_path / "task"
+    write_task(task_dir, n_pub=60, n_priv=40)
+    with one_thread():
+        man = make_submission(
+            task_dir, tmp_path / "out", 0, attack="threshold", compare=(), folds=2, run_name="r1", n_boot=5,
+            n_sims=5, progress=False, cache_dir=tmp_path / "cache",
+        )  # fmt: skip
+    ledger = tmp_path / "l.jsonl"
+    upload(man["csv"], track="resnet18", url=url, ledger=ledger, timeout=5)
+    check = read_ledger(ledger)[-1]["id_check"]
+    assert check["source"] == "manifest" and check["ids"] == len(load_task(task_dir).priv) == 40 and len(seen) == 1
+    csv_path = Path(man["csv"])
+    csv_path.write_text("\n".join(csv_path.read_text().splitlines()[:-1]) + "\n")  # one private id dropped
+    with pytest.raises(SubmissionError, match=r"1 private id\(s\) missing"):
+        upload(csv_path, track="resnet18", url=url, ledger=ledger, timeout=5, force=True)
+    assert len(seen) == 1
