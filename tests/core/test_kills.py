@@ -317,3 +317,16 @@ def test_report_killed_at_random_points_leaves_whole_files_and_a_rerun_the_same_
     assert not all(o.endswith("done") for o in outcomes), "every kill came too late"
     rebuild(folder)
     assert _files(folder) == clean
+
+
+def test_a_killed_writers_old_temporaries_are_swept_and_a_live_ones_kept(tmp_path):
+    import os
+
+    from toolkit.io import STALE_TMP_S, sweep_stale_temporaries
+
+    old, new = tmp_path / ".model.pt.abc.tmp", tmp_path / ".model.pt.def.tmp"
+    for p in (old, new):
+        p.write_bytes(b"half")
+    os.utime(old, (time.time() - STALE_TMP_S - 5,) * 2)
+    sweep_stale_temporaries([tmp_path, tmp_path / "absent"])
+    assert not old.exists() and new.exists()

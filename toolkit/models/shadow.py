@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.io import atomic_save_npy
+from toolkit.io import atomic_save_npy, sweep_stale_temporaries
 from toolkit.models import build_model, save_model
 from toolkit.models.training import TrainConfig, train_model
 
@@ -96,6 +96,7 @@ def train_shadows(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temporaries([out_dir])  # what a killed run left, once old enough not to be a live run's
     keep = _keep_for(out_dir, n_models, len(labels), seed, pool)
     paths = shadow_paths(out_dir, n_models)
     todo = [i for i, p in enumerate(paths) if not p.exists()]

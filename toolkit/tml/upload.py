@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import ConfigError, SubmissionError, ToolkitError, one_line
+from toolkit.errors import ConfigError, ToolkitError, one_line
 from toolkit.io import sha256_file
 
 __all__ = [
@@ -359,7 +359,7 @@ def upload(
     }
     try:
         _check_csv(csv_path, entry, expected_ids, data_dir, id_check)
-    except (SubmissionError, IdCheckError) as exc:
+    except ToolkitError as exc:  # a bad CSV, no task, or a task file that cannot be read: nothing was sent
         _append(ledger, {**entry, "outcome": "refused_locally", "error": str(exc)})
         raise
     wait = cooldown_left(ledger, track, now)
