@@ -230,6 +230,12 @@ def gen_track(rng, folder: Path, marker: Path):
     from toolkit.tracks import load_track, parse_track, tracks_dir
 
     name = rng.choice(["demo", "purchase100", "resnet18", "ddp", "cifar10", "sst2"])
+    if rng.random() < 0.05:  # sizes: nesting past the parser's recursion, a file past the limit
+        (folder / name).mkdir(exist_ok=True)
+        depth = rng.choice([10, 1000, 100_000])
+        text = f"x = {rng.choice(['[', '{ a = ']) * depth}\n" + "#" * rng.choice([0, 2 << 20])
+        (folder / name / "track.toml").write_text(text)
+        return lambda: load_track(name, folder)
     if rng.random() < 0.5:
         (folder / name).mkdir(exist_ok=True)
         (folder / name / "track.toml").write_bytes(mutate(rng, (tracks_dir() / name / "track.toml").read_bytes()))
@@ -238,6 +244,7 @@ def gen_track(rng, folder: Path, marker: Path):
 
     data = tomllib.loads((tracks_dir() / name / "track.toml").read_text())
     values = [None, 0, -1, 2**63, 1.5, math.nan, math.inf, True, "x", "", [], [1], {}, {"attack": 3}]
+    values += [2**300, "x" * 200_000, list(range(20_000)), {f"k{i}": i for i in range(2000)}]
     for _ in range(rng.randint(1, 4)):
         scenarios = data.get("scenarios")
         tables = [

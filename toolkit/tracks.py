@@ -334,6 +334,9 @@ def _find(name: str, root: Path | None) -> Path | None:
     return None
 
 
+MAX_TRACK_BYTES = 1 << 20  # the shipped track.toml files are under 4 KB
+
+
 def load_track(name: str, root: Path | None = None) -> Track:
     """Read ``<dir>/<name>/track.toml`` from the first of ``track_dirs()`` that has it; an unknown name lists the
     valid ones."""
@@ -348,12 +351,18 @@ def load_track(name: str, root: Path | None = None) -> Track:
             f"unknown track {name!r}; valid tracks: {', '.join(list_tracks(root)) or '(none)'}",
             "add tracks/<name>/track.toml here or in $MIA_TRACKS_DIR",
         )
+    with open(path, "rb") as f:
+        raw = f.read(MAX_TRACK_BYTES + 1)
+    if len(raw) > MAX_TRACK_BYTES:
+        raise ConfigError(f"{path}: over {MAX_TRACK_BYTES:,} bytes, far more than a track's settings")
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}), as TOML must be") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{path}: arrays or tables nested too deep to be a track's settings") from None
     track = parse_track(data, str(path), path)
     if track.name != name:
         raise ConfigError(f"{path}: [track].name is {track.name!r} but the folder is {name!r}")
