@@ -440,3 +440,19 @@ def test_a_submitted_csv_is_checked_against_its_own_task(ok_server, tmp_path, mo
     with pytest.raises(SubmissionError, match=r"1 private id\(s\) missing"):
         upload(csv_path, track="resnet18", url=url, ledger=ledger, timeout=5, force=True)
     assert len(seen) == 1
+
+
+def test_a_csv_rewritten_while_it_is_checked_is_not_sent(ok_server, csv_file, tmp_path, monkeypatch):
+    import toolkit.tml.upload as up
+
+    url, seen = ok_server
+    real = up._check_csv
+
+    def check_then_rewrite(path, *args):
+        real(path, *args)
+        path.write_text("ids,score\n99,0.5\n")  # another process rewrites it after the check
+
+    monkeypatch.setattr(up, "_check_csv", check_then_rewrite)
+    with pytest.raises(UploadError, match="changed while it was being checked"):
+        upload(csv_file, track="resnet18", url=url, ledger=tmp_path / "l.jsonl", timeout=5)
+    assert seen == []

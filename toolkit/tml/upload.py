@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError, ToolkitError, one_line
-from toolkit.io import sha256_file
+from toolkit.io import sha256_bytes, sha256_file
 
 __all__ = [
     "CooldownError",
@@ -271,9 +271,9 @@ def _exchange(req, timeout: float) -> tuple[str, object]:
         return "bad_reply", f"reply is not HTTP ({_printable(f'{type(exc).__name__}: {exc}', 200)})"
 
 
-def _post(url: str, csv_path: Path, token: str, timeout: float) -> tuple[str, object]:
+def _post(url: str, name: str, data: bytes, token: str, timeout: float) -> tuple[str, object]:
     """(outcome, reply or error message) within ``timeout`` seconds in all; never raises for network trouble."""
-    body, ctype = multipart_body("file", csv_path.name, csv_path.read_bytes())
+    body, ctype = multipart_body("file", name, data)
     req = urllib.request.Request(
         url, data=body, method="POST", headers={"token": token, "Content-Type": ctype, "Content-Length": str(len(body))}
     )
@@ -368,7 +368,11 @@ def upload(
             f"one upload per hour: wait {int(wait // 60)} min {int(wait % 60)} s more",
             f"see {ledger}; --force uploads anyway",
         )
-    outcome, reply = _post(url, csv_path, token, timeout)
+    data = csv_path.read_bytes()  # what is sent is what was checked: a file rewritten meanwhile is not sent
+    if sha256_bytes(data) != entry["csv_sha256"]:
+        _append(ledger, {**entry, "outcome": "refused_locally", "error": "changed while it was being checked"})
+        raise UploadError(f"{csv_path} changed while it was being checked; nothing was sent", "upload it again")
+    outcome, reply = _post(url, csv_path.name, data, token, timeout)
     _append(ledger, {**entry, "outcome": outcome, "reply" if outcome == "ok" else "error": reply})
     if outcome == "ok":
         return reply
