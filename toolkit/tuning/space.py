@@ -253,7 +253,8 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 class FinishedSeededTPE(optuna.samplers.BaseSampler):
-    """Multivariate TPE whose seed, for each trial, is ``seed + 7919 × (trials finished so far)``.
+    """Multivariate TPE whose seed, for each trial, is ``seed + 7919 × (trials finished so far)`` (plus a
+    term for trials still running beside it, so that parallel trials draw apart).
 
     TPE reads its history from the study and keeps nothing else but its random stream; seeding
     that stream from the finished trials (not from one stream per process) makes a study that was
@@ -268,6 +269,9 @@ class FinishedSeededTPE(optuna.samplers.BaseSampler):
         with self._lock:
             if trial.number not in self._by_trial:
                 n = len(study.get_trials(deepcopy=False, states=FINISHED))
+                # trials running beside this one (-j threads, other workers) would otherwise draw the same
+                running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                n += 104_729 * sum(t.number < trial.number for t in running)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     self._by_trial[trial.number] = optuna.samplers.TPESampler(
