@@ -15,8 +15,9 @@ and the team token in the header ``token``; it answers JSON such as
   would travel with it), so every reply gives one line;
 - every attempt is appended to ``submissions/ledger.jsonl``: time, CSV path and SHA-256, the local
   estimate from the manifest beside the CSV, the id check (which task, or skipped), and the reply or
-  the error; a CSV refused locally is recorded too (outcome ``refused_locally``, it costs nothing). The token is never
-  written anywhere (it is read from ``$MIA_TOKEN`` and only put in the request header);
+  the error; a CSV refused locally is recorded too (outcome ``refused_locally``, it costs nothing).
+  The token is never written anywhere (it is read from ``$MIA_TOKEN`` and only put in the request
+  header), and the bytes sent are the bytes checked;
 - attempts that may have reached the server (answered, errored, or hung) start a one-hour
   cooldown; a refused connection did not reach it and does not, nor does a redirect (the server
   named another address instead of scoring). ``force=True`` overrides.
@@ -60,6 +61,7 @@ __all__ = [
 
 COOLDOWN_S = 3600
 MAX_REPLY_BYTES = 1 << 20  # the scorer answers a few numbers; a megabyte is a broken or hostile server
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest is a few KB of figures
 TOKEN_ENV = "MIA_TOKEN"
 URL_ENV = "MIA_SERVER_URL"
 DATA_ENV = "DATA"
@@ -134,7 +136,7 @@ def _manifest(csv_path: Path) -> dict:
         if man.is_file():
             try:
                 with open(man, "rb") as f:
-                    data = json.loads(f.read(MAX_REPLY_BYTES).decode("utf-8", "replace"))
+                    data = json.loads(f.read(MAX_MANIFEST_BYTES).decode("utf-8", "replace"))
             except (ValueError, RecursionError, OSError):
                 return {}
             return data if isinstance(data, dict) else {}
