@@ -230,6 +230,12 @@ def gen_track(rng, folder: Path, marker: Path):
     from toolkit.tracks import load_track, parse_track, tracks_dir
 
     name = rng.choice(["demo", "purchase100", "resnet18", "ddp", "cifar10", "sst2"])
+    if rng.random() < 0.05:  # sizes: nesting past the parser's recursion, a file past the limit
+        (folder / name).mkdir(exist_ok=True)
+        depth = rng.choice([10, 1000, 100_000])
+        text = f"x = {rng.choice(['[', '{ a = ']) * depth}\n" + "#" * rng.choice([0, 2 << 20])
+        (folder / name / "track.toml").write_text(text)
+        return lambda: load_track(name, folder)
     if rng.random() < 0.5:
         (folder / name).mkdir(exist_ok=True)
         (folder / name / "track.toml").write_bytes(mutate(rng, (tracks_dir() / name / "track.toml").read_bytes()))
@@ -238,6 +244,7 @@ def gen_track(rng, folder: Path, marker: Path):
 
     data = tomllib.loads((tracks_dir() / name / "track.toml").read_text())
     values = [None, 0, -1, 2**63, 1.5, math.nan, math.inf, True, "x", "", [], [1], {}, {"attack": 3}]
+    values += [2**300, "x" * 200_000, list(range(20_000)), {f"k{i}": i for i in range(2000)}]
     for _ in range(rng.randint(1, 4)):
         scenarios = data.get("scenarios")
         tables = [
@@ -488,6 +495,171 @@ def gen_challenge(rng, folder: Path, marker: Path):
     return call
 
 
+def gen_sst2_tsv(rng, folder: Path, marker: Path):
+    from toolkit.data.sst2 import read_split
+
+    cells = ["it 's a charming journey", 'a " quote', "tab\there", "", "é ü 中", "\x00", "\r", "x" * 200_000]
+    lines = [rng.choice(["sentence\tlabel", "sentence\tlabel", "label\tsentence", "sentence", "\ufeffsentence\tlabel"])]
+    for _ in range(rng.randrange(8)):
+        row = [rng.choice(cells + ["a fine film"] * 6), rng.choice(["0", "1", "1", "0", *TOKENS])]
+        if rng.random() < 0.1:
+            row.append(rng.choice(TOKENS))
+        lines.append("\t".join(row[: rng.choice([1, 2, 2, 2, 3])]))
+    data = ("\n".join(lines) + rng.choice(["\n", "", "\r\n"])).encode()
+    if rng.random() < 0.1:
+        data = noise(rng)
+    elif rng.random() < 0.1:
+        data += b"\xff\xfe bad bytes\t1\n"
+    path = folder / "train.tsv"
+    path.write_bytes(mutate(rng, data) if rng.random() < 0.3 else data)
+    return lambda: read_split(path)
+
+
+def gen_roberta_config(rng, folder: Path, marker: Path):
+    import json
+
+    from toolkit.models.roberta import read_roberta_config
+
+    cfg = {
+        "architectures": ["RobertaForSequenceClassification"],
+        "model_type": "roberta",
+        "vocab_size": 50265,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "max_position_embeddings": 514,
+        "type_vocab_size": 1,
+        "pad_token_id": 1,
+        "layer_norm_eps": 1e-5,
+        "hidden_dropout_prob": 0.1,
+        "id2label": {"0": "LABEL_0", "1": "LABEL_1"},
+        "problem_type": "single_label_classification",
+    }
+    values = [None, 0, -1, 1, 7, 2**31, 2**63, 10**30, 1.5, math.nan, math.inf, True, "x", "", [], [1], {}, {"0": 1}]
+    values += [{str(i): "L" for i in range(rng.choice([3, 5000]))}, "float16", "bogus", 1024, 24, 16]
+    keys = [*cfg, "num_labels", "label2id", "torch_dtype", "is_decoder", "unknown", "chunk_size_feed_forward"]
+    for _ in range(rng.randint(0, 4)):
+        key, value = rng.choice(keys), rng.choice(values)
+        if value is None and rng.random() < 0.5:
+            cfg.pop(key, None)
+        else:
+            cfg[key] = value
+    text = json.dumps(cfg) if rng.random() < 0.8 else json.dumps(rng.choice([[cfg], 3, "cfg", None]))
+    data = text.encode()
+    if rng.random() < 0.05:
+        data = b"[" * 100_000
+    path = folder / "config.json"
+    path.write_bytes(mutate(rng, data) if rng.random() < 0.3 else data)
+    return lambda: read_roberta_config(path)
+
+
+class _ReplyServer:
+    """A TCP server on 127.0.0.1 that reads each HTTP request, answers ``reply`` (any bytes), and closes."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.reply, self.requests, self.stopped = b"", 0, False
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/submit"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                try:
+                    conn.settimeout(2)
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(65536) or b"\r\n\r\n"
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = [h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")]
+                    while length and len(body) < int(length[0].split(b":")[1]):
+                        body += conn.recv(65536) or b"x" * 10**9
+                    self.requests += 1
+                    conn.sendall(self.reply)
+                except OSError:
+                    pass
+
+
+_SERVERS: dict[str, _ReplyServer] = {}
+
+
+class TokenLeak(Exception):
+    """The request (and its token) reached a host other than ``--url``."""
+
+
+def gen_server_reply(rng, folder: Path, marker: Path):
+    """The whole upload against a local server answering generated bytes; a redirect points to a second
+    local server, which must never be reached."""
+    import json
+    import os
+
+    from toolkit.tml.upload import upload
+
+    if not _SERVERS:
+        _SERVERS.update(scorer=_ReplyServer(), elsewhere=_ReplyServer())
+    os.environ.setdefault("MIA_TOKEN", "fuzz-token")
+    scorer, elsewhere = _SERVERS["scorer"], _SERVERS["elsewhere"]
+    status = rng.choice(
+        ["200 OK"] * 6
+        + ["201 Created", "204 No Content", "301 Moved", "302 Found", "303 See Other", "307 Temporary Redirect"]
+        + ["308 Permanent Redirect", "400 Bad Request", "429 Too Many", "500 Internal", "502 Bad Gateway", "999 X"]
+    )
+    body = rng.choice(
+        [
+            json.dumps({"TPR@FPR=0.05": rng.random(), "AUC": rng.random()}).encode(),
+            b'{"AUC": NaN, "x": Infinity}',
+            b'{"error": "one upload per hour"}',
+            b"[1, 2]",
+            b'"ok"',
+            b"null",
+            b"[" * rng.choice([10, 100_000]),
+            b'{"a": ' + b"9" * 5000 + b"}",
+            b"<html>\x1b[2J\x1b[31mBad Gateway\r\nline two</html>",
+            b"\xff\xfe\x00garbage",
+            b"",
+            b"{" + b'"k": 1, ' * 200_000 + b'"z": 0}',
+            noise(rng),
+        ]
+    )
+    headers = [f"Content-Length: {rng.choice([len(body)] * 4 + [0, len(body) + 10, -1, 10**12, 'x'])}"]
+    if rng.random() < 0.1:
+        headers = ["Transfer-Encoding: chunked"]
+        body = f"{len(body):x}\r\n".encode() + body + rng.choice([b"\r\n0\r\n\r\n", b"\r\nzz\r\n", b""])
+    if status[0] == "3" or rng.random() < 0.05:
+        headers.append(f"Location: {rng.choice([elsewhere.url, '/submit', 'ftp://x/', '', 'http://[::1'])}")
+    headers.append(rng.choice(["Content-Type: application/json", "Content-Type: text/html", "X-\x01: \x1b"]))
+    reply = (f"HTTP/1.1 {status}\r\n" + "".join(h + "\r\n" for h in headers) + "Connection: close\r\n\r\n").encode()
+    reply += body
+    if rng.random() < 0.05:
+        reply = rng.choice([b"", b"SSH-2.0-OpenSSH_9\r\n", noise(rng)])
+    scorer.reply = mutate(rng, reply) if rng.random() < 0.2 else reply
+    csv_path = folder / "run.csv"
+    csv_path.write_text("ids,score\n1,0.25\n2,0.75\n")
+
+    def call():
+        before = elsewhere.requests
+        try:
+            return upload(
+                csv_path, track="fz", url=scorer.url, ledger=folder / "l.jsonl", force=True, id_check=False, timeout=1
+            )
+        finally:
+            if elsewhere.requests != before:
+                raise TokenLeak("the request followed a redirect to another server")
+
+    return call
+
+
 READERS: dict[str, Callable] = {
     "zip": gen_zip,
     "prediction_row": gen_row,
@@ -499,6 +671,9 @@ READERS: dict[str, Callable] = {
     "cifar_batch": gen_cifar,
     "purchase_csv": gen_purchase,
     "challenge": gen_challenge,
+    "sst2_tsv": gen_sst2_tsv,
+    "roberta_config": gen_roberta_config,
+    "server_reply": gen_server_reply,
 }
 
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_save_npy",
+    "atomic_savefig",
+    "sweep_stale_temporaries",
     "sha256_file",
     "sha256_bytes",
     "FILE_HASHES",
@@ -112,6 +115,31 @@ def atomic_save_npy(path: Path, array: np.ndarray, syncer=None):
     if syncer is None:
         return _commit(f, tmp, Path(path))
     return syncer.submit(_commit, f, tmp, Path(path))
+
+
+def atomic_savefig(fig, path: Path, **kwargs) -> None:
+    """``fig.savefig`` into memory, then written atomically: a killed report leaves no half PNG."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+STALE_TMP_S = 600  # a temporary file this old belongs to a killed run, not a running one
+
+
+def sweep_stale_temporaries(folders, age_s: float = STALE_TMP_S) -> None:
+    """Remove the atomic writers' temporaries that a killed run left in ``folders`` (only those older than
+    ``age_s``: a live run sharing the folder may own new ones)."""
+    now = time.time()
+    for folder in folders:
+        for tmp in Path(folder).glob(".*.tmp") if Path(folder).is_dir() else ():
+            try:
+                if now - tmp.stat().st_mtime > age_s:
+                    tmp.unlink()
+            except FileNotFoundError:  # another run cleaned it first
+                pass
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.io import atomic_savefig
 from toolkit.metrics import roc
 
 __all__ = ["pyplot", "figure", "plot_rocs"]
@@ -53,5 +54,5 @@ def plot_rocs(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], titl
     lin.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)

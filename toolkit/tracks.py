@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import ConfigError
+from toolkit.errors import ConfigError, one_line
 from toolkit.kinds import KIND_TABLES, KINDS
 
 __all__ = [
@@ -55,6 +55,13 @@ def runs_dir(track: Track) -> Path:
     return Path(os.environ.get("MIA_RUNS_DIR", "runs")) / track.name
 
 
+def _listed(keys, limit: int = 10) -> str:
+    """A stranger's keys for a one-line message: the first ``limit``, each cut to 40 characters, and a count."""
+    keys = sorted(str(k) for k in keys)
+    shown = ", ".join(one_line(k, 40) for k in keys[:limit])
+    return shown + (f", … and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
 class FrozenDict(dict):
     """A read-only dict that pickles (worker processes receive tracks) and hashes."""
 
@@ -86,7 +93,7 @@ class Recipe:
         if not isinstance(data, Mapping):
             raise ConfigError(f'{where}: a recipe must be a table like {{ attack = "threshold" }}, got {_shown(data)}')
         if "attack" not in data:
-            raise ConfigError(f"{where}: a recipe needs an 'attack' key, got keys {sorted(data)}")
+            raise ConfigError(f"{where}: a recipe needs an 'attack' key, got keys {_listed(data)}")
         if not isinstance(data["attack"], str):
             raise ConfigError(f"{where}: 'attack' must be a string (an attack's name), got {_shown(data['attack'])}")
         params = {k: v for k, v in data.items() if k != "attack"}
@@ -259,7 +266,7 @@ def _reject_unknown(data: Mapping[str, Any], cls, where: str, extra: tuple[str, 
     known = {f.name for f in fields(cls)} | set(extra)
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        raise ConfigError(f"{where}: unknown key(s) {_listed(unknown)}; known keys: {', '.join(sorted(known))}")
 
 
 def _scenario(name: str, data: Mapping[str, Any], where: str) -> Scenario:
@@ -288,7 +295,7 @@ def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path |
     unknown = sorted(set(head) - allowed)
     if unknown:
         raise ConfigError(
-            f"{where} [track]: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(allowed))}"
+            f"{where} [track]: unknown key(s) {_listed(unknown)}; known keys: {', '.join(sorted(allowed))}"
         )
     required = {"name", "task", "kind", "dataset", "architecture", "n_classes", "population_size", "len_training", "m"}
     missing = sorted(required - set(head))
@@ -345,6 +352,9 @@ def _find(name: str, root: Path | None) -> Path | None:
     return None
 
 
+MAX_TRACK_BYTES = 1 << 20  # the shipped track.toml files are under 4 KB
+
+
 def load_track(name: str, root: Path | None = None) -> Track:
     """Read ``<dir>/<name>/track.toml`` from the first of ``track_dirs()`` that has it; an unknown name lists the
     valid ones."""
@@ -359,12 +369,18 @@ def load_track(name: str, root: Path | None = None) -> Track:
             f"unknown track {name!r}; valid tracks: {', '.join(list_tracks(root)) or '(none)'}",
             "add tracks/<name>/track.toml here or in $MIA_TRACKS_DIR",
         )
+    with open(path, "rb") as f:
+        raw = f.read(MAX_TRACK_BYTES + 1)
+    if len(raw) > MAX_TRACK_BYTES:
+        raise ConfigError(f"{path}: over {MAX_TRACK_BYTES:,} bytes, far more than a track's settings")
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}), as TOML must be") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{path}: arrays or tables nested too deep to be a track's settings") from None
     track = parse_track(data, str(path), path)
     if track.name != name:
         raise ConfigError(f"{path}: [track].name is {track.name!r} but the folder is {name!r}")

@@ -147,3 +147,39 @@ def test_any_track_name_is_a_track_or_one_config_error(tmp_path_factory, name):
     root = tmp_path_factory.mktemp("tracks")
     track, err = outcome(load_track, name, root)
     assert track is None and isinstance(err, ConfigError)  # the folder is empty: nothing is a track
+
+
+big_values = st.one_of(
+    st.integers(2**63, 2**300).map(lambda v: v * (-1) ** (v % 2)),
+    st.integers(1, 200_000).map(lambda n: "x" * n),
+    st.integers(1, 20_000).map(lambda n: list(range(n))),
+    st.integers(1, 300).map(lambda d: __import__("functools").reduce(lambda acc, _: [acc], range(d), 1)),
+    st.integers(1, 2000).map(lambda n: {f"k{i}": i for i in range(n)}),
+)
+
+
+@settings(max_examples=80)
+@given(
+    ops=st.lists(st.tuples(st.sampled_from(SECTIONS), st.sampled_from(KEYS), big_values), min_size=1, max_size=3),
+    scenarios=st.integers(0, 400),
+)
+def test_a_track_of_huge_values_or_many_scenarios_is_well_formed_or_one_config_error(ops, scenarios):
+    data = _edited(ops)
+    if isinstance(data.get("scenarios"), dict):
+        data["scenarios"].update({f"x_{i}": {"epsilon": 1.0 + i} for i in range(scenarios)})
+    track, err = outcome(parse_track, data, "x/track.toml", names=("x/track.toml",))
+    if err is None:
+        _well_formed(track)
+    else:
+        assert isinstance(err, ConfigError) and len(str(err)) < 5000  # a huge value is never echoed whole
+
+
+@settings(max_examples=20)
+@given(depth=st.integers(1, 100_000), kind=st.sampled_from(["[", "{ a = "]), pad=st.integers(0, 2 << 20))
+def test_a_deeply_nested_or_oversized_track_file_is_one_config_error(tmp_path_factory, depth, kind, pad):
+    root = tmp_path_factory.mktemp("tracks")
+    (root / "x").mkdir()
+    path = root / "x" / "track.toml"
+    path.write_text(f"x = {kind * depth}\n" + "#" * pad)
+    track, err = outcome(load_track, "x", root, names=(str(path),))
+    assert track is None and isinstance(err, ConfigError)

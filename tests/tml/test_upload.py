@@ -1,4 +1,5 @@
-"""Upload client against real HTTP servers on 127.0.0.1: JSON reply, error, hang, down."""
+"""Upload client against real HTTP servers on 127.0.0.1: JSON reply, error, hang, down; the id check
+before anything is sent; hostile servers (a trickle, a huge body, not JSON, not HTTP, a redirect)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,25 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
+from fixtures_tml import save_membership_dataset
 
 from toolkit.errors import ConfigError, SubmissionError
-from toolkit.tml.upload import COOLDOWN_S, CooldownError, UploadError, cooldown_left, read_ledger, upload
+from toolkit.io import sha256_file
+from toolkit.tml.upload import (
+    COOLDOWN_S,
+    MAX_REPLY_BYTES,
+    CooldownError,
+    IdCheckError,
+    UploadError,
+    cooldown_left,
+    read_ledger,
+    upload,
+)
 
 TOKEN = "s3cret-team-token-42"
 
@@ -53,13 +67,38 @@ def server(request):
     srv.server_close()
 
 
-@pytest.fixture
-def csv_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("MIA_TOKEN", TOKEN)
-    path = tmp_path / "run1.csv"
-    path.write_text("ids,score\n10,0.25\n11,0.75\n12,0.5\n")
-    (tmp_path / "run1.manifest.json").write_text(json.dumps({"estimate": {"tpr@5%fpr_strict": 0.12}}))
+PRIV_IDS = [10, 11, 12]
+
+
+def write_priv(folder, ids=PRIV_IDS):
+    """A task folder holding only priv_out.pt (all the upload reads), in the organisers' format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    imgs = [torch.full((3, 32, 32), 0.5) for _ in ids]
+    save_membership_dataset(folder / "priv_out.pt", ids, imgs, [0] * len(ids), [None] * len(ids))
+    return folder
+
+
+def write_run(folder, rows: str, task=None, stem="run1"):
+    """``<stem>.csv`` and the manifest ``submit`` writes beside it (naming ``task`` and its hash)."""
+    path = folder / f"{stem}.csv"
+    path.write_text("ids,score\n" + rows)
+    man = {"estimate": {"tpr@5%fpr_strict": 0.12}}
+    if task is not None:
+        man.update(task_dir=str(task), inputs={"priv_out.pt": sha256_file(task / "priv_out.pt")})
+    (folder / f"{stem}.manifest.json").write_text(json.dumps(man))
     return path
+
+
+@pytest.fixture
+def task(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIA_TOKEN", TOKEN)
+    monkeypatch.delenv("DATA", raising=False)
+    return write_priv(tmp_path / "task")
+
+
+@pytest.fixture
+def csv_file(tmp_path, task):
+    return write_run(tmp_path, "10,0.25\n11,0.75\n12,0.5\n", task)
 
 
 @pytest.mark.parametrize("server", ["ok"], indirect=True)
@@ -73,6 +112,7 @@ def test_success_reply_ledger_and_cooldown(server, csv_file, tmp_path):
     (entry,) = read_ledger(ledger)
     assert entry["outcome"] == "ok" and entry["reply"]["AUC"] == 0.655
     assert entry["estimate"] == {"tpr@5%fpr_strict": 0.12} and len(entry["csv_sha256"]) == 64
+    assert entry["id_check"]["source"] == "manifest" and entry["id_check"]["ids"] == 3
     assert TOKEN not in ledger.read_text()
     with pytest.raises(CooldownError, match=r"wait 5\d min"):
         upload(csv_file, track="resnet18", url=url, ledger=ledger, timeout=5)
@@ -126,13 +166,12 @@ def test_missing_token_or_url(csv_file, tmp_path, monkeypatch):
     assert not (tmp_path / "l.jsonl").exists()
 
 
-def test_malformed_csv_is_not_sent(tmp_path, monkeypatch):
-    monkeypatch.setenv("MIA_TOKEN", TOKEN)
-    bad = tmp_path / "bad.csv"
-    bad.write_text("ids,score\n1,0.5\n1,nan\n2,1.5\n")
+def test_malformed_csv_is_not_sent(tmp_path, task):
+    bad = write_run(tmp_path, "10,0.5\n10,nan\n11,1.5\n", task, "bad")
     with pytest.raises(SubmissionError, match="repeated.*NaN"):
         upload(bad, track="resnet18", url="http://127.0.0.1:9/", ledger=tmp_path / "l.jsonl")
-    assert not (tmp_path / "l.jsonl").exists()
+    (entry,) = read_ledger(tmp_path / "l.jsonl")
+    assert entry["outcome"] == "refused_locally" and cooldown_left(tmp_path / "l.jsonl", "resnet18") == 0
 
 
 @pytest.mark.parametrize("server", ["ok"], indirect=True)
@@ -146,3 +185,274 @@ def test_cli_upload_prints_reply(server, csv_file, tmp_path):
     assert json.loads(res.output)["AUC"] == 0.655
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 1 and "one upload per hour" in res.output and "--force" in res.output
+
+
+# --- the ids are checked against the task before anything is sent --------------------------------------
+
+
+@pytest.fixture
+def ok_server():
+    seen: list = []
+    srv, url = _server("ok", seen)
+    yield url, seen
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize(
+    "rows, problem",
+    [
+        ("10,0.25\n11,0.75\n", r"1 private id\(s\) missing, e.g. \[12\]"),
+        ("10,0.25\n11,0.75\n12,0.5\n99,0.5\n", r"1 unknown id\(s\), e.g. \[99\]"),
+        ("10,0.25\n11,0.75\n12,0.5\n12,0.5\n", r"1 id\(s\) repeated"),
+        ("10,0.25\n11,inf\n12,0.5\n", "scores"),
+        ("10,0.25\n11,-0.1\n12,0.5\n", "scores"),
+    ],
+)
+def test_a_wrong_id_or_score_is_refused_before_anything_is_sent(ok_server, tmp_path, task, rows, problem):
+    url, seen = ok_server
+    ledger = tmp_path / "l.jsonl"
+    with pytest.raises(SubmissionError, match=problem):
+        upload(write_run(tmp_path, rows, task), track="resnet18", url=url, ledger=ledger, timeout=5)
+    assert seen == []
+    (entry,) = read_ledger(ledger)
+    assert entry["outcome"] == "refused_locally" and entry["id_check"]["source"] == "manifest"
+    assert cooldown_left(ledger, "resnet18") == 0
+
+
+def test_the_task_comes_from_data_or_environment_and_must_match_the_manifest(ok_server, tmp_path, task, monkeypatch):
+    url, seen = ok_server
+    ledger = tmp_path / "l.jsonl"
+    rows = "10,0.25\n11,0.75\n12,0.5\n"
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "run.csv").write_text("ids,score\n" + rows)  # no manifest: nothing names the task
+    with pytest.raises(IdCheckError, match="cannot check run.csv's ids.*no --data, no \\$DATA"):
+        upload(bare / "run.csv", track="resnet18", url=url, ledger=ledger, timeout=5)
+    monkeypatch.setenv("DATA", str(task))
+    upload(bare / "run.csv", track="resnet18", url=url, ledger=ledger, timeout=5)
+    assert read_ledger(ledger)[-1]["id_check"]["source"] == "$DATA"
+    monkeypatch.delenv("DATA")
+    upload(bare / "run.csv", track="resnet18", url=url, ledger=ledger, timeout=5, force=True, data_dir=task)
+    assert read_ledger(ledger)[-1]["id_check"]["source"] == "--data" and len(seen) == 2
+    with pytest.raises(IdCheckError, match="holds no priv_out.pt"):
+        upload(bare / "run.csv", track="resnet18", url=url, ledger=ledger, force=True, data_dir=bare)
+    # another task (same ids even): the manifest's hash says it is not the CSV's
+    made = write_run(tmp_path, rows, task)
+    other = write_priv(tmp_path / "other", [10, 11, 12, 13])
+    with pytest.raises(IdCheckError, match="not the priv_out.pt run1.csv was made from"):
+        upload(made, track="resnet18", url=url, ledger=ledger, force=True, data_dir=other)
+    write_priv(task, [10, 11, 12, 13])  # the task's file changed after submit
+    with pytest.raises(IdCheckError, match="was made from"):
+        upload(made, track="resnet18", url=url, ledger=ledger, force=True)
+    assert len(seen) == 2
+
+
+def test_no_id_check_sends_unchecked_and_says_so(ok_server, tmp_path, task):
+    url, seen = ok_server
+    ledger = tmp_path / "l.jsonl"
+    path = tmp_path / "alone.csv"
+    path.write_text("ids,score\n1,0.25\n2,0.75\n")
+    upload(path, track="resnet18", url=url, ledger=ledger, timeout=5, id_check=False)
+    assert len(seen) == 1 and read_ledger(ledger)[-1]["id_check"] == {"skipped": "--no-id-check"}
+
+
+def test_cli_refuses_a_missing_id_in_one_line(ok_server, tmp_path, task):
+    from toolkit.cli import cli
+
+    url, seen = ok_server
+    path = write_run(tmp_path, "10,0.25\n11,0.75\n", task)
+    res = CliRunner().invoke(cli, ["upload", str(path), "--url", url, "--ledger", str(tmp_path / "l.jsonl")])
+    assert res.exit_code == 1 and seen == []
+    assert [line for line in res.output.splitlines() if line.startswith("Error:")] == [res.output.splitlines()[0]]
+    assert "missing" in res.output
+    alone = tmp_path / "alone.csv"
+    alone.write_text("ids,score\n1,0.25\n2,0.75\n")
+    res = CliRunner().invoke(cli, ["upload", str(alone), "--url", url, "--ledger", str(tmp_path / "l.jsonl")])
+    assert res.exit_code == 1 and "--no-id-check" in res.output and seen == []
+    res = CliRunner().invoke(
+        cli, ["upload", str(alone), "--url", url, "--ledger", str(tmp_path / "l.jsonl"), "--no-id-check"]
+    )
+    assert res.exit_code == 0 and len(seen) == 1
+
+
+def test_make_submission_manifest_names_the_task(tmp_path):
+    from toolkit.data.tml import TMLTask
+    from toolkit.tml.pipeline import _manifest
+
+    write_priv(tmp_path)
+    (tmp_path / "pub.pt").write_bytes(b"p")
+    (tmp_path / "01_MIA.pt").write_bytes(b"m")
+    man = _manifest(
+        TMLTask(tmp_path, None, None, tmp_path / "01_MIA.pt"), "resnet18", "x", {}, 0, (), 2, 0, "all", None, {}
+    )
+    assert man["task_dir"] == str(tmp_path.resolve())
+    assert man["inputs"]["priv_out.pt"] == sha256_file(tmp_path / "priv_out.pt")
+
+
+# --- hostile servers: each answer is one line, a ledger entry and the right cooldown -----------------------
+
+
+def _raw_server(reply, seen: list):
+    """A TCP server on 127.0.0.1 that reads the request, then runs ``reply(conn)`` (anything, HTTP or not)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    stop = threading.Event()
+
+    def serve():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(
+                    next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1]
+                )
+                while len(body) < length:
+                    body += conn.recv(65536)
+                seen.append(head)
+                try:
+                    reply(conn)
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return stop, sock, f"http://127.0.0.1:{sock.getsockname()[1]}/submit"
+
+
+def _http(status: str, body: bytes, extra: str = "") -> bytes:
+    return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n".encode() + body
+
+
+def _trickle(conn):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+    for _ in range(40):  # a byte every 0.1 s: no single read times out, the whole takes 4 s
+        conn.sendall(b" ")
+        time.sleep(0.1)
+
+
+def _trickle_headers(conn):
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(40):
+        conn.sendall(b"X: y\r\n")
+        time.sleep(0.1)
+
+
+def _huge(conn):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+    chunk = b"[" * 65536
+    for _ in range(1000):  # 64 MB offered; the client stops at a megabyte
+        conn.sendall(chunk)
+
+
+HOSTILE = {
+    "trickle": (_trickle, "timeout", "no answer within 1 s", True),
+    "trickle_headers": (_trickle_headers, "timeout", "no answer within 1 s", True),
+    "huge": (_huge, "bad_reply", f"over {MAX_REPLY_BYTES:,} bytes", True),
+    "html": (lambda c: c.sendall(_http("200 OK", b"<html>\x1b[31mBad Gateway</html>")), "bad_reply", "not JSON", True),
+    "json_list": (lambda c: c.sendall(_http("200 OK", b"[1, 2]")), "bad_reply", "not an object", True),
+    "deep_json": (lambda c: c.sendall(_http("200 OK", b"[" * 200_000)), "bad_reply", "not JSON", True),
+    "not_http": (lambda c: c.sendall(b"SSH-2.0-OpenSSH\r\n"), "bad_reply", "not HTTP", True),
+    "silent_close": (lambda c: None, "bad_reply", "not HTTP", True),
+    "error_html": (lambda c: c.sendall(_http("502 Bad Gateway", b"<h1>down</h1>")), "http_error", "HTTP 502", True),
+}
+
+
+@pytest.mark.parametrize("mode", list(HOSTILE))
+def test_a_hostile_server_gives_one_line_a_ledger_entry_and_the_right_cooldown(mode, csv_file, tmp_path):
+    reply, outcome, message, counts = HOSTILE[mode]
+    seen: list = []
+    stop, sock, url = _raw_server(reply, seen)
+    ledger = tmp_path / "l.jsonl"
+    start = time.monotonic()
+    try:
+        with pytest.raises(UploadError, match=message) as err:
+            upload(csv_file, track="resnet18", url=url, ledger=ledger, timeout=1)
+    finally:
+        stop.set()
+        sock.close()
+    assert time.monotonic() - start < 3.5
+    assert len(str(err.value).splitlines()) == 1 and "\x1b" not in str(err.value)
+    (entry,) = read_ledger(ledger)
+    assert entry["outcome"] == outcome and TOKEN not in ledger.read_text()
+    assert (cooldown_left(ledger, "resnet18") > 0) == counts
+
+
+def test_a_redirect_is_not_followed_and_the_token_goes_nowhere_else(csv_file, tmp_path):
+    elsewhere: list = []
+    other, url_other = _server("ok", elsewhere)
+    for code in ("301 Moved Permanently", "302 Found", "307 Temporary Redirect", "308 Permanent Redirect"):
+        seen: list = []
+        stop, sock, url = _raw_server(
+            lambda c, code=code: c.sendall(_http(code, b"", f"Location: {url_other}\r\n")), seen
+        )
+        ledger = tmp_path / f"{code[:3]}.jsonl"
+        try:
+            with pytest.raises(UploadError, match=f"HTTP {code[:3]}: the server redirects to 127.0.0.1:.*check --url"):
+                upload(csv_file, track="resnet18", url=url, ledger=ledger, timeout=2)
+        finally:
+            stop.set()
+            sock.close()
+        assert len(seen) == 1 and TOKEN.encode() in seen[0]  # the token went to --url only
+        assert read_ledger(ledger)[0]["outcome"] == "redirect" and cooldown_left(ledger, "resnet18") == 0
+    assert elsewhere == []
+    other.shutdown()
+    other.server_close()
+
+
+def test_only_http_urls(csv_file, tmp_path):
+    for url in ("file:///etc/passwd", "ftp://127.0.0.1/x", "http:///nohost"):
+        with pytest.raises(ConfigError, match="must be http"):
+            upload(csv_file, track="resnet18", url=url, ledger=tmp_path / "l.jsonl")
+
+
+def test_a_submitted_csv_is_checked_against_its_own_task(ok_server, tmp_path, monkeypatch):
+    """``make_submission``'s manifest is all the upload needs to find the task's private ids."""
+    from fixtures_tml import one_thread, write_task
+
+    from toolkit.data.tml import load_task
+    from toolkit.tml.pipeline import make_submission
+
+    url, seen = ok_server
+    monkeypatch.setenv("MIA_TOKEN", TOKEN)
+    monkeypatch.delenv("DATA", raising=False)
+    task_dir = tmp_path / "task"
+    write_task(task_dir, n_pub=60, n_priv=40)
+    with one_thread():
+        man = make_submission(
+            task_dir, tmp_path / "out", 0, attack="threshold", compare=(), folds=2, run_name="r1", n_boot=5,
+            n_sims=5, progress=False, cache_dir=tmp_path / "cache",
+        )  # fmt: skip
+    ledger = tmp_path / "l.jsonl"
+    upload(man["csv"], track="resnet18", url=url, ledger=ledger, timeout=5)
+    check = read_ledger(ledger)[-1]["id_check"]
+    assert check["source"] == "manifest" and check["ids"] == len(load_task(task_dir).priv) == 40 and len(seen) == 1
+    csv_path = Path(man["csv"])
+    csv_path.write_text("\n".join(csv_path.read_text().splitlines()[:-1]) + "\n")  # one private id dropped
+    with pytest.raises(SubmissionError, match=r"1 private id\(s\) missing"):
+        upload(csv_path, track="resnet18", url=url, ledger=ledger, timeout=5, force=True)
+    assert len(seen) == 1
+
+
+def test_a_csv_rewritten_while_it_is_checked_is_not_sent(ok_server, csv_file, tmp_path, monkeypatch):
+    import toolkit.tml.upload as up
+
+    url, seen = ok_server
+    real = up._check_csv
+
+    def check_then_rewrite(path, *args):
+        real(path, *args)
+        path.write_text("ids,score\n99,0.5\n")  # another process rewrites it after the check
+
+    monkeypatch.setattr(up, "_check_csv", check_then_rewrite)
+    with pytest.raises(UploadError, match="changed while it was being checked"):
+        upload(csv_file, track="resnet18", url=url, ledger=tmp_path / "l.jsonl", timeout=5)
+    assert seen == []

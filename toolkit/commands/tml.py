@@ -142,8 +142,19 @@ def tml_submit(
 @click.option(
     "--ledger", type=click.Path(path_type=Path), default=None, help="Ledger (default: submissions/ledger.jsonl)."
 )
-def upload_cmd(csv_file, track, url, force, timeout, ledger):
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Task folder whose priv_out.pt ids the CSV must hold (default: the one its manifest names, else $DATA).",
+)
+@click.option("--no-id-check", is_flag=True, help="Send without checking the ids against the task (not advised).")
+def upload_cmd(csv_file, track, url, force, timeout, ledger, data_dir, no_id_check):
     """POST an ids,score CSV to the scoring server (token from $MIA_TOKEN) and record it in the ledger.
+
+    Before anything is sent, the CSV is checked: header, scores finite in [0, 1], and every private
+    id of the task exactly once (the task folder from the manifest beside the CSV, --data or $DATA).
 
     \b
     Example:
@@ -151,7 +162,16 @@ def upload_cmd(csv_file, track, url, force, timeout, ledger):
     """
     from toolkit.tml.upload import upload
 
-    reply = upload(csv_file, track=track, url=url, timeout=timeout, force=force, ledger=ledger)
+    reply = upload(
+        csv_file,
+        track=track,
+        url=url,
+        timeout=timeout,
+        force=force,
+        ledger=ledger,
+        data_dir=data_dir,
+        id_check=not no_id_check,
+    )
     click.echo(json.dumps(reply))
 
 

@@ -9,16 +9,19 @@ roberta-base's, from a local folder (``vocab.json`` + ``merges.txt``); ids are p
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.data import Population, cached_arrays, files_hash, first_existing, register_dataset
-from toolkit.errors import FormatError
+from toolkit.errors import FormatError, one_line
 
-__all__ = ["MAX_LENGTH", "read_split", "tokenize", "load_sst2"]
+__all__ = ["MAX_LENGTH", "MAX_TSV_BYTES", "read_split", "tokenize", "load_sst2"]
 
 MAX_LENGTH = 67
+MAX_TSV_BYTES = 64 * 1024 * 1024  # GLUE's train.tsv is 4.3 MB
+MAX_SENTENCE = 10_000  # characters; GLUE's longest sentence has 268
 ORIGIN = (
     "GLUE's SST-2 folder (train.tsv, dev.tsv) under DATA/sst2/SST-2 and the roberta-base tokenizer files "
     "(vocab.json, merges.txt) under DATA/sst2/roberta-base, or both under --dataset-dir"
@@ -26,15 +29,32 @@ ORIGIN = (
 
 
 def read_split(path: Path) -> tuple[list[str], np.ndarray]:
-    """(sentences, int64 labels) from one GLUE TSV with a ``sentence``/``label`` header."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """(sentences, int64 labels) from one GLUE TSV with a ``sentence``/``label`` header.
+
+    Read through a bounded reader (``MAX_TSV_BYTES``; GLUE's train.tsv is 4.3 MB) and parsed
+    strictly: UTF-8, tab-separated, no quote processing, one sentence of at most ``MAX_SENTENCE``
+    characters and a 0/1 label per row. Anything else is one ``FormatError`` naming the file.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        raw = f.read(MAX_TSV_BYTES + 1)
+    if len(raw) > MAX_TSV_BYTES:
+        raise FormatError(f"{path}: over {MAX_TSV_BYTES:,} bytes, far more than GLUE's SST-2 split", ORIGIN)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text (byte {exc.start})", ORIGIN) from None
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
+    except csv.Error as exc:  # a field over csv's size limit, a NUL on some Pythons
+        raise FormatError(f"{path}: not a readable TSV ({one_line(exc, 80)})", ORIGIN) from None
     if not rows or rows[0][:2] != ["sentence", "label"]:
-        raise FormatError(
-            f"{path}: expected a header 'sentence<TAB>label', found {rows[0] if rows else 'nothing'}", ORIGIN
-        )
+        got = one_line(repr(rows[0][:2]), 80) if rows else "nothing"
+        raise FormatError(f"{path}: expected a header 'sentence<TAB>label', found {got}", ORIGIN)
     body = [r for r in rows[1:] if r]
-    bad = [i + 2 for i, r in enumerate(body) if len(r) != 2 or r[1].strip() not in ("0", "1")]
+    bad = [
+        i + 2 for i, r in enumerate(body) if len(r) != 2 or r[1].strip() not in ("0", "1") or len(r[0]) > MAX_SENTENCE
+    ]
     if bad:
         raise FormatError(f"{path}: {len(bad)} row(s) are not 'sentence<TAB>0|1' (first at line {bad[0]})", ORIGIN)
     return [r[0] for r in body], np.asarray([int(r[1]) for r in body], dtype=np.int64)

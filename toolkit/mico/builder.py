@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.io import atomic_write_text
+from toolkit.io import atomic_write_text, sweep_stale_temporaries
 from toolkit.mico.challenge import PHASES, make_splits, write_solution
 from toolkit.tracks import Build, Scenario, Track
 
@@ -81,6 +81,7 @@ def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
     track, sc = job.track, job.scenario
     splits = make_splits(track.population_size_of(sc), track.len_training_of(sc), track.m, *job.seeds)
     job.folder.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temporaries([job.folder, job.answers])  # a killed build's leftovers, once old enough
     names = ("seed_challenge", "seed_training", "seed_membership")
     revealed = names if job.phase == "train" else names[:1]
     for name, value in zip(names, job.seeds):

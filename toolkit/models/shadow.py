@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.io import atomic_save_npy, atomic_write_text
+from toolkit.io import atomic_save_npy, atomic_write_text, sweep_stale_temporaries
 from toolkit.models import build_model, save_model
 from toolkit.models.training import TrainConfig, train_model
 
@@ -191,6 +191,7 @@ def train_shadows(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temporaries([out_dir])  # what a killed run left, once old enough not to be a live run's
     _check_even(n_models)
     _check_recipe(out_dir, _recipe(cfg, architecture, n_classes, seed, pool, len(labels)))
     paths = shadow_paths(out_dir, n_models)

@@ -28,14 +28,13 @@ share the one resident population and skeleton cache, and they start in microsec
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.errors import ContractError
-from toolkit.io import atomic_save_npy
+from toolkit.io import atomic_save_npy, sweep_stale_temporaries
 from toolkit.outputs import compute, keys
 from toolkit.outputs.compute import compute_logits, task_inputs
 from toolkit.outputs.keys import (
@@ -51,19 +50,10 @@ from toolkit.signals import check_logits
 
 __all__ = ["get_outputs", "load_output", "load_outputs"]
 
-_STALE_TMP_S = 600  # a temporary file this old belongs to a killed run, not a running one
-
 
 def _sweep_stale(folders: set[Path]) -> None:
     """Remove temporary files that a killed run left (only old ones: a live run may own new ones)."""
-    now = time.time()
-    for folder in folders:
-        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
-            try:
-                if now - tmp.stat().st_mtime > _STALE_TMP_S:
-                    tmp.unlink()
-            except FileNotFoundError:  # another run cleaned it first
-                pass
+    sweep_stale_temporaries(folders)
 
 
 def _plan(tasks: list[OutputTask], cache_dir: Path) -> tuple[list[Path], list[tuple[OutputTask, Path, str]]]:

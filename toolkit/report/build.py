@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 
 from toolkit.errors import DataError
-from toolkit.io import atomic_write_bytes, atomic_write_text
+from toolkit.io import atomic_write_bytes, atomic_write_text, sweep_stale_temporaries
 from toolkit.report import html
 from toolkit.report.data import ReportData, load_report_data
 
@@ -151,6 +151,7 @@ def render(data: ReportData, prefix: str = "") -> tuple[str, dict[str, bytes]]:
 def write_report(folder: Path, data: ReportData, prefix: str = "") -> Path:
     """Write the PNGs and ``<prefix>report.html`` into ``folder``; return the page's path."""
     folder = Path(folder)
+    sweep_stale_temporaries([folder])  # a killed report's leftovers, once old enough not to be a live run's
     page, pngs = render(data, prefix)
     for name, png in pngs.items():
         atomic_write_bytes(folder / name, png)

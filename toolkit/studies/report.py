@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.io import atomic_write_text
+from toolkit.io import atomic_savefig, atomic_write_text
 from toolkit.plots import figure, plot_rocs
 
 __all__ = [
@@ -72,7 +72,7 @@ def plot_histograms(path: Path, panels: dict[str, tuple[np.ndarray, np.ndarray]]
         ax.set_xlabel(xlabel)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -100,7 +100,7 @@ def plot_errorbars(
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -117,5 +117,5 @@ def plot_bars(path: Path, groups: dict[str, np.ndarray], categories: list, ylabe
     ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)

@@ -380,7 +380,7 @@ def _manifest(task, track_name, attack, params, shadows, views, folds, seed, fig
         "views": list(views),
         "folds": folds,
         "shadows": shadows,
-        "task_dir": str(Path(task.folder).resolve()),
+        "task_dir": str(Path(task.folder).resolve()),  # where `mia upload` finds the private ids to check
         "inputs": {
             p.name: sha256_file(p) for p in (task.folder / "pub.pt", task.folder / "priv_out.pt", task.model_path)
         },

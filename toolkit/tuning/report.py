@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from toolkit.io import atomic_savefig
 from toolkit.plots import figure, plot_rocs
 
 __all__ = ["write_report"]
@@ -28,7 +29,7 @@ def _history(path: Path, study: optuna.Study) -> None:
     ax.set_ylabel("objective (strict TPR@FPR + 1e-3·AUC)")
     ax.set_title(f"{study.study_name}: {len(done)} complete trial(s)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -56,7 +57,7 @@ def _importances(path: Path, study: optuna.Study) -> None:
         ax.set_axis_off()
     ax.set_title(f"{study.study_name}: parameter importances")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
 
 

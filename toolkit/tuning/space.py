@@ -33,6 +33,7 @@ from toolkit.attacks.registry import attack_params, check_attack_names
 from toolkit.errors import ConfigError, DataError, ToolkitError
 from toolkit.mico.scenario import PhaseArrays
 from toolkit.tracks import Recipe
+from toolkit.tuning.resume import FinishedSeededTPE, fail_orphans
 
 __all__ = [
     "CHOICES",
@@ -243,19 +244,18 @@ def open_study(storage: str, name: str, seed: int, shared: bool) -> optuna.Study
     """Create or load (``load_if_exists``) a maximising study with a seeded multivariate TPE sampler.
 
     A percentile pruner stops a trial whose objective after the first folds lies in the bottom
-    quarter of earlier trials at that fold: expensive families (ensemble) then cost one fold. Workers of a
-    shared study add their process id to the seed, or they would all draw the same
-    start-up trials; a resumed local study continues from a new stream (seed + trials so far).
+    quarter of earlier trials at that fold: expensive families (ensemble) then cost one fold. The
+    sampler is ``FinishedSeededTPE``: a resumed local study draws what an undisturbed one would,
+    after the trials a killed run left RUNNING are failed (``fail_orphans``). Workers of a shared
+    study add their process id to the seed, or they would all draw the same start-up trials.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         pruner = optuna.pruners.PercentilePruner(25.0, n_startup_trials=8, n_warmup_steps=0)
         study = _create_or_load(storage, name, pruner)
-        offset = len(study.trials) + (os.getpid() if shared else 0)
-        study.sampler = optuna.samplers.TPESampler(
-            seed=(seed + 7919 * offset) % 2**32, multivariate=True, group=True, n_startup_trials=8
-        )
+    fail_orphans(study)
+    study.sampler = FinishedSeededTPE(seed + (os.getpid() if shared else 0))
     return study
 
 
@@ -297,10 +297,11 @@ def _create_or_load(storage: str, name: str, pruner, attempts: int = 5) -> optun
 
 
 def enqueue_default(study: optuna.Study, default: Candidate, attacks: list[str], views: tuple[str, ...]) -> None:
-    """A new study's first trial is the default recipe, so the search starts from the known baseline."""
+    """A new study's first trial is the default recipe, so the search starts from the known baseline
+    (a study whose every trial failed, e.g. killed during the first one, is new again)."""
     params = params_of(default, attacks, views)
-    if params is not None and not study.trials:
-        study.enqueue_trial(params, skip_if_exists=True)
+    if params is not None and all(t.state == optuna.trial.TrialState.FAIL for t in study.trials):
+        study.enqueue_trial(params)
 
 
 def optimise(
