@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from fixtures_tml import save_membership_dataset
 
 from toolkit.errors import ConfigError, SubmissionError
 from toolkit.io import sha256_file
+from toolkit.tml.build import save_membership_dataset
 from toolkit.tml.upload import (
     COOLDOWN_S,
     MAX_REPLY_BYTES,
@@ -283,9 +283,7 @@ def test_make_submission_manifest_names_the_task(tmp_path):
     write_priv(tmp_path)
     (tmp_path / "pub.pt").write_bytes(b"p")
     (tmp_path / "01_MIA.pt").write_bytes(b"m")
-    man = _manifest(
-        TMLTask(tmp_path, None, None, tmp_path / "01_MIA.pt"), "resnet18", "x", {}, 0, (), 2, 0, "all", None, {}
-    )
+    man = _manifest(TMLTask(tmp_path, None, None, tmp_path / "01_MIA.pt"), "resnet18", "x", {}, {"n": 0}, (), 2, 0, {})
     assert man["task_dir"] == str(tmp_path.resolve())
     assert man["inputs"]["priv_out.pt"] == sha256_file(tmp_path / "priv_out.pt")
 

@@ -148,7 +148,7 @@ def _shadow_options(fn):
             "budget_min",
             type=click.FloatRange(0),
             default=None,
-            help="ResNet18 task: minutes of shadow training (default 18).",
+            help="ResNet18 task: minutes of shadow training (default 22).",
         ),
         click.option(
             "--shadows",

@@ -50,7 +50,7 @@ def tml():
     "budget_min",
     type=click.FloatRange(0),
     default=None,
-    help="Minutes of shadow training when --shadows is not given (default 18; trained shadows count at their cost).",
+    help="Minutes of shadow training when --shadows is not given (default 22; trained shadows count at their cost).",
 )
 @click.option(
     "--max-shadows",
