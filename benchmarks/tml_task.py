@@ -80,7 +80,12 @@ def main() -> None:
     s.add_argument("--answers", type=Path, required=True)
     s.add_argument("--task", type=Path, default=None, help="the task folder, for the loss threshold's figure")
     args = p.parse_args()
-    build(args) if args.cmd == "build" else score(args)
+    from toolkit.errors import ToolkitError
+
+    try:
+        build(args) if args.cmd == "build" else score(args)
+    except ToolkitError as exc:
+        raise SystemExit(f"Error: {exc}") from None
 
 
 if __name__ == "__main__":

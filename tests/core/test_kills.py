@@ -141,13 +141,21 @@ print("done", flush=True)
 """
 
 
+MEASURED = ("seconds.json",)  # the shadows' training seconds: measured, so never the same twice
+
+
 def _files(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` but a killed writer's temporaries."""
-    return {
+    """Every file under ``folder`` but a killed writer's temporaries and the measured timings (checked apart)."""
+    files = {
         str(p.relative_to(folder)): p.read_bytes()
         for p in sorted(Path(folder).rglob("*"))
         if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".tmp"))
     }
+    for name in MEASURED:
+        if name in files:
+            times = json.loads(files.pop(name))  # whole JSON whenever it exists: written atomically
+            assert all(isinstance(v, float) and v >= 0 for v in times.values()), times
+    return files
 
 
 def _whole(folder: Path, clean: dict) -> None:
