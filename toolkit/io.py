@@ -1,4 +1,4 @@
-"""Small file helpers: atomic writes and content hashes."""
+"""Small file helpers: atomic writes, bounded reads and content hashes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "read_bounded",
     "atomic_file",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -24,6 +25,15 @@ __all__ = [
     "stat_key",
     "file_hash",
 ]
+
+
+def read_bounded(path: Path, limit: int, too_long) -> bytes:
+    """At most ``limit`` bytes of ``path``; a longer file raises ``too_long()`` without the rest being read."""
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise too_long()
+    return raw
 
 
 def _open_temp(path: Path):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ConfigError, one_line
+from toolkit.io import read_bounded
 from toolkit.kinds import KIND_TABLES, KINDS
 
 __all__ = [
@@ -369,10 +370,11 @@ def load_track(name: str, root: Path | None = None) -> Track:
             f"unknown track {name!r}; valid tracks: {', '.join(list_tracks(root)) or '(none)'}",
             "add tracks/<name>/track.toml here or in $MIA_TRACKS_DIR",
         )
-    with open(path, "rb") as f:
-        raw = f.read(MAX_TRACK_BYTES + 1)
-    if len(raw) > MAX_TRACK_BYTES:
-        raise ConfigError(f"{path}: over {MAX_TRACK_BYTES:,} bytes, far more than a track's settings")
+    raw = read_bounded(
+        path,
+        MAX_TRACK_BYTES,
+        lambda: ConfigError(f"{path}: over {MAX_TRACK_BYTES:,} bytes, far more than a track's settings"),
+    )
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -309,13 +309,13 @@ def _raw_server(reply, seen: list):
                 conn.settimeout(5)
                 data = b""
                 while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
+                    data += conn.recv(65536) or b"\r\n\r\n"  # a client that closed early ends the loop
                 head, _, body = data.partition(b"\r\n\r\n")
                 length = int(
                     next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1]
                 )
                 while len(body) < length:
-                    body += conn.recv(65536)
+                    body += conn.recv(65536) or b"x" * length
                 seen.append(head)
                 try:
                     reply(conn)

@@ -16,6 +16,7 @@ import numpy as np
 
 from toolkit.data import Population, cached_arrays, files_hash, first_existing, register_dataset
 from toolkit.errors import FormatError, one_line
+from toolkit.io import read_bounded
 
 __all__ = ["BATCHES", "MEAN", "STD", "read_batch", "load_cifar10"]
 
@@ -81,10 +82,8 @@ class _BatchUnpickler(pickle.Unpickler):
 
 def _unpickle_batch(path: Path):
     """The batch's object, read into memory first (bounded) so that no length in the stream is trusted."""
-    with open(path, "rb") as f:
-        raw = f.read(MAX_BATCH_BYTES + 1)
-    if len(raw) > MAX_BATCH_BYTES:
-        raise FormatError(f"{path} is over {MAX_BATCH_BYTES:,} bytes, not a CIFAR-10 batch", ORIGIN)
+    too_long = f"{path} is over {MAX_BATCH_BYTES:,} bytes, not a CIFAR-10 batch"
+    raw = read_bounded(path, MAX_BATCH_BYTES, lambda: FormatError(too_long, ORIGIN))
     try:
         return _BatchUnpickler(io.BytesIO(raw), path, encoding="latin1").load()
     except FormatError:

@@ -16,6 +16,7 @@ import numpy as np
 
 from toolkit.data import Population, cached_arrays, files_hash, first_existing, register_dataset
 from toolkit.errors import FormatError, one_line
+from toolkit.io import read_bounded
 
 __all__ = ["MAX_LENGTH", "MAX_TSV_BYTES", "read_split", "tokenize", "load_sst2"]
 
@@ -36,10 +37,8 @@ def read_split(path: Path) -> tuple[list[str], np.ndarray]:
     characters and a 0/1 label per row. Anything else is one ``FormatError`` naming the file.
     """
     path = Path(path)
-    with open(path, "rb") as f:
-        raw = f.read(MAX_TSV_BYTES + 1)
-    if len(raw) > MAX_TSV_BYTES:
-        raise FormatError(f"{path}: over {MAX_TSV_BYTES:,} bytes, far more than GLUE's SST-2 split", ORIGIN)
+    too_long = f"{path}: over {MAX_TSV_BYTES:,} bytes, far more than GLUE's SST-2 split"
+    raw = read_bounded(path, MAX_TSV_BYTES, lambda: FormatError(too_long, ORIGIN))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import DataError, FormatError
+from toolkit.io import read_bounded
 
 __all__ = [
     "PHASES",
@@ -56,11 +57,7 @@ def randperm_mt(seed: int, n: int) -> np.ndarray:
 
 def _read_bounded(path: Path, limit: int, what: str) -> bytes:
     """At most ``limit`` bytes of ``path``; a longer file is refused without reading the rest."""
-    with open(path, "rb") as f:
-        raw = f.read(limit + 1)
-    if len(raw) > limit:
-        raise FormatError(f"{path} is over {limit:,} bytes, too long for {what}")
-    return raw
+    return read_bounded(path, limit, lambda: FormatError(f"{path} is over {limit:,} bytes, too long for {what}"))
 
 
 def read_seed(path: Path) -> int:

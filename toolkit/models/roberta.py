@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from toolkit.errors import ConfigError, ModelError, one_line
+from toolkit.io import read_bounded
 from toolkit.models import register_architecture
 
 __all__ = ["require_transformers", "config_from_state", "roberta_sst2", "load_roberta", "read_roberta_config", "PAD_ID"]
@@ -177,10 +178,9 @@ def read_roberta_config(path: Path):
     """
     transformers = require_transformers()
     path = Path(path)
-    with open(path, "rb") as f:
-        raw = f.read(_MAX_CONFIG_BYTES + 1)
-    if len(raw) > _MAX_CONFIG_BYTES:
-        raise ModelError(f"{path} is over {_MAX_CONFIG_BYTES:,} bytes, not a model config")
+    raw = read_bounded(
+        path, _MAX_CONFIG_BYTES, lambda: ModelError(f"{path} is over {_MAX_CONFIG_BYTES:,} bytes, not a model config")
+    )
     try:
         cfg = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors

@@ -30,7 +30,7 @@ from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
 from toolkit.metrics import bootstrap_ci, objective_value, roc, tpr_at_fpr
 from toolkit.tml.board import FPR, INCLUSIVE, STRICT
 from toolkit.tml.candidates import candidates, oof_candidate, recipe_candidate, score_candidate
-from toolkit.tml.shadows import shadow_check
+from toolkit.tml.shadows import default_train_config, match_recipe, shadow_check, shadow_folder, train_task_shadows
 from toolkit.tml.submission import normalise, write_submission_csv
 from toolkit.tracks import Recipe, ShadowTraining
 
@@ -219,8 +219,6 @@ def _shadow_stage(
     """(paths, keep, info): none for ``n_shadows == 0``; else trained or reused (within the budget if it is None)."""
     if n_shadows == 0:
         return [], None, {"n": 0}
-    from toolkit.tml.shadows import default_train_config, match_recipe, shadow_folder, train_task_shadows
-
     cfg = train_cfg or default_train_config(ShadowTraining(), seed)
     info = {"pool": pool}
     if match:

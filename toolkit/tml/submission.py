@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import SubmissionError, one_line, raise_if_problems
-from toolkit.io import atomic_write_text
+from toolkit.io import atomic_write_text, read_bounded
 from toolkit.signals import minmax as normalise  # the CSV's scores: min-max to [0, 1]
 from toolkit.signals import score_problems
 
@@ -74,10 +74,8 @@ def read_submission_csv(path: Path, expected_ids=None) -> tuple[np.ndarray, np.n
     path = Path(path)
     if not path.is_file():
         raise SubmissionError([f"{path}: no such file"])
-    with open(path, "rb") as f:
-        raw = f.read(MAX_CSV_BYTES + 1)
-    if len(raw) > MAX_CSV_BYTES:
-        raise SubmissionError([f"{path}: over {MAX_CSV_BYTES:,} bytes, far more than one row per private id"])
+    too_long = f"{path}: over {MAX_CSV_BYTES:,} bytes, far more than one row per private id"
+    raw = read_bounded(path, MAX_CSV_BYTES, lambda: SubmissionError([too_long]))
     try:
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8"))))
     except UnicodeDecodeError as exc:
