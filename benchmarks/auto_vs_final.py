@@ -22,10 +22,9 @@ from scipy.stats import spearmanr
 
 from toolkit.kinds import leaderboard_fpr
 from toolkit.metrics import objective_value
-from toolkit.mico.auto import fusion_features, select
-from toolkit.mico.calibration import per_target
+from toolkit.mico.auto import candidate_scores, select
 from toolkit.mico.pipeline import Context
-from toolkit.mico.scoring import known_solution, score_arrays
+from toolkit.mico.scoring import known_solution
 from toolkit.tracks import load_track
 
 
@@ -33,20 +32,8 @@ def final_figures(sel, sd, paths, fpr: float, seed: int = 0) -> dict[str, float]
     """{candidate label: strict TPR@fpr on the pooled final phase}, scoring each recipe once."""
     arrays = sd.phase_arrays("final", paths)
     y = known_solution(sd, sd.data_dir, "final").ravel()
-    raw, out = {}, {}
-    for row in sel.ranking:
-        label = row["label"]
-        base, transform = row["recipe"], row["transform"]
-        if base == "fusion":
-            continue
-        recipe = next(r for r in sel.recipes if r.label() == base)
-        if base not in raw:
-            raw[base] = score_arrays(arrays, recipe, seed)
-        out[label] = objective_value(y, per_target(raw[base], arrays.groups, transform), fpr)[1]
-    if sel.fusion_model is not None:
-        x = fusion_features([raw[r.label()] for r in sel.fused], arrays.groups)
-        out["fusion"] = objective_value(y, sel.fusion_model.decision_function(x), fpr)[1]
-    return out
+    scores = candidate_scores(sel, arrays, [row["label"] for row in sel.ranking], seed)
+    return {label: objective_value(y, s, fpr)[1] for label, s in scores.items()}
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from toolkit.errors import ConfigError
-from toolkit.mico.auto import Candidate, _prefer_simpler, _rank, score_arrays_auto, select
+from toolkit.mico.auto import Candidate, _rank, _table, auto_rule, score_arrays_auto, select
+from toolkit.mico.rules import DEFAULT_RULE, apply_rule
 from toolkit.mico.calibration import per_target
 from toolkit.mico.pipeline import Context
 from toolkit.tracks import Recipe, load_track
@@ -39,15 +40,28 @@ def _cands(rng, n_models=20, per=50):
     )
 
 
-def test_a_simpler_candidate_inside_the_ci_is_preferred_and_a_clear_loser_is_not():
-    y, g, cands = _cands(np.random.default_rng(0))
+def _simplest(cands, y, g) -> str:
     rows = _rank(cands, y, g, 0.1, 100, 0)
     assert [r["objective"] for r in rows] == sorted((r["objective"] for r in rows), reverse=True)
-    chosen = _prefer_simpler(rows, cands, y, g, 0.1, 100, 0)
-    assert chosen["label"] == "threshold"  # as good as the ensemble within the CI, and simpler
+    pick = apply_rule("simplest_in_ci", _table(rows, cands, y, g, 0.1, False), n_boot=100)
+    assert pick.rule == "simplest_in_ci" and len(pick.labels) == 1
+    return pick.labels[0]
+
+
+def test_a_simpler_candidate_inside_the_ci_is_preferred_and_a_clear_loser_is_not():
+    y, g, cands = _cands(np.random.default_rng(0))
+    assert _simplest(cands, y, g) == "threshold"  # as good as the ensemble within the CI, and simpler
     del cands["threshold"]
-    rows = _rank(cands, y, g, 0.1, 100, 0)
-    assert _prefer_simpler(rows, cands, y, g, 0.1, 100, 0)["label"] == "ensemble"  # hardness is at chance
+    assert _simplest(cands, y, g) == "ensemble"  # hardness is at chance
+
+
+def test_auto_rule_is_checked():
+    assert auto_rule(Recipe("auto")) == DEFAULT_RULE
+    assert auto_rule(Recipe("auto", {"rule": "rank_top3"})) == "rank_top3"
+    with pytest.raises(ConfigError, match="unknown auto rule 'top'; valid: best, simplest_in_ci"):
+        auto_rule(Recipe("auto", {"rule": "top"}))
+    with pytest.raises(ConfigError, match="no parameter"):
+        auto_rule(Recipe("auto", {"signal": "loss"}))
 
 
 def test_select_on_the_demo_ranks_every_family_and_scores_with_its_choice(tiny_demo):
@@ -62,7 +76,8 @@ def test_select_on_the_demo_ranks_every_family_and_scores_with_its_choice(tiny_d
     ]
     sel = select(sd, paths, recipes=recipes, n_boot=50)
     labels = [r["label"] for r in sel.ranking]
-    assert len(labels) == 4 * 3 + 1 and "fusion" in labels  # every recipe × transform, and the stacker
+    assert len(labels) == 4 * 3 + 2 and "fusion" in labels  # every recipe × transform, and the two stackers
+    assert "fusion(low-FPR weighted)" in labels
     assert sum(r["chosen"] for r in sel.ranking) == 1
     y, s, g = sel.validation
     assert len(y) == len(s) == len(g) == 200 * len(sd.models["train"])

@@ -7,10 +7,13 @@ targets, the other train models as references (``mico.folds``; never a model its
 Candidates are ranked by the leaderboard's figure on the pooled validation scores (strict TPR at
 the board's FPR + 1e-3·AUC, ``metrics.objective_value``) with a bootstrap CI over target models.
 
-The choice prefers the simpler candidate when the difference lies inside the CI: starting from
-the best, the simplest candidate whose paired-bootstrap gain interval against the best contains
-zero is taken (simplicity: threshold < hardness < reference-ratio attacks < fitted Gaussians <
-learned models < fusion; ``raw`` before the per-target transforms).
+A decision rule (``mico.rules``) turns the ranking into the submission: the best figure, the
+simplest candidate inside the best one's CI, figures shrunk toward their family's record on other
+archives, the mean rank of the top k, or always the stacker. Which rule is the default was measured
+by its final-phase regret over many local archives (``benchmarks/selection.py``); a track can name
+another (``recipe = { attack = "auto", rule = "best" }``). Simplicity, used to break ties: threshold
+< hardness < reference-ratio attacks < fitted Gaussians < learned models < fusion; ``raw`` before
+the per-target transforms.
 """
 
 from __future__ import annotations
@@ -19,19 +22,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from toolkit.attacks.fusion import weighted_logreg
 from toolkit.attacks.variants import default_recipes
-from toolkit.errors import ToolkitError
-from toolkit.metrics import bootstrap_ci, gain_ci, objective_value
+from toolkit.errors import ConfigError, ToolkitError
+from toolkit.metrics import bootstrap_ci, objective_value
 from toolkit.mico.calibration import TRANSFORMS, per_target
 from toolkit.mico.folds import validation_folds
+from toolkit.mico.rules import DEFAULT_RULE, FUSION, FUSION_LOWFPR, Pick, Table, apply_rule, combine, load_prior
 from toolkit.mico.scenario import PhaseArrays, ScenarioData
 from toolkit.mico.scoring import score_arrays
 from toolkit.tracks import Recipe
 
-__all__ = ["AUTO", "FUSION", "SIMPLICITY", "Candidate", "Selection", "select", "fusion_features", "fit_fusion"]
+__all__ = [
+    "AUTO",
+    "FUSION",
+    "SIMPLICITY",
+    "Candidate",
+    "Selection",
+    "select",
+    "fusion_features",
+    "fit_fusion",
+    "candidate_scores",
+    "auto_rule",
+]
 
 AUTO = "auto"
-FUSION = "fusion"
 # How much machinery a family adds over a loss threshold; ties in the CI go to the lower number.
 SIMPLICITY = {
     "threshold": 0,
@@ -43,6 +58,7 @@ SIMPLICITY = {
     "bavaria": 3,
     "quantile": 4,
     "shokri": 4,
+    "rapid": 4,
     "ensemble": 5,
     FUSION: 6,
 }
@@ -52,18 +68,23 @@ _NOT_FUSED = ("ensemble", "shokri")
 
 @dataclass(frozen=True, eq=False)
 class Candidate:
-    """A recipe and the per-target transform applied to its scores (``fusion`` has no recipe)."""
+    """A recipe and the per-target transform applied to its scores; a stacker (``FUSION`` or
+    ``FUSION_LOWFPR``) has no recipe."""
 
     recipe: Recipe | None
     transform: str = "raw"
+    stacker: str = FUSION
 
     @property
     def family(self) -> str:
         return self.recipe.attack if self.recipe else FUSION
 
+    def base(self) -> str:
+        """The label without the transform: the recipe (or the stacker) behind the candidate."""
+        return self.recipe.label() if self.recipe else self.stacker
+
     def label(self) -> str:
-        base = self.recipe.label() if self.recipe else FUSION
-        return base if self.transform == "raw" else f"{base} [{self.transform}]"
+        return self.base() if self.transform == "raw" else f"{self.base()} [{self.transform}]"
 
     def simplicity(self) -> tuple[int, int]:
         return SIMPLICITY.get(self.family, 5), TRANSFORMS.index(self.transform)
@@ -73,21 +94,34 @@ class Candidate:
 class Selection:
     """The validation ranking of one scenario and its choice."""
 
-    chosen: Candidate
+    chosen: Candidate  # the pick's first candidate (its only one unless the rule averages ranks)
     ranking: list[dict]
-    validation: tuple[np.ndarray, np.ndarray, np.ndarray]  # (solution, scores, target ids) of the chosen
-    fused: list[Recipe] = field(default_factory=list)  # the recipes whose scores feed ``fusion``
-    fusion_model: object | None = None  # fitted on every validation row, for the dev/final phases
+    validation: tuple[np.ndarray, np.ndarray, np.ndarray]  # (solution, scores, target ids) of the pick
+    fused: list[Recipe] = field(default_factory=list)  # the recipes whose scores feed the stackers
+    stackers: dict[str, object] = field(default_factory=dict)  # fitted on every validation row, per stacker
     recipes: list[Recipe] = field(default_factory=list)  # every recipe that was scored
+    pick: Pick | None = None
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    table: Table | None = None  # what the rule read: every candidate's validation scores
+
+    def picked(self) -> list[Candidate]:
+        return [self.candidates[label] for label in self.pick.labels] if self.pick else [self.chosen]
 
     def as_dict(self) -> dict:
         return {
-            "chosen": self.chosen.label(),
-            "recipe": self.chosen.recipe.as_dict() if self.chosen.recipe else FUSION,
+            "chosen": self.chosen.label() if not self.pick or len(self.pick.labels) == 1 else _joined(self.pick),
+            "recipe": self.chosen.recipe.as_dict() if self.chosen.recipe else self.chosen.stacker,
             "transform": self.chosen.transform,
+            "rule": self.pick.rule if self.pick else DEFAULT_RULE,
+            "picked": list(self.pick.labels) if self.pick else [self.chosen.label()],
+            "combine": self.pick.combine if self.pick else "one",
             "ranking": self.ranking,
             "fused": [r.label() for r in self.fused],
         }
+
+
+def _joined(pick: Pick) -> str:
+    return f"mean rank of {' + '.join(pick.labels)}"
 
 
 def _raw_scores(folds: list[PhaseArrays], recipes: list[Recipe], seed: int) -> list[tuple[Recipe, np.ndarray]]:
@@ -106,19 +140,24 @@ def fusion_features(scores: list[np.ndarray], groups: np.ndarray) -> np.ndarray:
     return np.column_stack([per_target(s, groups, "rank") for s in scores])
 
 
-def fit_fusion(x: np.ndarray, y: np.ndarray, seed: int = 0):
-    """A logistic regression on the ranked scores: few parameters, so ~6,000 validation rows fit it stably."""
+def fit_fusion(x: np.ndarray, y: np.ndarray, seed: int = 0, stacker: str = FUSION, fpr: float = 0.1):
+    """A logistic regression on the ranked scores: few parameters, so ~6,000 validation rows fit it stably.
+
+    ``FUSION_LOWFPR`` refits it with the rows of the low-FPR region up-weighted (``attacks.fusion``).
+    """
+    if stacker == FUSION_LOWFPR:
+        return weighted_logreg(x, y, seed, fpr=fpr)
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=1.0, max_iter=1000, random_state=seed).fit(x, y)
 
 
-def _fusion_oof(x: np.ndarray, y: np.ndarray, fold_of: np.ndarray, seed: int) -> np.ndarray:
+def _fusion_oof(x, y, fold_of: np.ndarray, seed: int, stacker: str, fpr: float) -> np.ndarray:
     """Out-of-fold fusion scores: each validation fold scored by a stacker fitted on the other folds."""
     out = np.empty(len(y))
     for k in np.unique(fold_of):
         rows = fold_of == k
-        out[rows] = fit_fusion(x[~rows], y[~rows], seed).decision_function(x[rows])
+        out[rows] = fit_fusion(x[~rows], y[~rows], seed, stacker, fpr).decision_function(x[rows])
     return out
 
 
@@ -144,19 +183,17 @@ def _rank(cands: dict[str, tuple[Candidate, np.ndarray]], y, g, fpr: float, n_bo
     return rows
 
 
-def _prefer_simpler(rows: list[dict], cands, y, g, fpr: float, n_boot: int, seed: int) -> dict:
-    """The simplest candidate indistinguishable from the best (its paired gain CI contains 0)."""
-    best = rows[0]
-    simpler = sorted(
-        (r for r in rows[1:] if r["candidate"].simplicity() < best["candidate"].simplicity()),
-        key=lambda r: (r["candidate"].simplicity(), -r["objective"]),
-    )
-    for r in simpler:
-        _, lo, _ = gain_ci(y, cands[best["label"]][1], cands[r["label"]][1], g, fpr, n_boot=n_boot, seed=seed)
-        if lo <= 0.0:
-            r["note"] = f"within the CI of {best['label']}: simpler"
-            return r
-    return best
+def auto_rule(recipe: Recipe) -> str:
+    """The decision rule an ``auto`` recipe names (``rule = "..."``), checked; the default where it names none."""
+    from toolkit.mico.rules import RULES
+
+    unknown = sorted(set(recipe.params) - {"rule"})
+    if unknown:
+        raise ConfigError(f"recipe auto has no parameter(s) {', '.join(unknown)}; valid: rule")
+    rule = str(recipe.params.get("rule", DEFAULT_RULE))
+    if rule not in RULES:
+        raise ConfigError(f"unknown auto rule {rule!r}; valid: {', '.join(RULES)}")
+    return rule
 
 
 def select(
@@ -171,10 +208,12 @@ def select(
     fusion: bool = True,
     ids: list[int] | None = None,
     transforms: tuple[str, ...] = TRANSFORMS,
+    rule: str | None = None,
 ) -> Selection:
-    """Rank every candidate on the validation split of ``sd`` (train models ``ids``, default all) and choose one.
+    """Rank every candidate on the validation split of ``sd`` (train models ``ids``, default all) and let
+    ``rule`` (default ``rules.DEFAULT_RULE``) choose.
 
-    With ``fusion=False`` (or where ``fusion`` cannot be fitted) the choice is a single attack.
+    With ``fusion=False`` (or where the stackers cannot be fitted) the candidates are single attacks.
     """
     folds = list(validation_folds(sd, paths, n_folds, seed, ids=ids))
     y = np.concatenate([f.solution for f in folds])
@@ -187,29 +226,57 @@ def select(
             c = Candidate(r, t)
             cands[c.label()] = (c, per_target(s, g, t))
     fused = [(r, s) for r, s in raw if r.attack not in _NOT_FUSED]
-    model = None
+    stackers = {}
     if fusion and len(fused) >= 2 and len(folds) >= 2:
         x = fusion_features([s for _, s in fused], g)
-        cands[FUSION] = (Candidate(None), _fusion_oof(x, y, fold_of, seed))
-        model = fit_fusion(x, y, seed)
+        for name in (FUSION, FUSION_LOWFPR):
+            cands[name] = (Candidate(None, stacker=name), _fusion_oof(x, y, fold_of, seed, name, fpr))
+            stackers[name] = fit_fusion(x, y, seed, name, fpr)
     rows = _rank(cands, y, g, fpr, n_boot, seed)
-    chosen = _prefer_simpler(rows, cands, y, g, fpr, n_boot, seed)
+    table = _table(rows, cands, y, g, fpr, sd.scenario.dp)
+    pick = apply_rule(rule or DEFAULT_RULE, table, prior=load_prior(), n_boot=n_boot, seed=seed)
     for r in rows:
-        r["chosen"] = r is chosen
+        r["chosen"] = r["label"] in pick.labels
+        if r["chosen"] and pick.note:
+            r["note"] = pick.note
     ranking = [{k: v for k, v in r.items() if k != "candidate"} for r in rows]
+    picked = [cands[label][1] for label in pick.labels]
     return Selection(
-        chosen["candidate"],
+        cands[pick.labels[0]][0],
         ranking,
-        (y, cands[chosen["label"]][1], g),
+        (y, combine(picked, g, pick.combine), g),
         [r for r, _ in fused],
-        model,
+        stackers,
         [r for r, _ in raw],
+        pick,
+        {label: c for label, (c, _) in cands.items()},
+        table,
+    )
+
+
+def _table(rows: list[dict], cands: dict, y, g, fpr: float, dp: bool) -> Table:
+    """The ranking as the rules read it: every candidate's validation scores, figure and CI."""
+    cs = [r["candidate"] for r in rows]
+    return Table(
+        labels=tuple(r["label"] for r in rows),
+        families=tuple(c.family for c in cs),
+        recipes=tuple(c.base() for c in cs),
+        simplicity=tuple(c.simplicity() for c in cs),
+        scores=np.stack([cands[r["label"]][1] for r in rows]),
+        y=y,
+        groups=g,
+        objective=np.array([r["objective"] for r in rows]),
+        ci=np.array([r["ci"] for r in rows]),
+        fpr=fpr,
+        dp=dp,
     )
 
 
 def ranking_lines(name: str, sel: dict, top: int = 8) -> list[str]:
-    """The printed ranking: the top candidates with their CIs and the one chosen."""
-    lines = [f"auto ranking, {name} (validation, objective = strict TPR@FPR + 1e-3·AUC, 95% model-bootstrap CI):"]
+    """The printed ranking: the top candidates with their CIs, the one(s) chosen and the rule that chose."""
+    rule = sel.get("rule", DEFAULT_RULE)
+    how = f"; chosen by rule {rule}" + (" (mean rank of the picks)" if sel.get("combine") == "rank_mean" else "")
+    lines = [f"auto ranking, {name} (validation, objective = strict TPR@FPR + 1e-3·AUC, 95% model-bootstrap CI{how}):"]
     shown = sel["ranking"][:top] + [r for r in sel["ranking"][top:] if r["chosen"]]
     for i, r in enumerate(shown, 1):
         mark = "  <- chosen" + (f" ({r['note']})" if r.get("note") else "") if r["chosen"] else ""
@@ -217,9 +284,28 @@ def ranking_lines(name: str, sel: dict, top: int = 8) -> list[str]:
     return lines
 
 
+def candidate_scores(sel: Selection, arrays: PhaseArrays, labels, seed: int = 0) -> dict[str, np.ndarray]:
+    """{label: scores [P]} of candidates ``labels`` on concatenated targets, each recipe scored once."""
+    raw: dict[str, np.ndarray] = {}
+
+    def recipe_scores(r: Recipe) -> np.ndarray:
+        if r.label() not in raw:
+            raw[r.label()] = score_arrays(arrays, r, seed)
+        return raw[r.label()]
+
+    out = {}
+    for label in labels:
+        c = sel.candidates[label]
+        if c.recipe is not None:
+            out[label] = per_target(recipe_scores(c.recipe), arrays.groups, c.transform)
+        else:
+            x = fusion_features([recipe_scores(r) for r in sel.fused], arrays.groups)
+            out[label] = sel.stackers[c.stacker].decision_function(x)
+    return out
+
+
 def score_arrays_auto(sel: Selection, arrays: PhaseArrays, seed: int = 0) -> np.ndarray:
-    """Raw scores [P] of the chosen candidate on concatenated targets (a dev/final phase)."""
-    if sel.chosen.recipe is not None:
-        return per_target(score_arrays(arrays, sel.chosen.recipe, seed), arrays.groups, sel.chosen.transform)
-    x = fusion_features([score_arrays(arrays, r, seed) for r in sel.fused], arrays.groups)
-    return sel.fusion_model.decision_function(x)
+    """Scores [P] of the pick on concatenated targets (a dev/final phase)."""
+    labels = [c.label() for c in sel.picked()]
+    scores = candidate_scores(sel, arrays, labels, seed)
+    return combine([scores[label] for label in labels], arrays.groups, sel.pick.combine if sel.pick else "one")

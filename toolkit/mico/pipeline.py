@@ -17,7 +17,7 @@ import numpy as np
 from toolkit.errors import ConfigError
 from toolkit.kinds import Context, leaderboard_fpr
 from toolkit.metrics import FPR_GRID, metric_key
-from toolkit.mico.auto import AUTO, ranking_lines
+from toolkit.mico.auto import AUTO, auto_rule, ranking_lines
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.predictions import PhaseScores, load_phase_scores, save_phase_scores
 from toolkit.mico.scenario import ScenarioData
@@ -122,7 +122,7 @@ def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: boo
     return phases, validation_scores(sd, paths, recipe, seed=ctx.seed)
 
 
-def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: dict | None):
+def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: dict | None, rule: str | None):
     """``recipe = "auto"``: choose on the validation split, then score both phases with the choice.
 
     A tuned recipe (``mia tune``) replaces the choice only where its held-out figure beats it. Where
@@ -130,7 +130,7 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
     """
     from toolkit.mico.auto import score_arrays_auto, select
 
-    sel = select(sd, paths, fpr=leaderboard_fpr(ctx.track), seed=ctx.seed, fusion=not own)
+    sel = select(sd, paths, fpr=leaderboard_fpr(ctx.track), seed=ctx.seed, fusion=not own, rule=rule)
     meta = {"auto": sel.as_dict()}
     best = next(r for r in sel.ranking if r["chosen"])
     if tuned is not None and tuned["heldout"]["objective"] > best["objective"]:
@@ -143,7 +143,7 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
     for ph in TARGET_PHASES:
         arrays = sd.phase_arrays(ph, paths)
         phases[ph] = PhaseScores.pooled(ph, arrays.model_ids, score_arrays_auto(sel, arrays, ctx.seed))
-    return phases, sel.validation, meta, sel.chosen.recipe
+    return phases, sel.validation, meta, sel.chosen.recipe if len(sel.picked()) == 1 else None
 
 
 def stage_attack(ctx: Context, baseline: bool = True) -> dict:
@@ -169,10 +169,10 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
             for method, rec in methods.items():
                 if rec.attack == AUTO:
                     results[method], validation[method], extra, chosen = _score_auto(
-                        sd, ctx, paths, own and method == "recipe", _tuned_entry(ctx.track, sc)
+                        sd, ctx, paths, own and method == "recipe", _tuned_entry(ctx.track, sc), auto_rule(rec)
                     )
                     origin = "auto" if "overridden_by_tuned" not in extra["auto"] else "tuned (beats auto)"
-                    extra["auto"]["used"] = chosen.as_dict() if chosen else "fusion"
+                    extra["auto"]["used"] = chosen.as_dict() if chosen else extra["auto"]["chosen"]
                 else:
                     results[method], validation[method] = _score(sd, ctx, paths, rec, own and method == "recipe")
                 metrics[method] = _metrics_for(sd, ctx, results[method], validation[method])

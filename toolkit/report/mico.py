@@ -98,7 +98,9 @@ def _choice(meta: dict) -> tuple[list[str], dict[str, str]]:
         used = auto.get("used")
         used = Recipe.from_dict(used, "manifest").label() if isinstance(used, dict) else str(used)
         lines.append(
-            f"auto chose {auto.get('chosen')} among {len(auto.get('ranking', []))} candidates; "
+            f"auto chose {auto.get('chosen')} among {len(auto.get('ranking', []))} candidates"
+            + (f" (rule {auto['rule']})" if auto.get("rule") else "")
+            + "; "
             f"scored with {used}"
             + (f" (transform {auto['transform']})" if auto.get("transform") else "")
             + (", overridden by the tuned recipe" if "overridden_by_tuned" in auto else "")

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from toolkit.attacks import attack_params, run_attack
+from toolkit.attacks.fusion import weighted_logreg
 from toolkit.attacks.variants import default_recipes
 from toolkit.errors import ToolkitError
 from toolkit.tracks import Recipe
@@ -48,8 +49,7 @@ _NO_SHADOWS = ("threshold",)  # families that need no reference models
 TRAIN_ARGS = ("train_logits", "train_labels", "train_membership")
 _OWN_CANDIDATES = ("ensemble",)  # the registered supervised attack is replaced by the stackers below
 QUANTILE_LEVEL = 0.95  # 1 − the board's FPR
-LOW_FPR_QUANTILE = 0.9
-LOW_FPR_WEIGHT = 4.0
+LOW_FPR = 0.1  # fusion up-weights the rows above the non-members' 90th percentile
 
 
 @dataclass(frozen=True)
@@ -122,22 +122,6 @@ def _stacker(model: str, views: str, refs: bool) -> Candidate:
     return Candidate(label, "stack", True, fit_score)
 
 
-def _weighted_logreg(x: np.ndarray, y: np.ndarray, seed: int):
-    """Logistic regression refitted with the low-FPR region's rows weighted ``LOW_FPR_WEIGHT``×."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    def fit(weights):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000, random_state=seed))
-        return model.fit(x, y, logisticregression__sample_weight=weights)
-
-    first = fit(np.ones(len(y)))
-    s = first.decision_function(x)
-    cut = np.quantile(s[y == 0], LOW_FPR_QUANTILE) if (y == 0).any() else np.inf
-    return fit(np.where(s >= cut, LOW_FPR_WEIGHT, 1.0))
-
-
 def _fusion() -> Candidate:
     def fit_score(outs, rows, train_rows, seed):
         from toolkit.attacks.features import output_features
@@ -146,7 +130,7 @@ def _fusion() -> Candidate:
         feats, names = output_features(outs.target[both], outs.labels[both])
         keep = [names.index(n) for n in ("loss", "phi", "logit_margin", "entropy")]
         x = np.hstack([feats[:, keep], _reference_scores(outs, both, seed)])
-        model = _weighted_logreg(x[: len(train_rows)], outs.membership[train_rows].astype(np.int64), seed)
+        model = weighted_logreg(x[: len(train_rows)], outs.membership[train_rows].astype(np.int64), seed, fpr=LOW_FPR)
         return model.decision_function(x[len(train_rows) :])
 
     return Candidate("fusion(low-FPR weighted)", "fusion", True, fit_score)

@@ -1,0 +1,230 @@
+"""The decision rules of ``recipe = "auto"``: how one validation ranking becomes one submission.
+
+Under DP every candidate's validation figure carries a CI of ±0.02–0.03, wider than most gaps
+between families, so which rule turns the ranking into a choice matters as much as the ranking.
+Each rule sees only the validation split (a ``Table`` of every candidate's pooled scores) and
+returns a ``Pick``: one candidate, or several whose per-target ranks are averaged.
+
+- ``best``: the top validation figure (ties to the simpler candidate);
+- ``simplest_in_ci``: the simplest candidate whose paired-bootstrap gain against the best contains
+  zero (the toolkit's first rule);
+- ``shrunk``: every figure shrunk toward its family's mean relative figure on other archives
+  (empirical Bayes; Efron & Morris 1975): d̃ = (τ²·d + se²·μ_family) / (τ² + se²), where d is the
+  candidate's figure minus the scenario's best, se its bootstrap standard error, and μ_family, τ²
+  come from a ``Prior`` fitted on other archives (``fit_prior``);
+- ``rank_top3`` / ``rank_top5``: the mean per-target rank of the k best distinct recipes (a small
+  ensemble; rank averaging needs no fitted weights, so it cannot overfit the split);
+- ``fusion`` / ``fusion_lowfpr``: always the out-of-fold stacker (plain, or fitted with the rows
+  of the low-FPR region up-weighted, ``attacks.fusion``).
+
+Which rule is the default is measured, not assumed: ``benchmarks/selection.py`` scores every rule's
+final-phase regret over many local archives and picks the lowest leave-one-archive-out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.errors import ConfigError
+from toolkit.metrics import gain_ci
+
+__all__ = [
+    "Table",
+    "Pick",
+    "Prior",
+    "RULES",
+    "DEFAULT_RULE",
+    "FUSION",
+    "FUSION_LOWFPR",
+    "apply_rule",
+    "combine",
+    "fit_prior",
+    "load_prior",
+    "order",
+]
+
+FUSION = "fusion"
+FUSION_LOWFPR = "fusion(low-FPR weighted)"
+PRIOR_FILE = Path(__file__).with_name("selection_prior.json")
+_Z95 = 1.959964
+_TAU2_FLOOR = 1e-4  # (0.01)²: families never known better than a point of TPR apart
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """Every candidate's pooled validation scores in one scenario (rows of ``scores`` follow ``labels``)."""
+
+    labels: tuple[str, ...]
+    families: tuple[str, ...]
+    recipes: tuple[str, ...]  # the recipe behind each label (one recipe under several transforms)
+    simplicity: tuple[tuple[int, int], ...]
+    scores: np.ndarray  # float64 [K, n]
+    y: np.ndarray  # int64 [n]
+    groups: np.ndarray  # int64 [n], the target model of each row
+    objective: np.ndarray  # float64 [K]
+    ci: np.ndarray  # float64 [K, 2]
+    fpr: float
+    dp: bool
+
+    def index(self, label: str) -> int:
+        return self.labels.index(label)
+
+    def se(self) -> np.ndarray:
+        """Each figure's standard error, from its 95% bootstrap interval."""
+        return np.maximum((self.ci[:, 1] - self.ci[:, 0]) / (2 * _Z95), 1e-6)
+
+    def relative(self) -> np.ndarray:
+        """Each figure minus the scenario's best (≤ 0): comparable across scenarios of other difficulty."""
+        return self.objective - self.objective.max()
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What a rule submits: one candidate (``combine = "one"``) or the mean per-target rank of several."""
+
+    rule: str
+    labels: tuple[str, ...]
+    combine: str = "one"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Per (DP or not, family): the mean relative validation figure on other archives, and τ² per DP class."""
+
+    means: dict[tuple[bool, str], float]
+    tau2: dict[bool, float]
+
+    def as_dict(self) -> dict:
+        return {
+            "means": [{"dp": dp, "family": f, "mean": v} for (dp, f), v in sorted(self.means.items())],
+            "tau2": {str(dp).lower(): v for dp, v in self.tau2.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Prior:
+        try:
+            means = {(bool(r["dp"]), str(r["family"])): float(r["mean"]) for r in data["means"]}
+            tau2 = {k == "true": float(v) for k, v in data["tau2"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ConfigError("the selection prior is not a {means, tau2} table", "write it again") from None
+        return cls(means, tau2)
+
+
+def order(table: Table) -> list[int]:
+    """Row indices from the best validation figure down (ties to the simpler candidate)."""
+    return sorted(range(len(table.labels)), key=lambda i: (-table.objective[i], table.simplicity[i]))
+
+
+def _best(table: Table, **_) -> Pick:
+    return Pick("best", (table.labels[order(table)[0]],))
+
+
+def _simplest_in_ci(table: Table, *, n_boot: int = 200, seed: int = 0, **_) -> Pick:
+    rows = order(table)
+    best = rows[0]
+    simpler = sorted(
+        (i for i in rows[1:] if table.simplicity[i] < table.simplicity[best]),
+        key=lambda i: (table.simplicity[i], -table.objective[i]),
+    )
+    for i in simpler:
+        _, lo, _ = gain_ci(
+            table.y, table.scores[best], table.scores[i], table.groups, table.fpr, n_boot=n_boot, seed=seed
+        )
+        if lo <= 0.0:
+            return Pick("simplest_in_ci", (table.labels[i],), note=f"within the CI of {table.labels[best]}: simpler")
+    return Pick("simplest_in_ci", (table.labels[best],))
+
+
+def _shrunk(table: Table, *, prior: Prior | None = None, **_) -> Pick:
+    if prior is None:
+        return Pick("shrunk", _best(table).labels, note="no prior: the best figure")
+    d, se2 = table.relative(), table.se() ** 2
+    tau2 = prior.tau2.get(table.dp, _TAU2_FLOOR)
+    mu = np.array([prior.means.get((table.dp, f), np.nan) for f in table.families])
+    mu = np.where(np.isfinite(mu), mu, d)  # a family the prior has not seen keeps its own figure
+    post = (tau2 * d + se2 * mu) / (tau2 + se2)
+    i = min(range(len(post)), key=lambda k: (-post[k], table.simplicity[k]))
+    return Pick("shrunk", (table.labels[i],), note=f"shrunk figure {post[i] + table.objective.max():.4f}")
+
+
+def _rank_top(k: int) -> Callable[..., Pick]:
+    def rule(table: Table, **_) -> Pick:
+        chosen, seen = [], set()
+        for i in order(table):
+            if table.families[i] == FUSION or table.recipes[i] in seen:
+                continue  # transforms keep each target's order: one recipe counts once
+            seen.add(table.recipes[i])
+            chosen.append(table.labels[i])
+            if len(chosen) == k:
+                break
+        return Pick(f"rank_top{k}", tuple(chosen), "rank_mean" if len(chosen) > 1 else "one")
+
+    return rule
+
+
+def _always(label: str, name: str) -> Callable[..., Pick]:
+    def rule(table: Table, **kw) -> Pick:
+        if label in table.labels:
+            return Pick(name, (label,))
+        return Pick(name, _best(table).labels, note=f"{label} could not be fitted: the best figure")
+
+    return rule
+
+
+RULES: dict[str, Callable[..., Pick]] = {
+    "best": _best,
+    "simplest_in_ci": _simplest_in_ci,
+    "shrunk": _shrunk,
+    "rank_top3": _rank_top(3),
+    "rank_top5": _rank_top(5),
+    "fusion": _always(FUSION, "fusion"),
+    "fusion_lowfpr": _always(FUSION_LOWFPR, "fusion_lowfpr"),
+}
+DEFAULT_RULE = "simplest_in_ci"
+
+
+def apply_rule(name: str, table: Table, *, prior: Prior | None = None, n_boot: int = 200, seed: int = 0) -> Pick:
+    """The candidate(s) rule ``name`` submits for this validation table."""
+    if name not in RULES:
+        raise ConfigError(f"unknown auto rule {name!r}; valid: {', '.join(RULES)}")
+    return RULES[name](table, prior=prior, n_boot=n_boot, seed=seed)
+
+
+def combine(scores: Sequence[np.ndarray], groups: np.ndarray, how: str) -> np.ndarray:
+    """One score vector from a pick's candidates: the only one, or the mean of their per-target ranks."""
+    from toolkit.mico.calibration import rank_within
+
+    if how == "one":
+        return np.asarray(scores[0], dtype=np.float64)
+    if how == "rank_mean":
+        return np.mean([rank_within(np.asarray(s, dtype=np.float64), groups) for s in scores], axis=0)
+    raise ConfigError(f"unknown combination {how!r}; valid: one, rank_mean")
+
+
+def fit_prior(tables: Sequence[Table]) -> Prior:
+    """Family means of the relative validation figure over ``tables``, and τ² (their spread less the noise)."""
+    means, tau2 = {}, {}
+    for dp in (False, True):
+        rows = [(f, d, s) for t in tables if t.dp == dp for f, d, s in zip(t.families, t.relative(), t.se())]
+        if not rows:
+            continue
+        fams = sorted({f for f, _, _ in rows})
+        for f in fams:
+            means[(dp, f)] = float(np.mean([d for g, d, _ in rows if g == f]))
+        resid = np.array([d - means[(dp, f)] for f, d, _ in rows])
+        noise = np.mean([s**2 for _, _, s in rows])
+        tau2[dp] = float(max(resid.var() - noise, _TAU2_FLOOR))
+    return Prior(means, tau2)
+
+
+def load_prior(path: Path = PRIOR_FILE) -> Prior | None:
+    """The prior shipped with the toolkit (written by ``benchmarks/selection.py --write-prior``), if any."""
+    if not Path(path).is_file():
+        return None
+    return Prior.from_dict(json.loads(Path(path).read_text()))
