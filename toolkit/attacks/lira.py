@@ -26,7 +26,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr
 
+from toolkit.attacks.reference_stats import POOLS, shrink_to_class
 from toolkit.attacks.registry import register
+from toolkit.errors import ConfigError
 from toolkit.signals import check_keep, phi
 
 __all__ = ["masked_median", "masked_var", "pooled_sigma", "gaussian_logpdf", "lira_scores", "lira"]
@@ -102,10 +104,14 @@ def lira_scores(
     online: bool = True,
     fix_variance: bool = True,
     two_sided: bool = False,
+    pool: str = "none",
+    labels=None,
 ) -> np.ndarray:
     """LiRA on signal arrays: ``target_phi`` [P, V], ``ref_phi`` [R, P, V], ``keep`` bool [R, P].
 
-    Returns float64 [P], the per-view scores (see the module docstring) averaged over V.
+    Returns float64 [P], the per-view scores (see the module docstring) averaged over V. With
+    ``pool="class"`` (and ``labels`` [P]) each point's IN and OUT medians and variances are shrunk
+    toward its class's (``reference_stats.shrink_to_class``) before the fallbacks.
     """
     s = np.asarray(target_phi, dtype=np.float64)
     if s.ndim == 1:
@@ -116,9 +122,16 @@ def lira_scores(
     k_in = check_keep(keep, *ref.shape[:2])[..., None]  # a transposed mask is an error, not reshaped
     k_out = ~k_in
     fallback = np.full(s.shape, float(np.median(ref)))
-    mu_in, mu_out, has_gap = _fill_means(masked_median(ref, k_in), masked_median(ref, k_out), fallback)
-    sd_in = _sigma(masked_var(ref, k_in), fix_variance)
-    sd_out = _sigma(masked_var(ref, k_out), fix_variance)
+    stats = [masked_median(ref, k_in), masked_median(ref, k_out), masked_var(ref, k_in), masked_var(ref, k_out)]
+    if pool == "class" and labels is not None:
+        n_in, n_out = k_in.sum(0), k_out.sum(0)  # [P, 1]
+        stats = [
+            shrink_to_class(v.T, n.T, labels).T
+            for v, n in zip(stats, (n_in, n_out, np.maximum(n_in - 1, 0), np.maximum(n_out - 1, 0)))
+        ]
+    mu_in, mu_out, has_gap = _fill_means(stats[0], stats[1], fallback)
+    sd_in = _sigma(stats[2], fix_variance)
+    sd_out = _sigma(stats[3], fix_variance)
     if not has_gap:
         # one side only everywhere: no likelihood ratio exists, calibrate like hardness "z"
         has_out = k_out.any(0)
@@ -145,12 +158,18 @@ def lira(
     online: bool = True,
     fix_variance: bool = True,
     two_sided: bool = False,
+    pool: str = "none",
 ) -> np.ndarray:
     """Carlini et al. (S&P 2022) likelihood-ratio attack on φ; see the module docstring.
 
     ``online``: IN and OUT Gaussians (else OUT only); ``fix_variance``: pooled σ shared by all
-    points; ``two_sided``: offline score −log N(s; μ_out, σ_out²) instead of log Φ((s−μ_out)/σ_out).
+    points; ``two_sided``: offline score −log N(s; μ_out, σ_out²) instead of log Φ((s−μ_out)/σ_out);
+    ``pool`` (none | class): per-point statistics shrunk toward the class's, for few references.
     """
+    if pool not in POOLS:
+        raise ConfigError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
     s = phi(target, labels)
     ref_s = phi(ref, labels) if len(ref) else np.zeros((0,) + s.shape)
-    return lira_scores(s, ref_s, keep, online=online, fix_variance=fix_variance, two_sided=two_sided)
+    return lira_scores(
+        s, ref_s, keep, online=online, fix_variance=fix_variance, two_sided=two_sided, pool=pool, labels=labels
+    )

@@ -15,14 +15,27 @@ __all__ = ["VARIANTS", "default_recipes"]
 
 VARIANTS: dict[str, list[dict]] = {
     "threshold": [{"signal": "loss"}, {"signal": "modified_entropy"}],
-    "hardness": [{"formula": "in"}, {"formula": "mid"}, {"formula": "z"}],
-    "lira": [{}, {"fix_variance": False}, {"online": False}, {"online": False, "two_sided": True}],
+    "hardness": [
+        {"formula": "in"},
+        {"formula": "mid"},
+        {"formula": "z"},
+        {"formula": "gap"},
+        {"formula": "mid", "pool": "class"},
+    ],
+    "lira": [
+        {},
+        {"fix_variance": False},
+        {"online": False},
+        {"online": False, "two_sided": True},
+        {"pool": "class"},
+    ],
     "rmia": [{}, {"offline": False}],
     "ensemble": [{}],
     "base": [{}, {"online": False}],
     "bavaria": [{}, {"variant": "n"}, {"online": False}, {"variant": "n", "online": False}],
     "informia": [{}, {"offline": False}],
     "quantile": [{}, {"level": 0.99}],
+    "rapid": [{}],
 }
 
 
