@@ -291,7 +291,16 @@ def main() -> None:
     if args.write_prior:
         from toolkit.mico.rules import PRIOR_FILE
 
-        PRIOR_FILE.write_text(json.dumps(fit_prior([r["table"] for r in records.values()]).as_dict(), indent=1) + "\n")
+        PRIOR_FILE.write_text(
+            json.dumps(
+                {
+                    "made_by": f"python benchmarks/selection.py --write-prior ({len(records)} scenarios)",
+                    **fit_prior([r["table"] for r in records.values()]).as_dict(),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         print(f"wrote {PRIOR_FILE}")
     print(f"\ntotal {summary['seconds']:.0f} s")
 

@@ -69,7 +69,9 @@ def _variant(state: dict, kind: str, key_index: int) -> object:
     elif kind == "shape":
         out[key] = torch.zeros(*[d + 1 for d in value.shape])
     elif kind in ("nan", "inf"):
-        bad = value.clone()
+        # an earlier variant may have made it sparse, or an integer or bool tensor, which cannot hold NaN
+        dense = value.to_dense() if value.is_sparse else value
+        bad = dense.clone() if dense.is_floating_point() or dense.is_complex() else dense.to(torch.float32)
         bad.view(-1)[0] = math.nan if kind == "nan" else -math.inf
         out[key] = bad
     elif kind == "int_key":
@@ -83,7 +85,9 @@ def _variant(state: dict, kind: str, key_index: int) -> object:
     elif kind == "duplicate":
         out["_module." + key] = value.clone()
     elif kind == "prefix":
-        return OrderedDict(("_module." + k, v) for k, v in state.items())
+        return OrderedDict(
+            (f"_module.{k}", v) for k, v in state.items()
+        )  # an earlier variant may have made a key an int
     elif kind == "list":
         return list(state.values())
     elif kind == "tensor":

@@ -7,9 +7,9 @@ import pytest
 
 from toolkit.errors import ConfigError
 from toolkit.mico.auto import Candidate, _rank, _table, auto_rule, score_arrays_auto, select
-from toolkit.mico.rules import DEFAULT_RULE, apply_rule
 from toolkit.mico.calibration import per_target
 from toolkit.mico.pipeline import Context
+from toolkit.mico.rules import DEFAULT_RULE, apply_rule
 from toolkit.tracks import Recipe, load_track
 
 
@@ -78,7 +78,9 @@ def test_select_on_the_demo_ranks_every_family_and_scores_with_its_choice(tiny_d
     labels = [r["label"] for r in sel.ranking]
     assert len(labels) == 4 * 3 + 2 and "fusion" in labels  # every recipe × transform, and the two stackers
     assert "fusion(low-FPR weighted)" in labels
-    assert sum(r["chosen"] for r in sel.ranking) == 1
+    chosen = [r["label"] for r in sel.ranking if r["chosen"]]
+    assert chosen == list(sel.pick.labels) and sel.pick.rule == DEFAULT_RULE
+    assert 1 <= len(chosen) <= 3 and len({sel.candidates[c].base() for c in chosen}) == len(chosen)  # distinct recipes
     y, s, g = sel.validation
     assert len(y) == len(s) == len(g) == 200 * len(sd.models["train"])
     arrays = sd.phase_arrays("final", paths)

@@ -60,7 +60,8 @@ def test_zip_layout_is_the_scorers(submitted):
     assert manifest["track"] == "demo" and manifest["packages"]["torch"]
     inf = manifest["scenarios"]["demo_inf"]
     assert inf["recipe"]["attack"] == "auto" and inf["recipe_origin"] == "auto"
-    assert [r["label"] for r in inf["auto"]["ranking"] if r["chosen"]] == [inf["auto"]["chosen"]]
+    assert [r["label"] for r in inf["auto"]["ranking"] if r["chosen"]] == inf["auto"]["picked"]
+    assert inf["auto"]["rule"] == "rank_top3" and inf["auto"]["chosen"].startswith("mean rank of ")
     assert "validation" in manifest["scenarios"]["demo_inf"]["metrics"]["recipe"]
     # prediction.csv files mirror the model folders beside the zip
     assert len(list(zip_path.parent.glob("demo/*/*/model_*/prediction.csv"))) == 12

@@ -94,3 +94,12 @@ def test_unknown_rule_and_bad_prior_are_one_line_errors():
         apply_rule("top", t)
     with pytest.raises(ConfigError, match="not a"):
         Prior.from_dict({"means": [{"dp": True}]})
+
+
+def test_the_shipped_prior_covers_both_privacy_classes():
+    from toolkit.mico.rules import load_prior
+
+    prior = load_prior()
+    assert prior is not None and set(prior.tau2) == {False, True}
+    assert {f for dp, f in prior.means if dp} >= {"hardness", "lira", "rmia"}
+    assert all(v <= 0 for v in prior.means.values())  # relative to each scenario's best figure

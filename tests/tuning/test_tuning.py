@@ -10,6 +10,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
+from toolkit.attacks.registry import attack_params
 from toolkit.cli import cli
 from toolkit.errors import ConfigError
 from toolkit.metrics import roc, tpr_at_fpr
@@ -187,7 +188,9 @@ def test_tune_writes_study_recipe_and_report_then_resumes(tiny_demo, runs):
     assert len(optuna.load_study(study_name="demo-demo_inf", storage=storage).trials) == 10
     # trial 0 is the default recipe, enqueued
     first = optuna.load_study(study_name="demo-demo_inf", storage=storage).trials[0].params
-    assert candidate_from_params(first).recipe.as_dict() == entry["default_recipe"]  # auto's single-attack choice
+    cand, default = candidate_from_params(first).recipe.as_dict(), entry["default_recipe"]
+    filled = {**attack_params(default["attack"]), **default}  # the trial names every searched parameter
+    assert set(default) <= set(cand) and cand == {k: filled[k] for k in cand}  # auto's single-attack choice
     assert entry["default_recipe"]["attack"] in (
         "hardness",
         "threshold",

@@ -186,7 +186,9 @@ RULES: dict[str, Callable[..., Pick]] = {
     "fusion": _always(FUSION, "fusion"),
     "fusion_lowfpr": _always(FUSION_LOWFPR, "fusion_lowfpr"),
 }
-DEFAULT_RULE = "simplest_in_ci"
+# The lowest mean final-phase regret over 24 local scenarios, and the rule chosen leave-one-archive-out
+# in each of the 8 folds (benchmarks/selection.py).
+DEFAULT_RULE = "rank_top3"
 
 
 def apply_rule(name: str, table: Table, *, prior: Prior | None = None, n_boot: int = 200, seed: int = 0) -> Pick:

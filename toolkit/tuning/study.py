@@ -30,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.attacks.variants import default_recipes
 from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text
 from toolkit.kinds import Context, leaderboard_fpr
 from toolkit.metrics import AUC_WEIGHT, figures, gain_ci, objective_value
-from toolkit.mico.auto import AUTO, select
+from toolkit.mico.auto import AUTO, auto_rule, select
 from toolkit.mico.folds import fold_arrays, pool, train_logits, validation_folds
 from toolkit.mico.scenario import PhaseArrays, ScenarioData
 from toolkit.mico.scoring import score_arrays
@@ -184,8 +185,11 @@ def _evaluate(folds: TuningFolds, best: Candidate, default: Candidate, fpr_x: fl
     return out, curves
 
 
-def _concrete_default(sd: ScenarioData, ctx: Context, scenario: Scenario, tuning_ids: list[int]) -> Recipe:
-    """The recipe the track would use: ``auto``'s single-attack choice, made on the tuning models only."""
+def _concrete_default(
+    sd: ScenarioData, ctx: Context, scenario: Scenario, tuning_ids: list[int], attacks: list[str]
+) -> Recipe:
+    """The recipe the track would use, as one point of the search space: ``auto``'s first pick among the
+    searched families' recipes (no stacker, no per-target transform), made on the tuning models only."""
     if scenario.recipe.attack != AUTO:
         return scenario.recipe
     sel = select(
@@ -196,7 +200,9 @@ def _concrete_default(sd: ScenarioData, ctx: Context, scenario: Scenario, tuning
         fusion=False,
         ids=tuning_ids,
         transforms=("raw",),
-    )  # the search space has no per-target transform
+        recipes=default_recipes(attacks),
+        rule=auto_rule(scenario.recipe),
+    )
     return sel.chosen.recipe
 
 
@@ -222,7 +228,7 @@ def tune_scenario(
     fpr_x = objective_fpr(ctx.track)
     name = study_name or f"{ctx.track.name}-{scenario.name}"
     study = open_study(storage or default_storage(ctx.track), name, ctx.seed, shared=storage is not None)
-    default = Candidate(_concrete_default(sd, ctx, scenario, folds.tuning_ids))
+    default = Candidate(_concrete_default(sd, ctx, scenario, folds.tuning_ids, attacks))
     enqueue_default(study, default, attacks, folds.view_names)
 
     def score(cand: Candidate, report) -> tuple[float, float, float]:
