@@ -102,7 +102,11 @@ def _choice(meta: dict) -> tuple[list[str], dict[str, str]]:
             + (f" (rule {auto['rule']})" if auto.get("rule") else "")
             + "; "
             f"scored with {used}"
-            + (f" (transform {auto['transform']})" if auto.get("transform") else "")
+            + (
+                f" (transform {auto['transform']})"
+                if auto.get("transform") and auto.get("combine", "one") == "one"
+                else ""
+            )
             + (", overridden by the tuned recipe" if "overridden_by_tuned" in auto else "")
             + "."
         )
