@@ -81,13 +81,12 @@ def build_all(tracks: list[Track], data: Path, jobs: int) -> None:
 def candidate_list() -> list[str]:
     """The labels auto ranks today (recipes × transforms, then the stackers): the score cache's key."""
     from toolkit.attacks.variants import default_recipes
+    from toolkit.mico.auto import Candidate
     from toolkit.mico.calibration import TRANSFORMS
     from toolkit.mico.rules import FUSION, FUSION_LOWFPR
 
-    return sorted(
-        [*(f"{r.label()}" + ("" if t == "raw" else f" [{t}]") for r in default_recipes() for t in TRANSFORMS)]
-        + [FUSION, FUSION_LOWFPR]
-    )
+    labels = [Candidate(r, t).label() for r in default_recipes() for t in TRANSFORMS]
+    return sorted(labels + [FUSION, FUSION_LOWFPR])
 
 
 def score_scenario(track: Track, sc, data: Path, jobs: int, out: Path) -> None:
