@@ -47,7 +47,8 @@ def shrink_to_class(stat: np.ndarray, count: np.ndarray, labels: np.ndarray, str
     s̃(x) = (n_x·s(x) + k·s̄_c) / (n_x + k), with s̄_c = Σ_{x∈c} n_x s(x) / Σ_{x∈c} n_x over the points of
     x's class c among those scored, and k = ``strength``: a point with no sample of its own takes its
     class's value, one with many keeps its own. Pooling over similar points where a point has few
-    references is the idea of PMIA (NDSS 2026); this conjugate-style weighting is our choice.
+    references is the idea of the proxy attack PMIA (Du et al., "Cascading and Proxy Membership Inference
+    Attacks", NDSS 2026, arXiv 2511.04716); this conjugate-style weighting is our choice.
     A class with no sample at all leaves its points' values as they are (NaN stays NaN).
     """
     labels = np.asarray(labels, dtype=np.int64)
