@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.attacks.reference_stats import POOLS, masked_mean, masked_std, pooled_mean
+from toolkit.attacks.reference_stats import POOLS, fill_missing_side, masked_mean, masked_std, pooled_mean
 from toolkit.attacks.registry import register
 from toolkit.errors import ConfigError
 from toolkit.signals import oriented
@@ -47,11 +47,9 @@ def calibrate(
         return (s - mu_all) / sd
     mu_in, mu_out = (pooled_mean(ref_s, side, labels, pool) for side in (keep, ~keep))
     if formula == "gap":
-        both = np.isfinite(mu_in) & np.isfinite(mu_out)
-        gap = float(np.median((mu_in - mu_out)[both])) if both.any() else 1.0
-        mu_in_f = np.where(np.isfinite(mu_in), mu_in, np.where(np.isfinite(mu_out), mu_out + gap, mu_all + gap / 2))
-        mu_out_f = np.where(np.isfinite(mu_out), mu_out, mu_in_f - gap)
-        return (mu_in_f - mu_out_f) * (s - (mu_in_f + mu_out_f) / 2)
+        mu_in_f, mu_out_f, has_gap = fill_missing_side(mu_in, mu_out, mu_all)
+        # no point with both sides: no gap to weight by, so the midpoint alone (the side that exists)
+        return (mu_in_f - mu_out_f if has_gap else 1.0) * (s - (mu_in_f + mu_out_f) / 2)
     mu_in_f = np.where(np.isnan(mu_in), np.where(np.isnan(mu_out), mu_all, mu_out), mu_in)
     mu_out_f = np.where(np.isnan(mu_out), mu_in_f, mu_out)
     if formula == "in":

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr
 
-from toolkit.attacks.reference_stats import POOLS, shrink_to_class
+from toolkit.attacks.reference_stats import POOLS, fill_missing_side, shrink_to_class
 from toolkit.attacks.registry import register
 from toolkit.errors import ConfigError
 from toolkit.signals import check_keep, phi
@@ -82,20 +82,6 @@ def _sigma(var: np.ndarray, fix_variance: bool) -> np.ndarray:
     return np.where(np.isfinite(sd) & (sd > 0), sd, glob)
 
 
-def _fill_means(mu_in: np.ndarray, mu_out: np.ndarray, fallback: np.ndarray):
-    """Fill a missing side by the median IN−OUT gap Δ; return (μ_in, μ_out, has_gap)."""
-    both = np.isfinite(mu_in) & np.isfinite(mu_out)
-    if not both.any():
-        known = np.where(np.isfinite(mu_in), mu_in, np.where(np.isfinite(mu_out), mu_out, fallback))
-        return known, known, False
-    gap = float(np.median((mu_in - mu_out)[both]))
-    mu_in_f = np.where(np.isfinite(mu_in), mu_in, mu_out + gap)
-    mu_out_f = np.where(np.isfinite(mu_out), mu_out, mu_in_f - gap)
-    mu_in_f = np.where(np.isfinite(mu_in_f), mu_in_f, fallback + gap / 2)
-    mu_out_f = np.where(np.isfinite(mu_out_f), mu_out_f, fallback - gap / 2)
-    return mu_in_f, mu_out_f, True
-
-
 def lira_scores(
     target_phi: np.ndarray,
     ref_phi: np.ndarray,
@@ -129,7 +115,7 @@ def lira_scores(
             shrink_to_class(v.T, n.T, labels).T
             for v, n in zip(stats, (n_in, n_out, np.maximum(n_in - 1, 0), np.maximum(n_out - 1, 0)))
         ]
-    mu_in, mu_out, has_gap = _fill_means(stats[0], stats[1], fallback)
+    mu_in, mu_out, has_gap = fill_missing_side(stats[0], stats[1], fallback)
     sd_in = _sigma(stats[2], fix_variance)
     sd_out = _sigma(stats[3], fix_variance)
     if not has_gap:

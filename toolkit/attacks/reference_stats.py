@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["masked_mean", "masked_std", "masked_median", "pooled_mean", "shrink_to_class", "POOLS", "POOL_STRENGTH"]
+__all__ = [
+    "masked_mean",
+    "masked_std",
+    "masked_median",
+    "pooled_mean",
+    "shrink_to_class",
+    "fill_missing_side",
+    "POOLS",
+    "POOL_STRENGTH",
+]
 
 POOLS = ("none", "class")
 POOL_STRENGTH = 4.0  # pseudo-references the class statistic is worth: outweighed once a point has a few of its own
@@ -73,3 +82,17 @@ def pooled_mean(values: np.ndarray, mask: np.ndarray, labels, pool: str = "none"
     if pool == "none" or labels is None or len(values) == 0:
         return mu
     return shrink_to_class(mu, mask.sum(0), labels)
+
+
+def fill_missing_side(mu_in: np.ndarray, mu_out: np.ndarray, fallback: np.ndarray):
+    """Fill a missing side by the median IN−OUT gap Δ; return (μ_in, μ_out, has_gap)."""
+    both = np.isfinite(mu_in) & np.isfinite(mu_out)
+    if not both.any():
+        known = np.where(np.isfinite(mu_in), mu_in, np.where(np.isfinite(mu_out), mu_out, fallback))
+        return known, known, False
+    gap = float(np.median((mu_in - mu_out)[both]))
+    mu_in_f = np.where(np.isfinite(mu_in), mu_in, mu_out + gap)
+    mu_out_f = np.where(np.isfinite(mu_out), mu_out, mu_in_f - gap)
+    mu_in_f = np.where(np.isfinite(mu_in_f), mu_in_f, fallback + gap / 2)
+    mu_out_f = np.where(np.isfinite(mu_out_f), mu_out_f, fallback - gap / 2)
+    return mu_in_f, mu_out_f, True

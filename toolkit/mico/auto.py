@@ -234,7 +234,9 @@ def select(
             stackers[name] = fit_fusion(x, y, seed, name, fpr)
     rows = _rank(cands, y, g, fpr, n_boot, seed)
     table = _table(rows, cands, y, g, fpr, sd.scenario.dp)
-    pick = apply_rule(rule or DEFAULT_RULE, table, prior=load_prior(), n_boot=n_boot, seed=seed)
+    rule = rule or DEFAULT_RULE
+    prior = load_prior() if rule == "shrunk" else None  # the only rule that reads it
+    pick = apply_rule(rule, table, prior=prior, n_boot=n_boot, seed=seed)
     for r in rows:
         r["chosen"] = r["label"] in pick.labels
         if r["chosen"] and pick.note:

@@ -32,6 +32,7 @@ import numpy as np
 
 from toolkit.errors import ConfigError
 from toolkit.metrics import gain_ci
+from toolkit.mico.calibration import rank_within
 
 __all__ = [
     "Table",
@@ -200,8 +201,6 @@ def apply_rule(name: str, table: Table, *, prior: Prior | None = None, n_boot: i
 
 def combine(scores: Sequence[np.ndarray], groups: np.ndarray, how: str) -> np.ndarray:
     """One score vector from a pick's candidates: the only one, or the mean of their per-target ranks."""
-    from toolkit.mico.calibration import rank_within
-
     if how == "one":
         return np.asarray(scores[0], dtype=np.float64)
     if how == "rank_mean":
