@@ -9,15 +9,16 @@ VENV    ?= .venv
 track   ?= demo
 DATA    ?= data
 JOBS    ?= 2
+N       ?=
 EXTRAS  ?= dev,dp,cluster,postgres,sst2
 MIA     := $(VENV)/bin/mia
 ARGS    := --track $(track) --data $(DATA)
 
-.PHONY: help install challenge outputs attack package check submit evaluate tune study test lint bench clean
+.PHONY: help install challenge references outputs attack package check submit evaluate tune study test lint bench clean
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make submit | test | lint | challenge | outputs | attack | package | check ZIP=... | evaluate | tune | study | bench | clean"
+	@echo "make submit | test | lint | challenge | references [N=64] | outputs | attack | package | check ZIP=... | evaluate | tune | study | bench | clean"
 	@echo "variables: track=$(track) DATA=$(DATA) JOBS=$(JOBS)"
 
 $(VENV)/.installed: setup.cfg setup.py pyproject.toml
@@ -30,6 +31,9 @@ install: $(VENV)/.installed
 
 challenge: install
 	$(MIA) challenge build $(ARGS) -j $(JOBS)
+
+references: install
+	$(MIA) references $(ARGS) -j $(JOBS) $(if $(N),-n $(N))
 
 outputs: install
 	$(MIA) outputs $(ARGS) -j $(JOBS)

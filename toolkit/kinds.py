@@ -43,7 +43,7 @@ KIND_MODULES = {"mico": "toolkit.mico.kind", "tml": "toolkit.tml.kind"}
 KINDS = tuple(KIND_MODULES)
 # The optional settings tables of each kind's track.toml: [build] builds a local MICO challenge,
 # [shadow] says how to train shadow models for a task that ships none.
-KIND_TABLES = {"mico": ("build",), "tml": ("shadow",)}
+KIND_TABLES = {"mico": ("build", "references"), "tml": ("shadow",)}
 
 
 @dataclass(kw_only=True)

@@ -12,7 +12,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "Recipe",
     "Build",
     "ShadowTraining",
+    "References",
     "Scenario",
     "Track",
     "tracks_dir",
@@ -140,6 +141,75 @@ class ShadowTraining:
 
 
 @dataclass(frozen=True)
+class References:
+    """How the toolkit trains reference models of its own for a MICO-layout track (``[references]``).
+
+    Written per track from the organisers' training code; a scenario may override any key in its
+    own ``references`` table, and ``mia references`` on the command line. DP-SGD scenarios (finite
+    ε) use the ``dp_*`` values where set, else the plain ones; ε is the scenario's.
+    """
+
+    count: int = 64  # references per scenario when -n is not given
+    architecture: str | None = None  # default: the scenario's
+    len_training: int | None = None  # rows per reference; default: the scenario's n
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float | None = None  # SGD's; default 0.9 without DP, 0 with DP-SGD
+    weight_decay: float = 0.0
+    epochs: int = 30
+    batch_size: int = 64  # DP-SGD: the expected Poisson batch (q = batch_size / rows)
+    lr_step: int = 0  # StepLR step in epochs; 0 = constant
+    lr_gamma: float = 1.0
+    order: str = "shuffle"  # shuffle, or fixed: one order every epoch (the organisers' unshuffled loaders)
+    dp_lr: float | None = None
+    dp_epochs: int | None = None
+    dp_batch_size: int | None = None
+    clip: float = 1.0
+    delta: float = 1e-5
+    accountant: str = "rdp"  # rdp | prv
+    seed: int = 0
+
+    def train_config(self, epsilon: float, seed: int = 0):
+        """The ``TrainConfig`` of one reference (checked: a value the trainer cannot run is a ConfigError)."""
+        from toolkit.models.training import TrainConfig
+
+        dp = math.isfinite(epsilon)
+        pick = lambda plain, private: private if dp and private is not None else plain
+        return TrainConfig(
+            epochs=pick(self.epochs, self.dp_epochs),
+            batch_size=pick(self.batch_size, self.dp_batch_size),
+            lr=pick(self.lr, self.dp_lr),
+            optimizer=self.optimizer,
+            weight_decay=self.weight_decay,
+            epsilon=epsilon,
+            delta=self.delta,
+            clip=self.clip,
+            seed=seed,
+            momentum=self.momentum,
+            lr_step=self.lr_step,
+            lr_gamma=self.lr_gamma,
+            order="shuffle" if dp else self.order,
+            accountant=self.accountant,
+        )
+
+    @classmethod
+    def from_build(cls, build: Build) -> References:
+        """A local challenge's own recipe (its ``[build]`` table): references made exactly as its models."""
+        return cls(
+            optimizer=build.optimizer,
+            lr=build.lr,
+            weight_decay=build.weight_decay,
+            epochs=build.epochs,
+            batch_size=build.batch_size,
+            dp_lr=build.dp_lr,
+            dp_epochs=build.dp_epochs,
+            dp_batch_size=build.dp_batch_size,
+            clip=build.clip,
+            delta=build.delta,
+        )
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One scenario of a track: its ε, recipe, and any per-scenario overrides of the track's settings."""
 
@@ -152,6 +222,7 @@ class Scenario:
     population_size: int | None = None
     len_training: int | None = None
     folder: str | None = None  # the scenario's folder name under the task folder; default: name
+    references: Mapping[str, Any] | None = None  # overrides of the track's [references] for this scenario
 
     @property
     def dp(self) -> bool:
@@ -175,6 +246,7 @@ class Track:
     baseline: Recipe = field(default_factory=lambda: Recipe("threshold", _frozen({"signal": "loss"})))
     build: Build | None = None
     shadow: ShadowTraining | None = None
+    references: References | None = None
     views: str = "orig"  # the query views its commands use unless --views says otherwise
     path: Path | None = None
 
@@ -203,6 +275,14 @@ class Track:
 
     def len_training_of(self, s: Scenario) -> int:
         return s.len_training or self.len_training
+
+    def references_of(self, s: Scenario) -> References | None:
+        """The reference recipe of a scenario: [references] (or, for a local challenge, its [build]) and the
+        scenario's overrides; None where the track has neither table."""
+        base = self.references or (References.from_build(self.build) if self.build else None)
+        if base is None or not s.references:
+            return base
+        return replace(base, **s.references)
 
 
 _TRACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -281,7 +361,33 @@ def _scenario(name: str, data: Mapping[str, Any], where: str) -> Scenario:
         values["recipe"] = Recipe.from_dict(values["recipe"], f"{where} [scenarios.{name}].recipe")
     if "epsilon" in values:
         values["epsilon"] = float(values["epsilon"])
+    if "references" in values:
+        values["references"] = _frozen(
+            _references_table(values["references"], f"{where} [scenarios.{name}.references]")
+        )
     return Scenario(name=name, **values)
+
+
+def _references_table(data: Any, where: str) -> Mapping[str, Any]:
+    """A [references] table (or a scenario's overrides of it): known keys of the right types."""
+    data = _table(data, where)
+    _reject_unknown(data, References, where)
+    _check_types(data, References, where)
+    return data
+
+
+def _check_references(track: Track, where: str) -> None:
+    """Every scenario's reference recipe is one the trainer can run: a bad value fails at load, naming its table."""
+    for s in track.scenarios:
+        refs = track.references_of(s)
+        if refs is None:
+            continue
+        if refs.count < 2 or refs.count % 2:
+            raise ConfigError(f"{where} [references]: count must be an even number ≥ 2, got {refs.count}")
+        try:
+            refs.train_config(s.epsilon)
+        except ConfigError as exc:
+            raise ConfigError(f"{where} [references] (scenario {s.name}): {exc.args[0]}") from None
 
 
 def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path | None = None) -> Track:
@@ -292,7 +398,7 @@ def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path |
         if section not in data:
             raise ConfigError(f"{where}: missing [{section}] table")
     head = dict(_table(data["track"], f"{where} [track]"))
-    allowed = {f.name for f in fields(Track)} - {"scenarios", "build", "shadow", "path"}
+    allowed = {f.name for f in fields(Track)} - {"scenarios", "build", "shadow", "references", "path"}
     unknown = sorted(set(head) - allowed)
     if unknown:
         raise ConfigError(
@@ -313,7 +419,7 @@ def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path |
     if not scenarios:
         raise ConfigError(f"{where}: [scenarios] is empty")
     tables = {}
-    for table, cls in (("build", Build), ("shadow", ShadowTraining)):
+    for table, cls in (("build", Build), ("shadow", ShadowTraining), ("references", References)):
         if table in data:
             if table not in KIND_TABLES[head["kind"]]:
                 raise ConfigError(
@@ -326,6 +432,7 @@ def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path |
             tables[table] = cls(**data[table])
     track = Track(scenarios=scenarios, path=path, **tables, **head)
     _check_sizes(track, where)
+    _check_references(track, where)
     _check_views(track.views, f"{where} [track] views")
     return track
 

@@ -7,6 +7,10 @@ targets, the other train models as references (``mico.folds``; never a model its
 Candidates are ranked by the leaderboard's figure on the pooled validation scores (strict TPR at
 the board's FPR + 1e-3·AUC, ``metrics.objective_value``) with a bootstrap CI over target models.
 
+Where the scenario has reference models of our own (``mia references``), every reference-based
+recipe is also scored with them added to the provided ones (candidates marked ``+local``), so the
+ranking says whether they help; a fold's target is never among its references either way.
+
 A decision rule (``mico.rules``) turns the ranking into the submission: the best figure, the
 simplest candidate inside the best one's CI, figures shrunk toward their family's record on other
 archives, the mean rank of the top k, or always the stacker. Which rule is the default was measured
@@ -64,6 +68,8 @@ SIMPLICITY = {
 }
 # Families too slow or too redundant to feed the stacker: ensemble is a stacker itself.
 _NOT_FUSED = ("ensemble", "shokri")
+GIVEN, LOCAL = "given", "local"  # which references a candidate scored with: the provided, or + our own
+_NO_REFERENCES = ("threshold",)  # families that read no reference model: one candidate, not two
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +80,7 @@ class Candidate:
     recipe: Recipe | None
     transform: str = "raw"
     stacker: str = FUSION
+    refs: str = GIVEN  # GIVEN: the provided references; LOCAL: those and the local ones
 
     @property
     def family(self) -> str:
@@ -81,13 +88,15 @@ class Candidate:
 
     def base(self) -> str:
         """The label without the transform: the recipe (or the stacker) behind the candidate."""
-        return self.recipe.label() if self.recipe else self.stacker
+        if self.recipe is None:
+            return self.stacker
+        return self.recipe.label() + (" +local" if self.refs == LOCAL else "")
 
     def label(self) -> str:
         return self.base() if self.transform == "raw" else f"{self.base()} [{self.transform}]"
 
-    def simplicity(self) -> tuple[int, int]:
-        return SIMPLICITY.get(self.family, 5), TRANSFORMS.index(self.transform)
+    def simplicity(self) -> tuple[int, int, int]:
+        return SIMPLICITY.get(self.family, 5), int(self.refs == LOCAL), TRANSFORMS.index(self.transform)
 
 
 @dataclass
@@ -97,7 +106,7 @@ class Selection:
     chosen: Candidate  # the pick's first candidate (its only one unless the rule averages ranks)
     ranking: list[dict]
     validation: tuple[np.ndarray, np.ndarray, np.ndarray]  # (solution, scores, target ids) of the pick
-    fused: list[Recipe] = field(default_factory=list)  # the recipes whose scores feed the stackers
+    fused: list[tuple[Recipe, str]] = field(default_factory=list)  # (recipe, refs) whose scores feed the stackers
     stackers: dict[str, object] = field(default_factory=dict)  # fitted on every validation row, per stacker
     recipes: list[Recipe] = field(default_factory=list)  # every recipe that was scored
     pick: Pick | None = None
@@ -116,7 +125,7 @@ class Selection:
             "picked": list(self.pick.labels) if self.pick else [self.chosen.label()],
             "combine": self.pick.combine if self.pick else "one",
             "ranking": self.ranking,
-            "fused": [r.label() for r in self.fused],
+            "fused": [r.label() + (" +local" if refs == LOCAL else "") for r, refs in self.fused],
         }
 
 
@@ -124,12 +133,14 @@ def _joined(pick: Pick) -> str:
     return f"mean rank of {' + '.join(pick.labels)}"
 
 
-def _raw_scores(folds: list[PhaseArrays], recipes: list[Recipe], seed: int) -> list[tuple[Recipe, np.ndarray]]:
+def _raw_scores(
+    folds: list[PhaseArrays], recipes: list[Recipe], seed: int, refs: str = GIVEN
+) -> list[tuple[Recipe, str, np.ndarray]]:
     """Raw validation scores of every recipe, concatenated over folds (a recipe that fails is dropped)."""
     out = []
     for recipe in recipes:
         try:
-            out.append((recipe, np.concatenate([score_arrays(f, recipe, seed) for f in folds])))
+            out.append((recipe, refs, np.concatenate([score_arrays(f, recipe, seed) for f in folds])))
         except ToolkitError:  # e.g. an attack that needs more references than a fold has
             continue
     return out
@@ -219,16 +230,20 @@ def select(
     y = np.concatenate([f.solution for f in folds])
     g = np.concatenate([np.asarray(f.model_ids)[f.groups] for f in folds])
     fold_of = np.concatenate([np.full(len(f.solution), k) for k, f in enumerate(folds)])
-    raw = _raw_scores(folds, recipes or default_recipes(), seed)
+    recipes = recipes or default_recipes()
+    raw = _raw_scores(folds, recipes, seed)
+    if sd.local is not None:  # the same folds with our own references added
+        with_local = [sd.with_local(f, paths) for f in folds]
+        raw += _raw_scores(with_local, [r for r in recipes if r.attack not in _NO_REFERENCES], seed, LOCAL)
     cands = {}
-    for r, s in raw:
+    for r, refs, s in raw:
         for t in transforms:
-            c = Candidate(r, t)
+            c = Candidate(r, t, refs=refs)
             cands[c.label()] = (c, per_target(s, g, t))
-    fused = [(r, s) for r, s in raw if r.attack not in _NOT_FUSED]
+    fused = [(r, refs, s) for r, refs, s in raw if r.attack not in _NOT_FUSED]
     stackers = {}
     if fusion and len(fused) >= 2 and len(folds) >= 2:
-        x = fusion_features([s for _, s in fused], g)
+        x = fusion_features([s for _, _, s in fused], g)
         for name in (FUSION, FUSION_LOWFPR):
             cands[name] = (Candidate(None, stacker=name), _fusion_oof(x, y, fold_of, seed, name, fpr))
             stackers[name] = fit_fusion(x, y, seed, name, fpr)
@@ -247,9 +262,9 @@ def select(
         cands[pick.labels[0]][0],
         ranking,
         (y, combine(picked, g, pick.combine), g),
-        [r for r, _ in fused],
+        [(r, refs) for r, refs, _ in fused],
         stackers,
-        [r for r, _ in raw],
+        [r for r, refs, _ in raw if refs == GIVEN],
         pick,
         {label: c for label, (c, _) in cands.items()},
         table,
@@ -286,28 +301,37 @@ def ranking_lines(name: str, sel: dict, top: int = 8) -> list[str]:
     return lines
 
 
-def candidate_scores(sel: Selection, arrays: PhaseArrays, labels, seed: int = 0) -> dict[str, np.ndarray]:
-    """{label: scores [P]} of candidates ``labels`` on concatenated targets, each recipe scored once."""
-    raw: dict[str, np.ndarray] = {}
+def candidate_scores(
+    sel: Selection, arrays: PhaseArrays, labels, seed: int = 0, local: PhaseArrays | None = None
+) -> dict[str, np.ndarray]:
+    """{label: scores [P]} of candidates ``labels`` on concatenated targets, each recipe scored once.
 
-    def recipe_scores(r: Recipe) -> np.ndarray:
-        if r.label() not in raw:
-            raw[r.label()] = score_arrays(arrays, r, seed)
-        return raw[r.label()]
+    ``local``: the same targets with the local references added, for the ``+local`` candidates.
+    """
+    raw: dict[tuple[str, str], np.ndarray] = {}
+
+    def recipe_scores(r: Recipe, refs: str) -> np.ndarray:
+        if (r.label(), refs) not in raw:
+            if refs == LOCAL and local is None:
+                raise ConfigError(f"candidate {r.label()} +local needs the local references' outputs")
+            raw[(r.label(), refs)] = score_arrays(local if refs == LOCAL else arrays, r, seed)
+        return raw[(r.label(), refs)]
 
     out = {}
     for label in labels:
         c = sel.candidates[label]
         if c.recipe is not None:
-            out[label] = per_target(recipe_scores(c.recipe), arrays.groups, c.transform)
+            out[label] = per_target(recipe_scores(c.recipe, c.refs), arrays.groups, c.transform)
         else:
-            x = fusion_features([recipe_scores(r) for r in sel.fused], arrays.groups)
+            x = fusion_features([recipe_scores(r, refs) for r, refs in sel.fused], arrays.groups)
             out[label] = sel.stackers[c.stacker].decision_function(x)
     return out
 
 
-def score_arrays_auto(sel: Selection, arrays: PhaseArrays, seed: int = 0) -> np.ndarray:
-    """Scores [P] of the pick on concatenated targets (a dev/final phase)."""
+def score_arrays_auto(
+    sel: Selection, arrays: PhaseArrays, seed: int = 0, local: PhaseArrays | None = None
+) -> np.ndarray:
+    """Scores [P] of the pick on concatenated targets (a dev/final phase); ``local`` as ``candidate_scores``."""
     labels = [c.label() for c in sel.picked()]
-    scores = candidate_scores(sel, arrays, labels, seed)
+    scores = candidate_scores(sel, arrays, labels, seed, local)
     return combine([scores[label] for label in labels], arrays.groups, sel.pick.combine if sel.pick else "one")

@@ -74,8 +74,9 @@ def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
     import torch
 
     from toolkit.data import load_population
-    from toolkit.models import build_model, save_model
-    from toolkit.models.training import TrainConfig, train_model
+    from toolkit.models import save_model
+    from toolkit.models.shadow import fit_model
+    from toolkit.models.training import TrainConfig
 
     torch.set_num_threads(threads)
     track, sc = job.track, job.scenario
@@ -103,8 +104,7 @@ def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
         clip=build.clip,
         seed=job.seeds[1] % (2**31),
     )
-    model = build_model(track.architecture_of(sc), track.n_classes_of(sc), seed=cfg.seed)
-    train_model(model, torch.from_numpy(pop.inputs[idx]), torch.from_numpy(pop.labels[idx]), cfg)
+    model = fit_model(track.architecture_of(sc), track.n_classes_of(sc), pop.inputs, pop.labels, idx, cfg)
     save_model(model, job.folder / "model.pt")  # last: its presence marks the model as done
     return job.folder
 

@@ -159,7 +159,7 @@ def ddp_scores(
     pool_paths = pool_outputs(
         sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
     )
-    arrays = sd.phase_arrays(phase, paths)
+    arrays = sd.phase_arrays(phase, paths, local=False)  # the pool arrays hold the train references only
     ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
     target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
     members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]

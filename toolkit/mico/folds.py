@@ -62,14 +62,17 @@ def validation_folds(
     seed=0,
     ids: Sequence[int] | None = None,
     logits: Mapping[int, np.ndarray] | None = None,
+    local: bool = False,
 ) -> Iterator[PhaseArrays]:
-    """Folds of the train models ``ids`` (default: all), each against the other ``ids`` as references."""
+    """Folds of the train models ``ids`` (default: all), each against the other ``ids`` as references
+    (and, with ``local``, the scenario's reference models of our own: never a target, so never their own)."""
     ids = list(ids) if ids is not None else [md.model_id for md in sd.models["train"]]
     if len(ids) < 2:
         raise DataError(f"validation needs at least 2 train-phase models in {sd.root}, found {len(ids)}")
     logits = logits if logits is not None else train_logits(sd, paths)
     for targets in split_ids(ids, n_folds, seed):
-        yield fold_arrays(sd, logits, targets, [i for i in ids if i not in targets])
+        fold = fold_arrays(sd, logits, targets, [i for i in ids if i not in targets])
+        yield sd.with_local(fold, paths) if local and sd.local else fold
 
 
 def pool(

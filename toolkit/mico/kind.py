@@ -30,9 +30,12 @@ _RUN = (*_WHERE, "cache_dir", "jobs", "views", "scheduler", "progress")  # and h
 
 def open_scenario(ctx: Context, scenario: Scenario):
     """``Context.open`` for a MICO track: the scenario's challenge folders (``mico.scenario``)."""
+    from toolkit.mico.references import load_local
     from toolkit.mico.scenario import open_scenario as open_folders
 
-    return open_folders(ctx.track, scenario, ctx.data_dir, ctx.dataset_dir)
+    sd = open_folders(ctx.track, scenario, ctx.data_dir, ctx.dataset_dir)
+    sd.local = load_local(sd)  # reference models of our own, where `mia references` trained some
+    return sd
 
 
 def _sizes(train_models=None, dev_models=None, final_models=None) -> dict:
@@ -143,7 +146,20 @@ def tune(
     return ""
 
 
+@reads(*_RUN)
+def references(
+    ctx: Context, *, n_models=None, scenarios=None, match: bool = False, epochs=None, lr=None, len_training=None
+) -> str:
+    """Reference models of our own for each scenario (``mico.references``), checked and registered."""
+    from toolkit.mico.references import stage_references
+
+    given = {"epochs": epochs, "lr": lr, "len_training": len_training}
+    lines = stage_references(ctx, n_models=n_models, scenarios=scenarios, search=match, overrides=given)
+    return "\n".join(lines)
+
+
 COMMANDS = {
+    "references": references,
     "challenge": challenge,
     "outputs": outputs,
     "attack": attack,

@@ -141,9 +141,24 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
         return (*_score(sd, ctx, paths, sel.chosen.recipe, own), meta, sel.chosen.recipe)
     phases = {}
     for ph in TARGET_PHASES:
-        arrays = sd.phase_arrays(ph, paths)
-        phases[ph] = PhaseScores.pooled(ph, arrays.model_ids, score_arrays_auto(sel, arrays, ctx.seed))
+        arrays = sd.phase_arrays(ph, paths, local=False)
+        local = sd.with_local(arrays, paths) if sd.local else None
+        phases[ph] = PhaseScores.pooled(ph, arrays.model_ids, score_arrays_auto(sel, arrays, ctx.seed, local))
     return phases, sel.validation, meta, sel.chosen.recipe if len(sel.picked()) == 1 else None
+
+
+def _references_meta(sd: ScenarioData) -> dict:
+    """What the manifest and the report say about local references: how many, where, the check's verdict."""
+    if sd.local is None:
+        return {"n_local": 0}
+    check = sd.local.check or {}
+    return {
+        "n_local": len(sd.local.paths),
+        "folder": str(sd.local.folder),
+        "recipe": sd.local.recipe,
+        "verdict": check.get("verdict", "not checked"),
+        "matches": check.get("matches"),
+    }
 
 
 def stage_attack(ctx: Context, baseline: bool = True) -> dict:
@@ -181,6 +196,7 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
                 "recipe_origin": origin,
                 "baseline": ctx.track.baseline.as_dict(),
                 "calibration": "own training set per target" if own else "train-phase references",
+                "references": _references_meta(sd),
                 "metrics": metrics,
                 "seed": ctx.seed,
                 "views": list(ctx.views),
@@ -283,6 +299,10 @@ def format_table(summary: dict, source: str = "final") -> str:
     for method, vals in ranking.items():
         mean = f"mean {RANKING_KEY} over {len(vals)} scenarios"
         lines.append(f"ranking figure, {method:<9} ({mean}): {np.mean(vals):.4f}")
+    for scenario, meta in summary.items():
+        refs = meta.get("references") or {}
+        if refs.get("n_local"):
+            lines.append(f"local references, {scenario}: {refs['n_local']} of our own; {refs['verdict']}")
     for scenario, meta in summary.items():
         if "auto" in meta:
             lines += ["", *ranking_lines(scenario, meta["auto"])]

@@ -7,7 +7,7 @@ all challenge points of the scenario; dev/final models only on their own 200.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,18 @@ from toolkit.models import model_file
 from toolkit.outputs import OutputTask, get_outputs, load_outputs
 from toolkit.tracks import Scenario, Track
 
-__all__ = ["ScenarioData", "scenario_dir", "open_scenario", "PhaseArrays"]
+__all__ = ["ScenarioData", "scenario_dir", "open_scenario", "PhaseArrays", "LOCAL", "LocalModel"]
+
+LOCAL = "local"  # the phase name of reference models of our own in ``outputs``' keys
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A reference model of our own, keyed in ``outputs`` as (LOCAL, index)."""
+
+    path: Path
+    model_id: int
+    phase: str = LOCAL
 
 
 def scenario_dir(track: Track, scenario: Scenario, data_dir: Path) -> Path:
@@ -47,7 +58,7 @@ class PhaseArrays:
     model_ids: list[int]
     points: np.ndarray  # int64 [P] population indices
     solution: np.ndarray | None = None  # int64 [P] where known
-    ref_ids: list[int] | None = None  # the train models behind ``ref``, in row order
+    ref_ids: list[int] | None = None  # the train models behind ``ref``'s first rows (local references follow)
 
 
 @dataclass
@@ -61,6 +72,7 @@ class ScenarioData:
     splits: dict[tuple[str, int], Splits]
     data_dir: Path | None = None
     dataset_dir: Path | None = None
+    local: object | None = None  # ``mico.references.LocalReferences``: reference models of our own, if trained
 
     @property
     def population_size(self) -> int:
@@ -111,6 +123,8 @@ class ScenarioData:
                         ),
                     )
                 )
+        for i, path in enumerate(self.local.paths if self.local else []):
+            out.append((LocalModel(path, i), replace(out[0][1], model_path=path, points=union)))
         return out
 
     def outputs(self, views=("orig",), jobs: int = 1, cache_dir=None, progress: bool = True, scheduler=None) -> dict:
@@ -127,14 +141,21 @@ class ScenarioData:
         pop = load_population(self.track.dataset_of(self.scenario), self.data_dir, self.dataset_dir)
         return pop.labels
 
-    def phase_arrays(self, phase: str, paths: dict) -> PhaseArrays:
-        """Targets = every model of a dev/final phase; references = every train model."""
+    def local_arrays(self, paths: dict, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits [L, P, V, C], keep [L, P]) of the local references at ``points`` (a subset of the union)."""
+        cols = np.searchsorted(self.union_points(), points)
+        logits = load_outputs([paths[(LOCAL, i)] for i in range(len(self.local.paths))], cols)
+        return logits, self.local.keep(points)
+
+    def phase_arrays(self, phase: str, paths: dict, local: bool | None = None) -> PhaseArrays:
+        """Targets = every model of a dev/final phase; references = every train model, and the local
+        references where there are some (``local=None``) or asked for (``local=True``)."""
         targets = self.models[phase]
         points = np.concatenate([self.splits[(phase, md.model_id)].challenge for md in targets])
         sizes = [len(self.splits[(phase, md.model_id)].challenge) for md in targets]
         groups = np.repeat(np.arange(len(targets)), sizes)
         ref_ids = [md.model_id for md in self.models["train"]]
-        return PhaseArrays(
+        arrays = PhaseArrays(
             target=np.concatenate(load_outputs([paths[(phase, md.model_id)] for md in targets])),
             labels=self.labels()[points],
             ref=load_outputs([paths[("train", i)] for i in ref_ids], np.searchsorted(self.union_points(), points)),
@@ -143,6 +164,16 @@ class ScenarioData:
             model_ids=[md.model_id for md in targets],
             points=points,
             ref_ids=ref_ids,
+        )
+        return self.with_local(arrays, paths) if (self.local and local is not False) else arrays
+
+    def with_local(self, arrays: PhaseArrays, paths: dict) -> PhaseArrays:
+        """``arrays`` with the local references appended to its references (never a target's own model)."""
+        logits, keep = self.local_arrays(paths, arrays.points)
+        return replace(
+            arrays,
+            ref=np.concatenate([arrays.ref, logits]),
+            keep=np.concatenate([arrays.keep, keep]),
         )
 
 

@@ -49,8 +49,10 @@ def score_phase(
 def validation_scores(
     sd: ScenarioData, paths: dict, recipe: Recipe, *, n_folds: int = 4, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(solution, scores, target ids) pooled over every fold of the validation split (``folds``)."""
-    return pool(validation_folds(sd, paths, n_folds, seed), lambda f: score_arrays(f, recipe, seed))
+    """(solution, scores, target ids) pooled over every fold of the validation split (``folds``), with the
+    local references where the scenario has some (as ``score_phase`` uses them)."""
+    folds = validation_folds(sd, paths, n_folds, seed, local=sd.local is not None)
+    return pool(folds, lambda f: score_arrays(f, recipe, seed))
 
 
 def known_solution(sd: ScenarioData, data_dir: Path, phase: str) -> np.ndarray | None:

@@ -17,7 +17,17 @@ import numpy as np
 
 from toolkit.signals import loss
 
-__all__ = ["ModelStats", "model_stats", "reference_stats", "distance", "matches", "verdict", "TOLERANCE"]
+__all__ = [
+    "ModelStats",
+    "model_stats",
+    "reference_stats",
+    "distance",
+    "matches",
+    "verdict",
+    "match_grid",
+    "out_correlation",
+    "TOLERANCE",
+]
 
 TOLERANCE = {"acc": 0.05, "loss_ratio": 2.0}  # accuracy gap, and factor on (median loss + LOSS_FLOOR)
 LOSS_FLOOR = 0.01  # members' losses near 0 make plain ratios meaningless
@@ -98,13 +108,44 @@ def matches(refs: ModelStats, target: ModelStats) -> bool:
     return not _gaps(refs, target)
 
 
-def verdict(refs: ModelStats, target: ModelStats, what: str = "shadow models") -> str:
-    """One line: match or differ, with the figures (references first, then the target)."""
+def verdict(refs: ModelStats, target: ModelStats, what: str = "shadow models", against: str = "the target") -> str:
+    """One line: match or differ, with the figures (references first, then ``against``)."""
     gaps = _gaps(refs, target)
     if not gaps:
         return (
-            f"{what} match the target: train acc {refs.train_acc:.2f} vs {target.train_acc:.2f}, "
+            f"{what} match {against}: train acc {refs.train_acc:.2f} vs {target.train_acc:.2f}, "
             f"test acc {refs.test_acc:.2f} vs {target.test_acc:.2f}, median loss member {refs.loss_in[1]:.3g} "
             f"vs {target.loss_in[1]:.3g}, non-member {refs.loss_out[1]:.3g} vs {target.loss_out[1]:.3g}"
         )
-    return f"{what} differ from the target: {'; '.join(gaps)} — check epochs/lr, or search them with --match"
+    return f"{what} differ from {against}: {'; '.join(gaps)} — check epochs/lr, or search them with --match"
+
+
+def match_grid(cfg) -> list:
+    """Epochs ×½, ×1, ×2 at the recipe's lr, then lr ×½ and ×2 at the recipe's epochs (5 recipes)."""
+    from dataclasses import replace
+
+    e, lr = cfg.epochs, cfg.lr
+    points = [(max(1, e // 2), lr), (e, lr), (2 * e, lr), (e, lr / 2), (e, 2 * lr)]
+    return [replace(cfg, epochs=ep, lr=r) for ep, r in dict.fromkeys(points)]
+
+
+def out_correlation(a: np.ndarray, keep_a: np.ndarray, b: np.ndarray, keep_b: np.ndarray, labels: np.ndarray) -> float:
+    """Pearson correlation over points of the mean OUT φ (logit-scaled confidence) of two reference sets.
+
+    ``a`` [R, P, V, C] and ``b`` [S, P, V, C] on the same points; points OUT of no model of either
+    set are left out. Near 1: both sets find the same points hard; it is capped by how few OUT
+    models a point has.
+    """
+    from toolkit.signals import phi
+
+    def out_mean(z, keep):
+        s = phi(np.asarray(z)[:, :, :1], labels)[..., 0]  # [R, P]
+        out = ~np.asarray(keep, dtype=bool)
+        n = out.sum(0)
+        return np.where(n > 0, (s * out).sum(0) / np.maximum(n, 1), np.nan)
+
+    ma, mb = out_mean(a, keep_a), out_mean(b, keep_b)
+    ok = np.isfinite(ma) & np.isfinite(mb)
+    if ok.sum() < 3 or np.std(ma[ok]) == 0 or np.std(mb[ok]) == 0:
+        return math.nan
+    return float(np.corrcoef(ma[ok], mb[ok])[0, 1])

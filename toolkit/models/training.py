@@ -1,8 +1,11 @@
 """Training models: the local challenge builder, shadow models and studies all call ``train_model``.
 
-Non-private training is minibatch SGD/Adam with reshuffling. Private training is DP-SGD
+Non-private training is minibatch SGD/Adam, reshuffled every epoch or (``order="fixed"``) in the
+given order every epoch, as MICO's organisers trained (members first). Private training is DP-SGD
 (Abadi et al. 2016): Poisson-sampled batches, per-sample gradients (``torch.func``, vectorised),
-clipping to norm C and Gaussian noise σC; σ is chosen for (ε, δ) by Opacus's RDP accountant.
+clipping to norm C and Gaussian noise σC; σ is chosen for (ε, δ) by Opacus's RDP or PRV accountant.
+A StepLR schedule (``lr_step``, ``lr_gamma``) multiplies the rate every ``lr_step`` epochs (DP-SGD:
+an epoch is 1/q Poisson steps, as Opacus's loader counts it).
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from dataclasses import dataclass
 
 from toolkit.errors import ConfigError
 
-__all__ = ["TrainConfig", "train_model", "noise_multiplier"]
+__all__ = ["TrainConfig", "train_model", "noise_multiplier", "OPTIMIZERS", "ORDERS", "ACCOUNTANTS"]
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+ORDERS = ("shuffle", "fixed")
+ACCOUNTANTS = ("rdp", "prv")
 
 
 @dataclass(frozen=True)
@@ -23,25 +30,54 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 64
     lr: float = 0.05
-    optimizer: str = "sgd"  # sgd | adam
+    optimizer: str = "sgd"  # sgd | adam | adamw
     weight_decay: float = 0.0
     epsilon: float = math.inf
     delta: float = 1e-5
     clip: float = 1.0
     seed: int = 0
     device: str = "cpu"
+    momentum: float | None = None  # SGD's; None: 0.9 without DP, 0 with DP-SGD
+    lr_step: int = 0  # StepLR: lr × lr_gamma every lr_step epochs; 0 = constant
+    lr_gamma: float = 1.0
+    order: str = "shuffle"  # shuffle | fixed (the given order every epoch; non-DP only)
+    accountant: str = "rdp"  # rdp | prv: how σ is found for (ε, δ)
+
+    def __post_init__(self):
+        check_config(self)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """A recipe the trainer can run, or a one-line ``ConfigError`` naming the value it cannot."""
+    for name, value, valid in (
+        ("optimizer", cfg.optimizer, OPTIMIZERS),
+        ("order", cfg.order, ORDERS),
+        ("accountant", cfg.accountant, ACCOUNTANTS),
+    ):
+        if value not in valid:
+            raise ConfigError(f"the trainer has no {name} {value!r}; valid: {', '.join(valid)}")
+    for name in ("epochs", "batch_size"):
+        if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
+            raise ConfigError(f"training {name} must be a positive integer, got {getattr(cfg, name)!r}")
+    if cfg.lr_step < 0:
+        raise ConfigError(f"lr_step must be ≥ 0 epochs (0 = constant rate), got {cfg.lr_step}")
+    for name in ("lr", "lr_gamma", "delta", "clip", "epsilon"):
+        if not getattr(cfg, name) > 0:
+            raise ConfigError(f"training {name} must be a positive number, got {getattr(cfg, name)!r}")
+    if cfg.momentum is not None and not 0 <= cfg.momentum < 1:
+        raise ConfigError(f"momentum must lie in [0, 1), got {cfg.momentum}")
 
 
 @functools.lru_cache(maxsize=64)  # the accountant's search takes seconds; every model of a scenario asks the same
-def noise_multiplier(epsilon: float, delta: float, sample_rate: float, epochs: int) -> float:
-    """σ such that DP-SGD with these settings is (ε, δ)-DP under the RDP accountant."""
+def noise_multiplier(epsilon: float, delta: float, sample_rate: float, epochs: int, accountant: str = "rdp") -> float:
+    """σ such that DP-SGD with these settings is (ε, δ)-DP under ``accountant`` (rdp or prv)."""
     try:
         from opacus.accountants.utils import get_noise_multiplier
     except ImportError:
         raise ConfigError("DP training needs Opacus's accountant", "pip install -e '.[dp]' (make does it)") from None
     return float(
         get_noise_multiplier(
-            target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, epochs=epochs, accountant="rdp"
+            target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, epochs=epochs, accountant=accountant
         )
     )
 
@@ -50,12 +86,18 @@ def _optimizer(params, cfg: TrainConfig):
     import torch
 
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=0.9 if not math.isfinite(cfg.epsilon) else 0.0, weight_decay=cfg.weight_decay
-        )
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adam")
+        momentum = cfg.momentum if cfg.momentum is not None else (0.0 if math.isfinite(cfg.epsilon) else 0.9)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _schedule(opt, cfg: TrainConfig):
+    """StepLR per epoch where the recipe has one, else None."""
+    import torch
+
+    return torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
 
 
 def train_model(model, x, y, cfg: TrainConfig):
@@ -67,18 +109,22 @@ def train_model(model, x, y, cfg: TrainConfig):
     model.to(cfg.device).train()
     x, y = x.to(cfg.device), y.to(cfg.device)
     opt = _optimizer(model.parameters(), cfg)
+    schedule = _schedule(opt, cfg)
     if math.isfinite(cfg.epsilon):
-        _dp_sgd(model, x, y, opt, cfg, gen)
+        _dp_sgd(model, x, y, opt, cfg, gen, schedule)
     else:
         loss_fn = torch.nn.CrossEntropyLoss()
         n = len(y)
+        fixed = torch.arange(n, device=cfg.device)
         for _ in range(cfg.epochs):
-            order = torch.randperm(n, generator=gen).to(cfg.device)
+            order = fixed if cfg.order == "fixed" else torch.randperm(n, generator=gen).to(cfg.device)
             for start in range(0, n, cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
                 opt.zero_grad(set_to_none=True)
                 loss_fn(model(x[idx]), y[idx]).backward()
                 opt.step()
+            if schedule:
+                schedule.step()
     return model.eval()
 
 
@@ -143,16 +189,19 @@ def _clipped_sums_vmap(model, xb, yb, clip: float):
     return {named[k]: (g * factor.view(-1, *[1] * (g.dim() - 1))).sum(0) for k, g in grads.items()}
 
 
-def _dp_sgd(model, x, y, opt, cfg: TrainConfig, gen) -> None:
+def _dp_sgd(model, x, y, opt, cfg: TrainConfig, gen, schedule=None) -> None:
     import torch
 
     n = len(y)
     q = min(1.0, cfg.batch_size / n)
-    sigma = noise_multiplier(cfg.epsilon, cfg.delta, q, cfg.epochs)
+    sigma = noise_multiplier(cfg.epsilon, cfg.delta, q, cfg.epochs, cfg.accountant)
     steps = int(math.ceil(cfg.epochs / q))
+    per_epoch = max(1, round(1 / q))  # Opacus's Poisson loader: len(loader) steps per epoch
     trainable = [p for p in model.parameters() if p.requires_grad]
     linears = _linear_layers(model)
-    for _ in range(steps):
+    for step in range(steps):
+        if schedule and step and step % per_epoch == 0:
+            schedule.step()
         mask = torch.rand(n, generator=gen) < q  # Poisson sampling
         idx = mask.nonzero().squeeze(1).to(cfg.device)
         opt.zero_grad(set_to_none=True)

@@ -17,15 +17,14 @@ client); set ``OutputTask.precision="bf16"`` to make GPU workers use half precis
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_save_npy, atomic_write_bytes
+from toolkit.models.shadow import TrainTask, train_task
 from toolkit.models.training import TrainConfig
 from toolkit.outputs.compute import compute_logits
 from toolkit.outputs.keys import cache_path, resolve_precision
@@ -99,41 +98,6 @@ def run_on_cluster(
             if on_done:
                 on_done()
     return [Path(p) for p in paths]
-
-
-@dataclass(frozen=True)
-class TrainTask:
-    """One model to train on population ``points`` with ``cfg``; its weights go to ``out_path``."""
-
-    out_path: Path
-    architecture: str
-    n_classes: int
-    dataset: str
-    points: np.ndarray = field(compare=False)  # int64 training indices into the population
-    cfg: TrainConfig = TrainConfig()
-    data_dir: str | None = None
-    dataset_dir: str | None = None
-
-
-def train_task(task: TrainTask) -> bytes:
-    """Train one model (seeded by ``task.cfg.seed``, as ``shadow.train_shadows`` does); its state dict as bytes."""
-    import torch
-
-    from toolkit.data import load_population
-    from toolkit.models import build_model
-    from toolkit.models.training import train_model
-
-    pop = load_population(
-        task.dataset, task.data_dir and Path(task.data_dir), task.dataset_dir and Path(task.dataset_dir)
-    )
-    idx = np.asarray(task.points, dtype=np.int64)
-    model = build_model(task.architecture, task.n_classes, seed=task.cfg.seed)
-    x = torch.from_numpy(np.ascontiguousarray(pop.inputs[idx]))
-    y = torch.from_numpy(np.asarray(pop.labels[idx], dtype=np.int64))
-    train_model(model, x, y, task.cfg)
-    buf = io.BytesIO()
-    torch.save(model.cpu().state_dict(), buf)
-    return buf.getvalue()
 
 
 def shadow_train_tasks(

@@ -111,6 +111,11 @@ def _choice(meta: dict) -> tuple[list[str], dict[str, str]]:
             + "."
         )
         recipe = auto.get("chosen", recipe)
+    refs = meta.get("references") or {}
+    if refs.get("n_local"):
+        lines.append(
+            f"References: the provided train-phase models and {refs['n_local']} of our own; {refs.get('verdict')}."
+        )
     lines.append(f"Baseline: {baseline}.")
     return lines, {"recipe": f"recipe: {recipe}", "baseline": f"baseline: {baseline}"}
 

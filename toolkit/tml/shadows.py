@@ -12,13 +12,12 @@ learning rates, one pair of shadows each, and keeps the recipe whose shadows com
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.models.recipe_check import distance, model_stats, reference_stats, verdict
+from toolkit.models.recipe_check import distance, match_grid, model_stats, reference_stats, verdict
 
 __all__ = [
     "DEFAULT_BUDGET_MIN",
@@ -113,13 +112,6 @@ def shadow_check(outs) -> dict:
         "distance": distance(refs, target),
         "verdict": verdict(refs, target),
     }
-
-
-def match_grid(cfg) -> list:
-    """Epochs ×½, ×1, ×2 at the recipe's lr, then lr ×½ and ×2 at the recipe's epochs (5 recipes)."""
-    e, lr = cfg.epochs, cfg.lr
-    points = [(max(1, e // 2), lr), (e, lr), (2 * e, lr), (e, lr / 2), (e, 2 * lr)]
-    return [replace(cfg, epochs=ep, lr=r) for ep, r in dict.fromkeys(points)]
 
 
 def match_recipe(task, cfg, collect, *, root=None, pool="all", seed=0, architecture="resnet18_44", progress=True):
