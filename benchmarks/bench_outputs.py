@@ -12,11 +12,22 @@ populations registered as datasets for the run. For each architecture it measure
 
 best of ``--repeats``, and the peak RSS of a child process running get_outputs on 20 and on 100
 models. (a), (b) and (c1) run with ``--threads`` torch threads (default 1), (c2) with two worker
-threads of one torch thread each, so speedup_j2 is the gain from a second core. It also prints the
-compute ceiling: the network's multiply-accumulates per point (counted with forward hooks) against
-this machine's matrix-multiply peak measured in the same run (fp32 on a CPU, bf16 on a GPU), i.e.
-the fastest any batched code could go, and so the largest vs_naive this machine allows. The
-memory figures are each child's own high-water mark while get_outputs runs. The LAST line is
+threads of one torch thread each, so speedup_j2 is the gain from a second core; each rate line
+shows the cores the process kept busy meanwhile (CPU time / wall time).
+
+The compute ceiling (e) is measured the way each run uses the machine, in every repeat beside the
+runs (so a burst of load from elsewhere hits both, and the best of each is compared): every
+Conv2d/Linear layer of the network is timed alone on get_outputs' own layout, batch and precision
+(channels-last images in batches of 128 on a CPU, fp32; bf16 autocast for images on a GPU), with
+the run's threads — (e) the calling thread with ``--threads`` torch threads, as (c1);
+(e2) two worker threads pinned as get_outputs -j 2 pins them, as (c2) — and so is a big square
+matrix multiply. Each layer is credited with the faster of its own rate and the square GEMM's, and
+the ceiling is the batch over the sum of the layers' times, with activations, pooling and data
+movement taken as free: points·models/s no batched code on these kernels can beat. The
+multiply-accumulates per point are counted with forward hooks. If a run still beats its ceiling
+or keeps more cores busy than the ceiling was given, a WARNING line says so and no limit on
+vs_naive is claimed. The memory figures are each child's own high-water mark while get_outputs
+runs. The LAST line is
 
   overhead=<c1/b> speedup_j2=<c2/c1> vs_naive=<c1/a> warm_vs_cold=<d/c1> memory_100_vs_20=<peak100/peak20>
 
@@ -195,24 +206,133 @@ def macs_per_point(kind: str) -> int:
     return sum(total)
 
 
-def gemm_peak(device: str = "cpu", repeats: int = 5) -> float:
-    """The matrix-multiply rate (MACs/s) get_outputs can hope for, best of ``repeats``: fp32 at
-    torch's current thread count on a CPU, bf16 (the precision image models run in) on a GPU."""
+def layer_calls(kind: str, device: str, precision: str, batch: int) -> list[tuple[object, int]]:
+    """Each Conv2d/Linear layer as get_outputs runs it (layout, batch, precision): a call on a fixed input, its MACs.
+
+    The inputs are captured with forward hooks on one pass over random data; image models run
+    channels-last, as ``toolkit.outputs.compute`` runs them.
+    """
+    import torch
+    from torch import nn
+
+    arch, n_classes, shape, _ = WORKLOADS[kind]
+    model = build_model(arch, n_classes).eval().to(device)
+    x = torch.randn(batch, *shape, device=device)
+    if x.dim() == 4:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    seen: dict = {}
+
+    def keep(mod, inp, out) -> None:  # a hook that returned a value would replace the layer's output
+        seen.setdefault(mod, (inp[0], out.numel()))
+
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    hooks = [m.register_forward_hook(keep) for m in layers]
+    with torch.inference_mode(), _autocast(device, precision):
+        model(x)
+    for hook in hooks:
+        hook.remove()
+
+    def call(mod, inp):
+        with torch.inference_mode(), _autocast(device, precision):
+            mod(inp)
+
+    calls = []
+    for mod in layers:
+        inp, n_out = seen[mod]
+        per_output = (
+            mod.in_features
+            if isinstance(mod, nn.Linear)
+            else mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+        )
+        calls.append((lambda mod=mod, inp=inp: call(mod, inp), n_out * per_output))
+    return calls
+
+
+def _autocast(device: str, precision: str):
+    import contextlib
+
     import torch
 
-    n, dtype = (8192, torch.bfloat16) if device == "cuda" else (2048, torch.float32)
+    return (
+        torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+    )
+
+
+def square_gemm(device: str, precision: str) -> tuple[object, int]:
+    """A big square matrix multiply in the run's precision (2048² fp32 on a CPU, 8192² on a GPU): call, MACs."""
+    import torch
+
+    n = 8192 if device.startswith("cuda") else 2048
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    a @ b  # warm-up
-    times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        a @ b
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return n**3 / min(times)
+    return (lambda: a @ b), n**3
+
+
+def concurrent_rate(fn, macs: int, workers: int, threads: int, device: str, repeats: int = 3) -> float:
+    """MACs/s of ``fn`` run by ``workers`` threads at once, each with ``threads`` torch threads, best of ``repeats``.
+
+    One worker runs in the calling thread (as get_outputs -j 1 does); several run as worker
+    threads that pin their torch thread count first (as get_outputs -j N does). Each round starts
+    all workers together and lasts until the last one finishes.
+    """
+    import threading
+
+    import torch
+
+    rounds = [[0.0] * workers for _ in range(repeats)]
+    barrier = threading.Barrier(workers)
+
+    def worker(i: int) -> None:
+        torch.set_num_threads(threads)
+        fn()  # warm-up
+        for r in range(repeats):
+            barrier.wait()
+            start = time.perf_counter()
+            fn()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            rounds[r][i] = time.perf_counter() - start
+
+    if workers == 1:
+        before = torch.get_num_threads()
+        try:
+            worker(0)
+        finally:
+            torch.set_num_threads(before)
+    else:
+        pool = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    return workers * macs / min(max(r) for r in rounds)
+
+
+def compute_ceiling(kind: str, task, device: str, workers: int, threads: int) -> tuple[float, list[float], float]:
+    """(ceiling in points/s, each layer's MACs/s, the square GEMM's MACs/s), measured as the run uses the machine.
+
+    Every Conv2d/Linear layer is timed alone on get_outputs' own layout, batch and precision, with
+    ``workers`` × ``threads`` as the run has them; each layer is credited with the faster of its own
+    rate and the square GEMM's, and the ceiling is the batch over the sum of the layers' times
+    (element-wise layers, pooling, data movement free).
+    """
+    from toolkit.outputs.keys import resolve_precision
+    from toolkit.outputs.task import CPU_IMAGE_BATCH
+
+    precision = resolve_precision(task, device)
+    images = len(WORKLOADS[kind][2]) == 3
+    batch = min(task.batch_size, CPU_IMAGE_BATCH) if images and not device.startswith("cuda") else task.batch_size
+    gemm = concurrent_rate(*square_gemm(device, precision), workers, threads, device)
+    calls = layer_calls(kind, device, precision, batch)
+    rates = [concurrent_rate(fn, macs, workers, threads, device) for fn, macs in calls]
+    return batch / sum(macs / max(rate, gemm) for (_, macs), rate in zip(calls, rates)), rates, gemm
+
+
+def busy(fn):
+    """``fn()`` and the cores this process kept busy meanwhile (CPU time / wall time)."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    value = fn()
+    return value, (time.process_time() - cpu) / (time.perf_counter() - wall)
 
 
 def outputs_rate(tasks, cache: Path, jobs: int = 1) -> float:
@@ -269,46 +389,49 @@ def _status_mib(field: str) -> float:
 
 
 def run_kind(root: Path, kind: str, args, cuda: bool) -> dict[str, float]:
+    from toolkit.outputs.task import usable_cpus
+
     n_points = args.points if kind == "mlp" or cuda else args.cnn_points
     paths = build_workload(root, kind, max(args.models, 100), max(n_points, args.memory_points))
     tasks = tasks_for(root, kind, paths[: args.models], n_points)
-    arch = WORKLOADS[kind][0]
+    arch, device = WORKLOADS[kind][0], "cuda" if cuda else "cpu"
     print(f"[{kind}] {args.models} {arch} models × {n_points} points, threads={args.threads}, best of {args.repeats}")
     naive_models, naive_points = 2, min(n_points, args.naive_points)
-    a = naive_rate(tasks, naive_models, naive_points)
     cache, cache_j2 = root / f"cache_{kind}", root / f"cache_{kind}_j2"
-    rates = {"b": [], "c1": [], "c2": []}
-    for _ in range(args.repeats):  # interleaved, so a burst of load from elsewhere hits all three alike
+    j2_threads = max(1, usable_cpus() // 2)  # what get_outputs -j 2 gives each worker thread
+    runs = {
+        "a": lambda: naive_rate(tasks, naive_models, naive_points),
+        "b": lambda: bare_rate(tasks),
+        "c1": lambda: outputs_rate(tasks, cache, jobs=1),
+        "c2": lambda: outputs_rate(tasks, cache_j2, jobs=2),
+        "e1": lambda: compute_ceiling(kind, tasks[0], device, 1, args.threads),
+        "e2": lambda: compute_ceiling(kind, tasks[0], device, 2, j2_threads),
+    }
+    results: dict[str, list] = {k: [] for k in runs}
+    for _ in range(args.repeats):  # interleaved, so a burst of load from elsewhere hits rates and ceilings alike
         shutil.rmtree(cache, ignore_errors=True), shutil.rmtree(cache_j2, ignore_errors=True)
-        rates["b"].append(bare_rate(tasks))
-        rates["c1"].append(outputs_rate(tasks, cache, jobs=1))
-        rates["c2"].append(outputs_rate(tasks, cache_j2, jobs=2))
-    b, c1, c2 = (max(rates[k]) for k in ("b", "c1", "c2"))
+        for key, fn in runs.items():
+            results[key].append(busy(fn))
+    (a, cores_a), (b, cores_b), (c1, cores_c1), (c2, cores_c2) = (
+        max(results[k], key=lambda r: r[0]) for k in ("a", "b", "c1", "c2")
+    )
+    (e1, layers1, gemm1), (e2, _, gemm2) = (max((r[0] for r in results[k]), key=lambda r: r[0]) for k in ("e1", "e2"))
     d = best(lambda: outputs_rate(tasks, cache, jobs=1), args.repeats)  # cache left full by c1
     (m20, base20), (m100, base100) = (peak_rss_mib(root, kind, n, args.memory_points, args.threads) for n in (20, 100))
-    for label, value in [
-        (f"(a) per-sample loop ({naive_models} models × {naive_points} points, extrapolated)", a),
-        ("(b) bare batched torch loop", b),
-        ("(c1) get_outputs jobs=1, empty cache", c1),
-        ("(c2) get_outputs jobs=2, empty cache", c2),
-        ("(d) get_outputs, warm cache", d),
+    for label, value, cores in [
+        (f"(a) per-sample loop ({naive_models} models × {naive_points} points, extrapolated)", a, cores_a),
+        ("(b) bare batched torch loop", b, cores_b),
+        ("(c1) get_outputs jobs=1, empty cache", c1, cores_c1),
+        ("(c2) get_outputs jobs=2, empty cache", c2, cores_c2),
+        ("(d) get_outputs, warm cache", d, None),
     ]:
-        print(f"[{kind}] {label:<62} {value:14,.0f} points·models/s")
+        load = f"  ({cores:.2f} cores busy)" if cores is not None else ""
+        print(f"[{kind}] {label:<62} {value:14,.0f} points·models/s{load}")
     print(
         f"[{kind}] peak RSS, get_outputs on 20 / 100 models ({args.memory_points} points): {m20:.0f} / {m100:.0f} MiB "
         f"(+{m20 - base20:.0f} / +{m100 - base100:.0f} MiB over the process with torch and the toolkit imported)"
     )
-    macs, peak = macs_per_point(kind), gemm_peak("cuda" if cuda else "cpu")
-    ceiling = peak / macs
-    where = "GPU bf16" if cuda else f"fp32, {args.threads} thread"
-    print(
-        f"[{kind}] (e) compute ceiling: {macs / 1e6:.2f} M MACs per point at the measured GEMM peak of "
-        f"{peak / 1e9:,.1f} GMAC/s ({where}) = {ceiling:,.0f} points·models/s; c1 runs at {c1 / ceiling:.0%} of it"
-    )
-    print(
-        f"[{kind}] so on this machine no batched code can make vs_naive exceed {ceiling / a:.1f} "
-        f"(the per-sample loop already runs at {a / ceiling:.0%} of the ceiling)"
-    )
+    _print_ceiling(kind, args, (a, c1, c2), (e1, e2), layers1, (gemm1, gemm2), (cores_c1, j2_threads), cuda)
     return {
         "overhead": c1 / b,
         "speedup_j2": c2 / c1,
@@ -316,6 +439,33 @@ def run_kind(root: Path, kind: str, args, cuda: bool) -> dict[str, float]:
         "warm_vs_cold": d / c1,
         "memory_100_vs_20": m100 / m20,
     }
+
+
+def _print_ceiling(kind: str, args, rates, ceilings, layers, gemms, threads, cuda: bool) -> None:
+    """The (e) lines: the ceilings, where c1 and c2 stand against them, and what that allows vs_naive."""
+    (a, c1, c2), (e1, e2), (cores_c1, j2_threads) = rates, ceilings, threads
+    where = "GPU" if cuda else f"{args.threads} thread{'s' if args.threads > 1 else ''}"
+    per_layer = "/".join(f"{r / 1e9:,.0f}" for r in layers)
+    print(
+        f"[{kind}] (e) compute ceiling: {macs_per_point(kind):,} MACs per point, each conv/linear layer "
+        f"timed alone as get_outputs runs it ({where}; layers {per_layer} GMAC/s, square GEMM "
+        f"{gemms[0] / 1e9:,.0f}, each layer credited with the faster) = {e1:,.0f} points·models/s; "
+        f"c1 runs at {c1 / e1:.0%} of it"
+    )
+    print(
+        f"[{kind}] (e2) the same with 2 worker threads × {j2_threads} torch thread(s), as c2 runs "
+        f"(square GEMM {gemms[1] / 1e9:,.0f} GMAC/s in all) = {e2:,.0f} points·models/s; c2 runs at {c2 / e2:.0%} of it"
+    )
+    if c1 > 1.02 * e1 or c2 > 1.02 * e2 or cores_c1 > args.threads + 0.25:
+        print(
+            f"[{kind}] WARNING: a run beat its measured ceiling or used more cores than it (c1 kept {cores_c1:.2f} "
+            f"busy): the ceiling is no bound here, so no limit on vs_naive is claimed"
+        )
+        return
+    print(
+        f"[{kind}] so with these kernels vs_naive can reach at most {e1 / a:.1f} at {where} (it is {c1 / a:.2f}; the "
+        f"per-sample loop runs at {a / e1:.0%} of the ceiling), speedup_j2 at most {e2 / c1:.2f}"
+    )
 
 
 def main() -> None:

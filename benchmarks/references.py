@@ -37,7 +37,8 @@ def main() -> None:
     from toolkit.kinds import Context
     from toolkit.metrics import metric_key
     from toolkit.mico.pipeline import stage_attack
-    from toolkit.mico.references import check, pointer_path, save_pointer, seconds_per_model, train_references
+    from toolkit.mico.references import pointer_path, save_pointer, seconds_per_model, train_references
+    from toolkit.mico.references_stage import check
     from toolkit.tracks import load_track
 
     track = load_track(args.track)

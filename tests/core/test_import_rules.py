@@ -50,7 +50,20 @@ def _violations(rooms: list[str], forbidden: tuple[str, ...], root: Path = ROOT)
     return out
 
 
-CORE = ["__init__", "errors", "io", "signals", "metrics", "views", "tracks", "kinds", "registry", "plots", "provenance"]
+CORE = [
+    "__init__",
+    "errors",
+    "io",
+    "signals",
+    "metrics",
+    "views",
+    "tracks",
+    "recipes",
+    "kinds",
+    "registry",
+    "plots",
+    "provenance",
+]
 PACKAGER = ["mico/package", "mico/predictions", "mico/check"]
 KIND_COMMANDS = ["mico/kind", "tml/kind"]  # imported only through toolkit/kinds.py (and by the CLI)
 _T = lambda *rooms: tuple(f"toolkit.{r}" for r in rooms)  # noqa: E731

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from toolkit.cli import cli
 from toolkit.errors import ConfigError, DataError
 from toolkit.mico.references import MatchedPlan, PooledPlan
+from toolkit.models.training import TrainConfig
 from toolkit.tracks import parse_track
 
 # ---- the plan: which rows each reference trains on ---------------------------------------------
@@ -78,9 +79,9 @@ def _parse(refs: dict):
 
 def test_references_table_expresses_the_organisers_recipe():
     t = _parse({"optimizer": "adam", "lr": 0.001, "lr_step": 5, "lr_gamma": 0.9, "order": "fixed", "dp_lr": 0.01})
-    plain = t.references_of(t.scenario("a")).train_config(float("inf"))
+    plain = TrainConfig(**t.references_of(t.scenario("a")).training(float("inf")))
     assert (plain.optimizer, plain.lr, plain.lr_step, plain.lr_gamma, plain.order) == ("adam", 0.001, 5, 0.9, "fixed")
-    private = t.references_of(t.scenario("b")).train_config(4.0)
+    private = TrainConfig(**t.references_of(t.scenario("b")).training(4.0))
     assert private.lr == 0.01 and private.order == "shuffle"  # dp_lr wins for DP; DP-SGD samples Poisson
     assert t.references_of(t.scenario("b")).lr == 0.2  # the scenario's override
 
@@ -108,9 +109,9 @@ def test_every_mico_track_writes_its_recipe_down():
     for name in ("purchase100", "cifar10", "sst2", "ddp"):
         track = load_track(name)
         for sc in track.scenarios:
-            assert track.references is not None and track.references_of(sc).train_config(sc.epsilon)
+            assert track.references is not None and track.references_of(sc).training(sc.epsilon)
     p = load_track("purchase100")
-    cfg = p.references_of(p.scenario("purchase100_inf")).train_config(float("inf"))
+    cfg = TrainConfig(**p.references_of(p.scenario("purchase100_inf")).training(float("inf")))
     assert (cfg.optimizer, cfg.lr, cfg.lr_step, cfg.lr_gamma, cfg.batch_size, cfg.order) == (
         "adam",
         0.001,
@@ -207,7 +208,8 @@ def test_cli_trains_checks_registers_and_the_attack_uses_them(tiny_demo, runs):
 
 
 def test_check_says_when_the_recipes_differ(tiny_demo, runs):
-    from toolkit.mico.references import check, train_references
+    from toolkit.mico.references import train_references
+    from toolkit.mico.references_stage import check
 
     ctx = _ctx(tiny_demo)
     sc = ctx.track.scenario("demo_inf")

@@ -74,13 +74,14 @@ def test_shadow_training_on_the_cluster_matches_local_training(cluster, tmp_path
     from toolkit.models import load_state_dict
     from toolkit.models.shadow import balanced_keep
     from toolkit.models.training import TrainConfig
-    from toolkit.outputs.cluster import run_training_on_cluster, shadow_train_tasks, train_task
+    from toolkit.outputs.cluster import run_training_on_cluster
+    from toolkit.outputs.training import shadow_train_tasks, train_task
 
     keep = balanced_keep(2, 1797, seed=0, pool=np.arange(400))
     cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05)
     tasks = shadow_train_tasks(tmp_path / "shadows", keep, cfg, architecture="demo_mlp", n_classes=10, dataset="demo")
     assert [t.cfg.seed for t in tasks] == [0, 1] and len(tasks[0].points) + len(tasks[1].points) == 400
-    paths = run_training_on_cluster(tasks, cluster.scheduler_address)
+    paths = run_training_on_cluster(tasks, cluster.scheduler_address, train_task)
     assert [p.name for p in paths] == ["shadow_000.pt", "shadow_001.pt"]
     torch.set_num_threads(1)
     local = tmp_path / "local.pt"
@@ -88,7 +89,7 @@ def test_shadow_training_on_the_cluster_matches_local_training(cluster, tmp_path
     a, b = load_state_dict(paths[1]), load_state_dict(local)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     before = paths[0].stat().st_mtime_ns
-    run_training_on_cluster(tasks, cluster.scheduler_address)  # finished models are not retrained
+    run_training_on_cluster(tasks, cluster.scheduler_address, train_task)  # finished models are not retrained
     assert paths[0].stat().st_mtime_ns == before
 
 

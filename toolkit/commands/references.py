@@ -33,6 +33,9 @@ __all__ = ["COMMANDS", "references"]
 )
 @click.option("-s", "--scenario", "scenarios", multiple=True, help="Only this scenario (repeatable; default: all).")
 @click.option("--match", is_flag=True, help="Search epochs × lr for the recipe closest to the provided models first.")
+@click.option(
+    "--matched", is_flag=True, help="ddp: -n references per target, matched to its revealed training set (default 8)."
+)
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override [references] epochs.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override [references] lr.")
 @click.option("--len-training", type=click.IntRange(1), default=None, help="Override the rows per reference.")
@@ -50,6 +53,7 @@ def references(**params):
       mia references --track purchase_shaped -n 64 -j 2
       mia references --track purchase100 --data /data/mico -s purchase100_inf -n 32 --match
       mia references --track purchase100 --data /data/mico --scheduler tcp://10.0.0.5:8786 -n 128
+      mia references --track ddp --data /data/mico -s purchase100_ddp --matched -n 8
     """
     params["scenarios"] = list(params["scenarios"]) or None
     run_command("references", **params)

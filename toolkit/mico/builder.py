@@ -84,7 +84,7 @@ def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
     job.folder.mkdir(parents=True, exist_ok=True)
     sweep_stale_temporaries([job.folder, job.answers])  # a killed build's leftovers, once old enough
     names = ("seed_challenge", "seed_training", "seed_membership")
-    revealed = names if job.phase == "train" else names[:1]
+    revealed = names if job.phase == "train" else names[:2] if build.reveal_training else names[:1]
     for name, value in zip(names, job.seeds):
         if name in revealed:
             atomic_write_text(job.folder / name, f"{value}\n")

@@ -148,14 +148,25 @@ def tune(
 
 @reads(*_RUN)
 def references(
-    ctx: Context, *, n_models=None, scenarios=None, match: bool = False, epochs=None, lr=None, len_training=None
+    ctx: Context,
+    *,
+    n_models=None,
+    scenarios=None,
+    match: bool = False,
+    matched: bool = False,
+    epochs=None,
+    lr=None,
+    len_training=None,
 ) -> str:
     """Reference models of our own for each scenario (``mico.references``), checked and registered."""
-    from toolkit.mico.references import stage_references
-
     given = {"epochs": epochs, "lr": lr, "len_training": len_training}
-    lines = stage_references(ctx, n_models=n_models, scenarios=scenarios, search=match, overrides=given)
-    return "\n".join(lines)
+    if matched:
+        from toolkit.mico.matched import stage_matched
+
+        return "\n".join(stage_matched(ctx, n_models=n_models, scenarios=scenarios, overrides=given))
+    from toolkit.mico.references_stage import stage_references
+
+    return "\n".join(stage_references(ctx, n_models=n_models, scenarios=scenarios, search=match, overrides=given))
 
 
 COMMANDS = {

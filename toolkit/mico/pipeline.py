@@ -122,6 +122,27 @@ def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: boo
     return phases, validation_scores(sd, paths, recipe, seed=ctx.seed)
 
 
+def _score_matched(sd: ScenarioData, ctx: Context, paths: dict, matched: dict) -> tuple[dict, tuple, dict]:
+    """Targets scored against their own matched references (``mico.matched``), the attack chosen on validation."""
+    from toolkit.mico.matched import matched_scores, select_matched, validation_matched
+
+    sel = select_matched(sd, ctx, matched, paths, leaderboard_fpr(ctx.track))
+    phases = {}
+    for ph in TARGET_PHASES:
+        ids = [md.model_id for md in sd.models[ph]]
+        phases[ph] = PhaseScores.pooled(ph, ids, matched_scores(sd, ctx, matched, paths, ph, sel))
+    k = len(next(iter(matched.values())).paths)
+    meta = {
+        "matched": {
+            "per_target": k,
+            "chosen": sel.recipe.label() + ("" if sel.transform == "raw" else f" [{sel.transform}]"),
+            "objective": sel.objective,
+            "ranking": sel.ranking[:10],
+        }
+    }
+    return phases, validation_matched(sd, ctx, matched, paths, sel), meta
+
+
 def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: dict | None, rule: str | None):
     """``recipe = "auto"``: choose on the validation split, then score both phases with the choice.
 
@@ -145,6 +166,12 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
         local = sd.with_local(arrays, paths) if sd.local else None
         phases[ph] = PhaseScores.pooled(ph, arrays.model_ids, score_arrays_auto(sel, arrays, ctx.seed, local))
     return phases, sel.validation, meta, sel.chosen.recipe if len(sel.picked()) == 1 else None
+
+
+def _matched(sd: ScenarioData):
+    from toolkit.mico.matched import load_matched
+
+    return load_matched(sd)
 
 
 def _references_meta(sd: ScenarioData) -> dict:
@@ -181,8 +208,12 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
                 methods["baseline"] = ctx.track.baseline
             own = own_calibration(sd)
             results, metrics, validation, extra = {}, {}, {}, {}
+            matched = _matched(sd) if own else None
             for method, rec in methods.items():
-                if rec.attack == AUTO:
+                if matched and method == "recipe":
+                    results[method], validation[method], extra = _score_matched(sd, ctx, paths, matched)
+                    origin = "matched references"
+                elif rec.attack == AUTO:
                     results[method], validation[method], extra, chosen = _score_auto(
                         sd, ctx, paths, own and method == "recipe", _tuned_entry(ctx.track, sc), auto_rule(rec)
                     )
@@ -195,7 +226,13 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
                 "recipe": recipe.as_dict(),
                 "recipe_origin": origin,
                 "baseline": ctx.track.baseline.as_dict(),
-                "calibration": "own training set per target" if own else "train-phase references",
+                "calibration": (
+                    "matched references per target"
+                    if matched
+                    else "own training set per target"
+                    if own
+                    else "train-phase references"
+                ),
                 "references": _references_meta(sd),
                 "metrics": metrics,
                 "seed": ctx.seed,
@@ -303,6 +340,12 @@ def format_table(summary: dict, source: str = "final") -> str:
         refs = meta.get("references") or {}
         if refs.get("n_local"):
             lines.append(f"local references, {scenario}: {refs['n_local']} of our own; {refs['verdict']}")
+        if "matched" in meta:
+            m = meta["matched"]
+            lines.append(
+                f"matched references, {scenario}: {m['per_target']} per target; chosen on validation: "
+                f"{m['chosen']} ({m['objective']:.4f})"
+            )
     for scenario, meta in summary.items():
         if "auto" in meta:
             lines += ["", *ranking_lines(scenario, meta["auto"])]

@@ -33,7 +33,8 @@ import numpy as np
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text, sha256_bytes
-from toolkit.models.shadow import TrainTask, run_train_tasks
+from toolkit.models.training import TrainConfig
+from toolkit.outputs.training import TrainTask, run_train_tasks
 from toolkit.tracks import References, runs_dir
 
 __all__ = [
@@ -41,12 +42,13 @@ __all__ = [
     "MatchedPlan",
     "LocalReferences",
     "reference_root",
+    "reference_architecture",
+    "reference_tasks",
+    "record_seconds",
     "train_references",
     "pointer_path",
     "save_pointer",
     "load_local",
-    "check",
-    "match",
     "TRAINABLE",
 ]
 
@@ -185,7 +187,8 @@ def _folder(sd, plan, recipe: dict, root: Path | None) -> Path:
     return Path(root or reference_root()) / sha256_bytes(json.dumps(content, sort_keys=True).encode())[:16]
 
 
-def _architecture(track, scenario, refs: References) -> str:
+def reference_architecture(track, scenario, refs: References) -> str:
+    """The architecture references of ``scenario`` are trained as, or a ConfigError where the trainer has none."""
     arch = refs.architecture or track.architecture_of(scenario)
     if arch not in TRAINABLE:
         raise ConfigError(
@@ -208,27 +211,15 @@ def pooled_plan(sd, refs: References) -> PooledPlan:
     return PooledPlan(N, pool, refs.len_training or sd.track.len_training_of(sd.scenario), refs.seed)
 
 
-def train_references(
-    sd,
-    n_models: int,
-    refs: References,
-    *,
-    plan=None,
-    jobs: int = 1,
-    scheduler: str | None = None,
-    progress: bool = True,
-    root: Path | None = None,
-    device: str = "cpu",
-) -> LocalReferences:
-    """Train (or resume) ``n_models`` references of scenario ``sd`` in recipe ``refs``; return them."""
+def reference_tasks(sd, n_models: int, refs: References, *, plan=None, root: Path | None = None, device: str = "cpu"):
+    """(LocalReferences, TrainTasks) of ``n_models`` references of ``sd`` in recipe ``refs`` (nothing trained yet)."""
     if n_models < 2 or n_models % 2:
         raise ConfigError(
             f"references come in pairs (half IN, half OUT per point): -n must be even ≥ 2, got {n_models}"
         )
-    sd.check_population()
-    arch = _architecture(sd.track, sd.scenario, refs)
+    arch = reference_architecture(sd.track, sd.scenario, refs)
     plan = plan or pooled_plan(sd, refs)
-    cfg = replace(refs.train_config(sd.scenario.epsilon), device=device)
+    cfg = TrainConfig(**refs.training(sd.scenario.epsilon), device=device)
     recipe = _recipe_dict(refs, cfg, arch)
     folder = _folder(sd, plan, recipe, root)
     folder.mkdir(parents=True, exist_ok=True)
@@ -247,12 +238,37 @@ def train_references(
         )
         for i, p in enumerate(paths)
     ]
-    seconds = run_train_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress)
-    if seconds:
+    return LocalReferences(folder, paths, plan, recipe), tasks
+
+
+def record_seconds(seconds: dict[Path, float]) -> None:
+    """Add measured training seconds to each folder's ``seconds.json`` (what later runs report)."""
+    by_folder: dict[Path, dict[str, float]] = {}
+    for path, secs in seconds.items():
+        by_folder.setdefault(Path(path).parent, {})[Path(path).name] = secs
+    for folder, new in by_folder.items():
         timing = folder / "seconds.json"
         known = json.loads(timing.read_text()) if timing.is_file() else {}
-        atomic_write_text(timing, json.dumps({**known, **seconds}, indent=2, sort_keys=True) + "\n")
-    return LocalReferences(folder, paths, plan, recipe)
+        atomic_write_text(timing, json.dumps({**known, **new}, indent=2, sort_keys=True) + "\n")
+
+
+def train_references(
+    sd,
+    n_models: int,
+    refs: References,
+    *,
+    plan=None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    progress: bool = True,
+    root: Path | None = None,
+    device: str = "cpu",
+) -> LocalReferences:
+    """Train (or resume) ``n_models`` references of scenario ``sd`` in recipe ``refs``; return them."""
+    sd.check_population()
+    local, tasks = reference_tasks(sd, n_models, refs, plan=plan, root=root, device=device)
+    record_seconds(run_train_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
+    return local
 
 
 def seconds_per_model(local: LocalReferences) -> float | None:
@@ -270,6 +286,7 @@ def pointer_path(track, scenario) -> Path:
 
 
 def save_pointer(sd, local: LocalReferences) -> Path:
+    """Write the scenario's pointer to its local references (folder, files, plan, recipe, check) atomically."""
     path = pointer_path(sd.track, sd.scenario)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {
@@ -312,109 +329,3 @@ def load_local(sd) -> LocalReferences | None:
             "run `mia references` again to finish them",
         )
     return LocalReferences(folder, paths, plan, body["recipe"], body.get("check"))
-
-
-def check(sd, paths: dict) -> dict:
-    """The local references beside the provided train-phase models on the scenario's challenge points.
-
-    Both sets' pooled train/test accuracy and member/non-member loss quartiles (each model's IN
-    points as its training set), the per-point correlation of their OUT means, and a one-line verdict.
-    """
-    from toolkit.models.recipe_check import distance, matches, out_correlation, reference_stats, verdict
-    from toolkit.outputs import load_outputs
-
-    union = sd.union_points()
-    labels = sd.labels()[union]
-    given = load_outputs([paths[("train", md.model_id)] for md in sd.models["train"]])
-    given_keep = sd.train_keep(union)
-    ours, ours_keep = sd.local_arrays(paths, union)
-    provided, local = reference_stats(given, labels, given_keep), reference_stats(ours, labels, ours_keep)
-    r = out_correlation(given, given_keep, ours, ours_keep, labels)
-    line = verdict(local, provided, "local references", "the provided models")
-    return {
-        "provided": provided.as_dict(),
-        "local": local.as_dict(),
-        "distance": distance(local, provided),
-        "out_correlation": r,
-        "matches": matches(local, provided),
-        "verdict": f"{line}; per-point OUT-mean correlation {r:.2f}",
-    }
-
-
-def _attach(ctx, sd, local: LocalReferences) -> dict:
-    """Outputs of ``sd``'s models and of ``local`` (computed where missing), with ``local`` attached."""
-    sd.local = local
-    return ctx.paths(sd)
-
-
-def match(ctx, sd, refs: References, *, probes: int = 2) -> tuple[References, list[dict]]:
-    """Train ``probes`` references per grid recipe (epochs ×½, ×1, ×2; lr ×½, ×2); keep the closest one.
-
-    The probes are the first models of their recipe's folder, so the chosen recipe's run reuses them.
-    """
-    from toolkit.models.recipe_check import match_grid
-
-    cfg = refs.train_config(sd.scenario.epsilon)
-    dp = sd.scenario.dp
-    rows, best = [], None
-    for probe in match_grid(cfg):
-        candidate = replace(refs, epochs=probe.epochs, lr=probe.lr)
-        if dp:
-            candidate = replace(refs, dp_epochs=probe.epochs, dp_lr=probe.lr)
-        local = train_references(sd, probes, candidate, jobs=ctx.jobs, scheduler=ctx.scheduler, progress=ctx.progress)
-        result = check(sd, _attach(ctx, sd, local))
-        rows.append(
-            {"epochs": probe.epochs, "lr": probe.lr, "distance": result["distance"], "verdict": result["verdict"]}
-        )
-        if best is None or result["distance"] < best[1]:
-            best = (candidate, result["distance"])
-    sd.local = None
-    return best[0], rows
-
-
-def stage_references(
-    ctx, *, n_models: int | None = None, scenarios=None, search: bool = False, overrides: dict | None = None
-) -> list[str]:
-    """``mia references``: train, check and register the references of each scenario (or those named)."""
-    import time
-
-    names = list(scenarios or ctx.track.scenario_names)
-    lines = []
-    for name in names:
-        sc = ctx.track.scenario(name)
-        refs = ctx.track.references_of(sc)
-        if refs is None:
-            raise ConfigError(
-                f"track {ctx.track.name!r} has no [references] table: nothing says how its models were trained",
-                "add one to its track.toml (see the purchase100 track)",
-            )
-        given = {k: v for k, v in (overrides or {}).items() if v is not None}
-        refs = replace(refs, **given)
-        refs.train_config(sc.epsilon)  # a recipe the trainer cannot run fails here, before any training
-        _architecture(ctx.track, sc, refs)
-        sd = ctx.open(sc)
-        if search:
-            refs, rows = match(ctx, sd, refs)
-            for row in rows:
-                lines.append(
-                    f"  match {name}: epochs {row['epochs']}, lr {row['lr']:g}: distance {row['distance']:.3f}"
-                )
-            chosen = refs.train_config(sc.epsilon)
-            lines.append(f"  match {name}: chose epochs {chosen.epochs}, lr {chosen.lr:g}")
-        n = n_models or refs.count
-        start = time.perf_counter()
-        local = train_references(sd, n, refs, jobs=ctx.jobs, scheduler=ctx.scheduler, progress=ctx.progress)
-        elapsed = time.perf_counter() - start
-        local.check = check(sd, _attach(ctx, sd, local))
-        local.check["seconds_per_model"] = seconds_per_model(local)
-        save_pointer(sd, local)
-        per = local.check["seconds_per_model"]
-        rate = getattr(local.plan, "in_rate", 0.5)
-        lines.append(
-            f"{name}: {n} local references in {local.folder} ({elapsed:.0f} s this run"
-            + (f", {per:.1f} s per model" if per else "")
-            + ")"
-            + (f"; each challenge point IN for {rate:.0%} of them (the pool is over twice n)" if rate < 0.5 else "")
-            + f"\n  {local.check['verdict']}"
-        )
-    return lines

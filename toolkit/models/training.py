@@ -15,12 +15,9 @@ import math
 from dataclasses import dataclass
 
 from toolkit.errors import ConfigError
+from toolkit.recipes import ACCOUNTANTS, OPTIMIZERS, ORDERS, check_training
 
-__all__ = ["TrainConfig", "train_model", "noise_multiplier", "OPTIMIZERS", "ORDERS", "ACCOUNTANTS"]
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-ORDERS = ("shuffle", "fixed")
-ACCOUNTANTS = ("rdp", "prv")
+__all__ = ["TrainConfig", "train_model", "noise_multiplier", "lr_schedule", "OPTIMIZERS", "ORDERS", "ACCOUNTANTS"]
 
 
 @dataclass(frozen=True)
@@ -49,23 +46,7 @@ class TrainConfig:
 
 def check_config(cfg: TrainConfig) -> None:
     """A recipe the trainer can run, or a one-line ``ConfigError`` naming the value it cannot."""
-    for name, value, valid in (
-        ("optimizer", cfg.optimizer, OPTIMIZERS),
-        ("order", cfg.order, ORDERS),
-        ("accountant", cfg.accountant, ACCOUNTANTS),
-    ):
-        if value not in valid:
-            raise ConfigError(f"the trainer has no {name} {value!r}; valid: {', '.join(valid)}")
-    for name in ("epochs", "batch_size"):
-        if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
-            raise ConfigError(f"training {name} must be a positive integer, got {getattr(cfg, name)!r}")
-    if cfg.lr_step < 0:
-        raise ConfigError(f"lr_step must be ≥ 0 epochs (0 = constant rate), got {cfg.lr_step}")
-    for name in ("lr", "lr_gamma", "delta", "clip", "epsilon"):
-        if not getattr(cfg, name) > 0:
-            raise ConfigError(f"training {name} must be a positive number, got {getattr(cfg, name)!r}")
-    if cfg.momentum is not None and not 0 <= cfg.momentum < 1:
-        raise ConfigError(f"momentum must lie in [0, 1), got {cfg.momentum}")
+    check_training(vars(cfg))
 
 
 @functools.lru_cache(maxsize=64)  # the accountant's search takes seconds; every model of a scenario asks the same
@@ -93,7 +74,7 @@ def _optimizer(params, cfg: TrainConfig):
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _schedule(opt, cfg: TrainConfig):
+def lr_schedule(opt, cfg: TrainConfig):
     """StepLR per epoch where the recipe has one, else None."""
     import torch
 
@@ -109,7 +90,7 @@ def train_model(model, x, y, cfg: TrainConfig):
     model.to(cfg.device).train()
     x, y = x.to(cfg.device), y.to(cfg.device)
     opt = _optimizer(model.parameters(), cfg)
-    schedule = _schedule(opt, cfg)
+    schedule = lr_schedule(opt, cfg)
     if math.isfinite(cfg.epsilon):
         _dp_sgd(model, x, y, opt, cfg, gen, schedule)
     else:

@@ -24,13 +24,11 @@ import numpy as np
 
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_save_npy, atomic_write_bytes
-from toolkit.models.shadow import TrainTask, train_task
-from toolkit.models.training import TrainConfig
 from toolkit.outputs.compute import compute_logits
 from toolkit.outputs.keys import cache_path, resolve_precision
 from toolkit.outputs.task import OutputTask
 
-__all__ = ["run_on_cluster", "TrainTask", "train_task", "shadow_train_tasks", "run_training_on_cluster"]
+__all__ = ["run_on_cluster", "run_training_on_cluster"]
 
 
 def _client(scheduler: str, timeout: str = "20s"):
@@ -100,41 +98,10 @@ def run_on_cluster(
     return [Path(p) for p in paths]
 
 
-def shadow_train_tasks(
-    out_dir: Path,
-    keep: np.ndarray,
-    cfg: TrainConfig,
-    *,
-    architecture: str,
-    n_classes: int,
-    dataset: str,
-    data_dir: str | None = None,
-    dataset_dir: str | None = None,
-) -> list[TrainTask]:
-    """The shadow models of ``keep`` bool [n_models, N] as tasks: model i trains on ``keep[i]`` with seed cfg.seed+i."""
-    from dataclasses import replace
-
-    from toolkit.models.shadow import shadow_paths
-
-    return [
-        TrainTask(
-            path,
-            architecture,
-            n_classes,
-            dataset,
-            np.flatnonzero(keep[i]),
-            replace(cfg, seed=cfg.seed + i),
-            data_dir,
-            dataset_dir,
-        )
-        for i, path in enumerate(shadow_paths(out_dir, len(keep)))
-    ]
-
-
 def run_training_on_cluster(
     tasks: list,
     scheduler: str,
-    fn: Callable[[object], bytes] = train_task,
+    fn: Callable[[object], bytes],
     on_done: Callable[[], object] | None = None,
 ) -> list[Path]:
     """Run ``fn(task) -> weight bytes`` on the cluster for every task whose ``out_path`` is missing.
