@@ -287,6 +287,48 @@ def test_challenge_build_killed_at_random_points_resumes_to_the_same_challenge(t
     assert _files(out) == clean
 
 
+# ---- training many models at once (mia references) ----------------------------------------------------
+
+TRAIN = """
+import sys, time
+import numpy as np
+import torch
+torch.set_num_threads(1)
+from pathlib import Path
+import toolkit.outputs.training as tr
+from toolkit.models.training import TrainConfig
+real = tr.atomic_write_bytes
+def announced(path, data):
+    print("writing", path, flush=True)
+    time.sleep(0.05)
+    real(path, data)
+tr.atomic_write_bytes = announced
+rng = np.random.default_rng(0)
+tasks = [
+    tr.TrainTask(Path(sys.argv[1]) / f"ref_{i:03d}.pt", "demo_mlp", 10, "demo", rng.permutation(1797)[:400], TrainConfig(
+        epochs=2, batch_size=64, lr=0.01, optimizer="adam", seed=i))
+    for i in range(6)
+]
+tr.run_train_tasks(tasks, group=2, progress=False)
+print("done", flush=True)
+"""
+
+
+def test_reference_training_killed_at_random_points_resumes_to_the_same_bytes(tmp_path):
+    """Blocks are fixed by position: a killed run's missing models retrain in the same groups, to the same bytes."""
+    clean_dir, out = tmp_path / "clean", tmp_path / "killed"
+    subprocess.run([sys.executable, "-c", TRAIN, str(clean_dir)], check=True, capture_output=True)
+    clean = _files(clean_dir)
+    assert len(clean) == 6
+    rng = random.Random(7)
+    for after in (1, 2):
+        _kill_when([TRAIN, str(out)], "writing", after, rng)
+        _whole(out, clean)
+    assert len(list(out.glob("ref_*.pt"))) < 6, "every kill came too late"
+    subprocess.run([sys.executable, "-c", TRAIN, str(out)], check=True, capture_output=True)
+    assert _files(out) == clean
+
+
 # ---- report -------------------------------------------------------------------------------------------
 
 REPORT = """

@@ -257,3 +257,12 @@ def test_a_population_that_does_not_hold_the_challenge_points(tiny_demo, runs):
     sd.track = small
     with pytest.raises(DataError, match="challenge points reach row"):
         pooled_plan(sd, ctx.track.references_of(sc))
+
+
+def test_match_finds_the_recipe_the_provided_models_were_trained_with(tiny_demo, runs):
+    """tiny_demo's models trained 15 epochs; told 30, --match's grid (15, 30, 60 epochs; lr ×½, ×2) goes back to 15."""
+    args = ["references", "--track", "demo", "--data", str(tiny_demo), "-n", "2", "-s", "demo_inf", "--match"]
+    out = CliRunner().invoke(cli, [*args, "--epochs", "30"])
+    assert out.exit_code == 0, out.output
+    assert "chose epochs 15, lr 0.05" in out.output
+    assert "local references match the provided models" in out.output
