@@ -304,11 +304,10 @@ def announced(path, data):
     real(path, data)
 tr.atomic_write_bytes = announced
 rng = np.random.default_rng(0)
-tasks = [
-    tr.TrainTask(Path(sys.argv[1]) / f"ref_{i:03d}.pt", "demo_mlp", 10, "demo", rng.permutation(1797)[:400], TrainConfig(
-        epochs=2, batch_size=64, lr=0.01, optimizer="adam", seed=i))
-    for i in range(6)
-]
+out = Path(sys.argv[1])
+cfg = lambda i: TrainConfig(epochs=2, batch_size=64, lr=0.01, optimizer="adam", seed=i)
+points = [rng.permutation(1797)[:400] for _ in range(6)]
+tasks = [tr.TrainTask(out / f"ref_{i:03d}.pt", "demo_mlp", 10, "demo", points[i], cfg(i)) for i in range(6)]
 tr.run_train_tasks(tasks, group=2, progress=False)
 print("done", flush=True)
 """
