@@ -50,6 +50,21 @@ def _kill_when(args: list[str], marker: str, after: int, rng: random.Random, env
     return proc.stdout.read()
 
 
+def _announcing(module: str, name: str, marker: str) -> str:
+    """Script lines that wrap ``module.name`` to print ``marker`` and pause before each call: a kill can land
+    just before, inside or after the write it announces."""
+    return f"""
+import time as _time
+import {module} as _mod
+_real = _mod.{name}
+def _announced(*args):
+    print("{marker}", flush=True)
+    _time.sleep(0.05)
+    _real(*args)
+_mod.{name} = _announced
+"""
+
+
 # ---- tune ---------------------------------------------------------------------------------------------
 
 TUNE = """
@@ -120,25 +135,22 @@ def test_tune_killed_at_random_points_resumes_to_the_undisturbed_study_and_recip
 
 # ---- shadow training, and two trainers sharing one folder ---------------------------------------------
 
-SHADOWS = """
-import sys, time
+SHADOWS = (
+    _announcing("toolkit.models.shadow", "save_model", "saving")
+    + """
+import sys
 import torch
 torch.set_num_threads(1)
 import toolkit.models.shadow as shadow
 from toolkit.data import load_population
 from toolkit.models.training import TrainConfig
-real = shadow.save_model
-def announced(model, path):  # the kill may land before, inside or after a model's rename
-    print("saving", path.name, flush=True)
-    time.sleep(0.05)
-    real(model, path)
-shadow.save_model = announced
 pop = load_population("demo")
 cfg = TrainConfig(epochs=1, batch_size=128, lr=0.05, seed=3, device="cpu")
 print("training", flush=True)
 shadow.train_shadows(sys.argv[1], pop.inputs, pop.labels, 4, cfg, architecture="demo_mlp", n_classes=10, progress=False)
 print("done", flush=True)
 """
+)
 
 
 MEASURED = ("seconds.json",)  # the shadows' training seconds: measured, so never the same twice
@@ -242,25 +254,21 @@ def test_two_tuners_sharing_one_runs_folder_keep_both_recipes(tmp_path):
 
 # ---- challenge build ----------------------------------------------------------------------------------
 
-BUILD = """
-import sys, time
+BUILD = (
+    _announcing("toolkit.models", "save_model", "saving")
+    + """
+import sys
 from dataclasses import replace
 import torch
 torch.set_num_threads(1)
-import toolkit.models as models
 from toolkit.mico.builder import build_challenge
 from toolkit.tracks import load_track
-real = models.save_model
-def announced(model, path):
-    print("saving", path, flush=True)
-    time.sleep(0.05)
-    real(model, path)
-models.save_model = announced
 track = load_track("demo")
 track = replace(track, build=replace(track.build, epochs=2, dp_epochs=1), scenarios=track.scenarios[:1])
 build_challenge(track, sys.argv[1], train_models=2, dev_models=1, final_models=1, progress=False)
 print("done", flush=True)
 """
+)
 
 
 def _build(folder: Path) -> None:
@@ -289,20 +297,16 @@ def test_challenge_build_killed_at_random_points_resumes_to_the_same_challenge(t
 
 # ---- training many models at once (mia references) ----------------------------------------------------
 
-TRAIN = """
-import sys, time
+TRAIN = (
+    _announcing("toolkit.outputs.training", "atomic_write_bytes", "writing")
+    + """
+import sys
 import numpy as np
 import torch
 torch.set_num_threads(1)
 from pathlib import Path
 import toolkit.outputs.training as tr
 from toolkit.models.training import TrainConfig
-real = tr.atomic_write_bytes
-def announced(path, data):
-    print("writing", path, flush=True)
-    time.sleep(0.05)
-    real(path, data)
-tr.atomic_write_bytes = announced
 rng = np.random.default_rng(0)
 out = Path(sys.argv[1])
 cfg = lambda i: TrainConfig(epochs=2, batch_size=64, lr=0.01, optimizer="adam", seed=i)
@@ -311,6 +315,7 @@ tasks = [tr.TrainTask(out / f"ref_{i:03d}.pt", "demo_mlp", 10, "demo", points[i]
 tr.run_train_tasks(tasks, group=2, progress=False)
 print("done", flush=True)
 """
+)
 
 
 def test_reference_training_killed_at_random_points_resumes_to_the_same_bytes(tmp_path):

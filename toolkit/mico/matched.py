@@ -168,6 +168,7 @@ class MatchedSelection:
     transform: str
     objective: float
     ranking: list[dict]
+    validation: tuple  # (solution, scores, target ids) of the choice on the validation targets
 
 
 def select_matched(sd, ctx, matched: dict, paths: dict, fpr: float = 0.1) -> MatchedSelection:
@@ -186,12 +187,16 @@ def select_matched(sd, ctx, matched: dict, paths: dict, fpr: float = 0.1) -> Mat
         except ToolkitError:
             continue
         for t in TRANSFORMS:
-            obj, tpr, auc = objective_value(val.solution, per_target(raw, val.groups, t), fpr)
-            rows.append({"recipe": recipe, "transform": t, "objective": obj, "tpr": tpr, "auc": auc})
+            scores = per_target(raw, val.groups, t)
+            obj, tpr, auc = objective_value(val.solution, scores, fpr)
+            rows.append({"recipe": recipe, "transform": t, "objective": obj, "tpr": tpr, "auc": auc, "scores": scores})
     rows.sort(key=lambda r: -r["objective"])
     best = rows[0]
-    ranking = [{**{k: v for k, v in r.items() if k != "recipe"}, "label": r["recipe"].label()} for r in rows]
-    return MatchedSelection(best["recipe"], best["transform"], best["objective"], ranking)
+    ranking = [
+        {**{k: v for k, v in r.items() if k not in ("recipe", "scores")}, "label": r["recipe"].label()} for r in rows
+    ]
+    validation = (val.solution, best["scores"], np.asarray(val.model_ids)[val.groups])
+    return MatchedSelection(best["recipe"], best["transform"], best["objective"], ranking, validation)
 
 
 def matched_scores(sd, ctx, matched: dict, paths: dict, phase: str, sel: MatchedSelection) -> np.ndarray:
@@ -204,14 +209,6 @@ def matched_scores(sd, ctx, matched: dict, paths: dict, phase: str, sel: Matched
         )
     arrays = _arrays(sd, ctx, matched, keys, paths)
     return per_target(_per_target(arrays, sel.recipe, ctx.seed), arrays.groups, sel.transform)
-
-
-def validation_matched(sd, ctx, matched: dict, paths: dict, sel: MatchedSelection):
-    """(solution, scores, target ids) of the chosen candidate on the validation targets (the train models)."""
-    keys = [k for k in matched if k[0] == "train"]
-    val = _arrays(sd, ctx, matched, keys, paths)
-    s = per_target(_per_target(val, sel.recipe, ctx.seed), val.groups, sel.transform)
-    return val.solution, s, np.asarray(val.model_ids)[val.groups]
 
 
 def stage_matched(ctx, *, n_models: int | None = None, scenarios=None, overrides: dict | None = None) -> list[str]:

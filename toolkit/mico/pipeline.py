@@ -124,7 +124,7 @@ def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: boo
 
 def _score_matched(sd: ScenarioData, ctx: Context, paths: dict, matched: dict) -> tuple[dict, tuple, dict]:
     """Targets scored against their own matched references (``mico.matched``), the attack chosen on validation."""
-    from toolkit.mico.matched import matched_scores, select_matched, validation_matched
+    from toolkit.mico.matched import matched_scores, select_matched
 
     sel = select_matched(sd, ctx, matched, paths, leaderboard_fpr(ctx.track))
     phases = {}
@@ -140,7 +140,7 @@ def _score_matched(sd: ScenarioData, ctx: Context, paths: dict, matched: dict) -
             "ranking": sel.ranking[:10],
         }
     }
-    return phases, validation_matched(sd, ctx, matched, paths, sel), meta
+    return phases, sel.validation, meta
 
 
 def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: dict | None, rule: str | None):
@@ -168,12 +168,6 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
     return phases, sel.validation, meta, sel.chosen.recipe if len(sel.picked()) == 1 else None
 
 
-def _matched(sd: ScenarioData):
-    from toolkit.mico.matched import load_matched
-
-    return load_matched(sd)
-
-
 def _references_meta(sd: ScenarioData) -> dict:
     """What the manifest and the report say about local references: how many, where, the check's verdict."""
     if sd.local is None:
@@ -196,6 +190,7 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
     recipe's validation scores.
     """
     from toolkit.mico.ddp import epsilon_report
+    from toolkit.mico.matched import load_matched
 
     summary = {}
     with _timed(ctx, "attack"):
@@ -208,7 +203,7 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
                 methods["baseline"] = ctx.track.baseline
             own = own_calibration(sd)
             results, metrics, validation, extra = {}, {}, {}, {}
-            matched = _matched(sd) if own else None
+            matched = load_matched(sd) if own else None
             for method, rec in methods.items():
                 if matched and method == "recipe":
                     results[method], validation[method], extra = _score_matched(sd, ctx, paths, matched)

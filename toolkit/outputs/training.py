@@ -61,10 +61,8 @@ def train_task(task: TrainTask) -> bytes:
 
 def _groupable(tasks: list[TrainTask]) -> bool:
     """Several models per step: same architecture, recipe (but the seed) and training-set size, an MLP."""
-    try:
-        from toolkit.models.group import can_group
-    except ImportError:
-        return False
+    from toolkit.models.group import can_group
+
     first = tasks[0]
     same = all(
         t.architecture == first.architecture
@@ -86,8 +84,8 @@ def train_block(tasks: list[TrainTask], threads: int | None = None) -> list[tupl
     if _groupable(tasks):
         from toolkit.models.group import train_group
 
-        pop = _population(tasks[0])
         first = tasks[0]
+        pop = _population(first)
         models = train_group(
             first.architecture,
             first.n_classes,
