@@ -42,8 +42,9 @@ __all__ = [
 KIND_MODULES = {"mico": "toolkit.mico.kind", "tml": "toolkit.tml.kind"}
 KINDS = tuple(KIND_MODULES)
 # The optional settings tables of each kind's track.toml: [build] builds a local MICO challenge,
-# [shadow] says how to train shadow models for a task that ships none.
-KIND_TABLES = {"mico": ("build", "references"), "tml": ("shadow",)}
+# [shadow] says how to train shadow models for a task that ships none, [files] and [upload] are a
+# public/private task's files and scoring server.
+KIND_TABLES = {"mico": ("build", "references"), "tml": ("shadow", "files", "upload")}
 
 
 @dataclass(kw_only=True)

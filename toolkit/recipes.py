@@ -8,22 +8,51 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from toolkit.errors import ConfigError
 
-__all__ = ["Build", "ShadowTraining", "References", "check_training", "OPTIMIZERS", "ORDERS", "ACCOUNTANTS"]
+__all__ = [
+    "Build",
+    "ShadowTraining",
+    "References",
+    "check_training",
+    "parse_augment",
+    "OPTIMIZERS",
+    "ORDERS",
+    "ACCOUNTANTS",
+    "SCHEDULES",
+    "AUGMENTS",
+    "PRECISIONS",
+]
+
+
+def parse_augment(spec: str) -> tuple[str, ...]:
+    """'flip,rot90' -> ('flip', 'rot90'); '' -> (); an unknown name is one line listing the valid ones."""
+    parts = tuple(dict.fromkeys(p.strip() for p in str(spec).split(",") if p.strip()))
+    bad = [p for p in parts if p not in AUGMENTS]
+    if bad:
+        raise ConfigError(
+            f"unknown training augmentation {bad[0]!r:.40}; valid: {', '.join(AUGMENTS)} (comma-separated)"
+        )
+    return parts
+
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 ORDERS = ("shuffle", "fixed")
 ACCOUNTANTS = ("rdp", "prv")
+SCHEDULES = ("step", "cosine", "onecycle")  # step: StepLR by lr_step/lr_gamma (lr_step 0 = constant)
+AUGMENTS = ("flip", "rot90")  # random horizontal flips; random multiples of 90° (with flip: the 8 dihedral maps)
+PRECISIONS = ("fp32", "bf16", "auto")  # auto: bf16 autocast where a probe in the same run shows it faster
 
 
 def check_training(values: Mapping[str, Any]) -> None:
     """Settings the trainer can run (``TrainConfig``'s fields), or a one-line ``ConfigError`` naming the value."""
-    for name, valid in (("optimizer", OPTIMIZERS), ("order", ORDERS), ("accountant", ACCOUNTANTS)):
-        if values[name] not in valid:
+    choices = (("optimizer", OPTIMIZERS), ("order", ORDERS), ("accountant", ACCOUNTANTS))
+    choices += (("schedule", SCHEDULES), ("precision", PRECISIONS))
+    for name, valid in choices:
+        if values.get(name, valid[0]) not in valid:
             raise ConfigError(f"the trainer has no {name} {values[name]!r}; valid: {', '.join(valid)}")
     for name in ("epochs", "batch_size"):
         if not isinstance(values[name], int) or values[name] < 1:
@@ -35,6 +64,11 @@ def check_training(values: Mapping[str, Any]) -> None:
             raise ConfigError(f"training {name} must be a positive number, got {values[name]!r}")
     if values["momentum"] is not None and not 0 <= values["momentum"] < 1:
         raise ConfigError(f"momentum must lie in [0, 1), got {values['momentum']}")
+    if not 0 <= values.get("label_smoothing", 0.0) < 1:
+        raise ConfigError(f"label_smoothing must lie in [0, 1), got {values['label_smoothing']}")
+    if values.get("nesterov") and (values["optimizer"] != "sgd" or values["momentum"] == 0):
+        raise ConfigError("nesterov needs optimizer = 'sgd' with momentum > 0")
+    parse_augment(values.get("augment", ""))
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,19 @@ class ShadowTraining:
     lr: float = 0.05
     optimizer: str = "sgd"
     weight_decay: float = 5e-4
+    momentum: float | None = None  # SGD's; None: 0.9
+    nesterov: bool = False
+    schedule: str = "step"  # step (lr_step 0: constant) | cosine | onecycle
+    lr_step: int = 0
+    lr_gamma: float = 1.0
+    label_smoothing: float = 0.0
+    augment: str = ""  # comma-separated: flip, rot90
+    precision: str = "fp32"  # fp32 | bf16 | auto (bf16 autocast where a probe shows it faster here)
+
+    def training(self, seed: int = 0, epochs: int | None = None) -> dict[str, Any]:
+        """One shadow's training settings, as ``TrainConfig``'s keyword values (``epochs`` overrides)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return values | {"epochs": epochs or self.epochs, "seed": seed}
 
 
 @dataclass(frozen=True)

@@ -9,23 +9,25 @@ import math
 import os
 import re
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import ConfigError, one_line
+from toolkit.errors import ConfigError
 from toolkit.io import read_bounded
 from toolkit.kinds import KIND_TABLES, KINDS
 from toolkit.recipes import Build, References, ShadowTraining, check_training
+from toolkit.settings import check_types, listed, reject_unknown, settings_parser, shown, table
+from toolkit.task_format import TaskFiles, Upload, task_files, upload_protocol
 
 __all__ = [
     "Recipe",
     "Build",
     "ShadowTraining",
     "References",
+    "TaskFiles",
+    "Upload",
     "Scenario",
     "Track",
     "tracks_dir",
@@ -58,13 +60,6 @@ def runs_dir(track: Track) -> Path:
     return Path(os.environ.get("MIA_RUNS_DIR", "runs")) / track.name
 
 
-def _listed(keys, limit: int = 10) -> str:
-    """A stranger's keys for a one-line message: the first ``limit``, each cut to 40 characters, and a count."""
-    keys = sorted(str(k) for k in keys)
-    shown = ", ".join(one_line(k, 40) for k in keys[:limit])
-    return shown + (f", … and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
 class FrozenDict(dict):
     """A read-only dict that pickles (worker processes receive tracks) and hashes."""
 
@@ -94,11 +89,11 @@ class Recipe:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> Recipe:
         if not isinstance(data, Mapping):
-            raise ConfigError(f'{where}: a recipe must be a table like {{ attack = "threshold" }}, got {_shown(data)}')
+            raise ConfigError(f'{where}: a recipe must be a table like {{ attack = "threshold" }}, got {shown(data)}')
         if "attack" not in data:
-            raise ConfigError(f"{where}: a recipe needs an 'attack' key, got keys {_listed(data)}")
+            raise ConfigError(f"{where}: a recipe needs an 'attack' key, got keys {listed(data)}")
         if not isinstance(data["attack"], str):
-            raise ConfigError(f"{where}: 'attack' must be a string (an attack's name), got {_shown(data['attack'])}")
+            raise ConfigError(f"{where}: 'attack' must be a string (an attack's name), got {shown(data['attack'])}")
         params = {k: v for k, v in data.items() if k != "attack"}
         return cls(str(data["attack"]), _frozen(params))
 
@@ -148,6 +143,8 @@ class Track:
     build: Build | None = None
     shadow: ShadowTraining | None = None
     references: References | None = None
+    files: TaskFiles | None = None  # kind tml: the organisers' files and transform (None: the 2025 edition's)
+    upload: Upload | None = None  # kind tml: the scoring server's protocol (None: the 2025 edition's)
     views: str = "orig"  # the query views its commands use unless --views says otherwise
     path: Path | None = None
 
@@ -187,45 +184,6 @@ class Track:
 
 
 _TRACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_WHAT = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _shown(value: Any) -> str:
-    """A TOML value as an error shows it: its repr, short and on one line."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:59] + "…"
-
-
-def _accepts(kind, value: Any) -> bool:
-    """Does ``value`` (as tomllib gives it) fit the field type ``kind``? Composite types are checked where
-    they are built (recipes, tables), so they pass here."""
-    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
-        return any(_accepts(k, value) for k in typing.get_args(kind))
-    if kind is type(None):
-        return value is None
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind in (str, bool):
-        return isinstance(value, kind)
-    return True
-
-
-def _check_types(data: Mapping[str, Any], cls, where: str) -> None:
-    """Every key's value has its field's type: ``m = "100"`` is an error here, not a crash far downstream."""
-    hints = typing.get_type_hints(cls)
-    for key, value in data.items():
-        kind = hints.get(key)
-        if kind is not None and not _accepts(kind, value):
-            names = [_WHAT[k] for k in (typing.get_args(kind) or (kind,)) if k in _WHAT]
-            raise ConfigError(f"{where}: {key} must be {' or '.join(names) or 'a table'}, got {_shown(value)}")
-
-
-def _table(data: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a table, got {_shown(data)}")
-    return data
 
 
 def _check_sizes(track: Track, where: str) -> None:
@@ -244,17 +202,10 @@ def _check_sizes(track: Track, where: str) -> None:
             )
 
 
-def _reject_unknown(data: Mapping[str, Any], cls, where: str, extra: tuple[str, ...] = ()) -> None:
-    known = {f.name for f in fields(cls)} | set(extra)
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {_listed(unknown)}; known keys: {', '.join(sorted(known))}")
-
-
 def _scenario(name: str, data: Mapping[str, Any], where: str) -> Scenario:
-    data = _table(data, f"{where} [scenarios.{name}]")
-    _reject_unknown(data, Scenario, f"{where} [scenarios.{name}]", extra=())
-    _check_types(data, Scenario, f"{where} [scenarios.{name}]")
+    data = table(data, f"{where} [scenarios.{name}]")
+    reject_unknown(data, Scenario, f"{where} [scenarios.{name}]", extra=())
+    check_types(data, Scenario, f"{where} [scenarios.{name}]")
     values = dict(data)
     if "name" in values:
         raise ConfigError(f"{where} [scenarios.{name}]: the scenario's name is its table name, drop 'name'")
@@ -263,17 +214,15 @@ def _scenario(name: str, data: Mapping[str, Any], where: str) -> Scenario:
     if "epsilon" in values:
         values["epsilon"] = float(values["epsilon"])
     if "references" in values:
-        values["references"] = _frozen(
-            _references_table(values["references"], f"{where} [scenarios.{name}.references]")
-        )
+        values["references"] = _frozen(_referencestable(values["references"], f"{where} [scenarios.{name}.references]"))
     return Scenario(name=name, **values)
 
 
-def _references_table(data: Any, where: str) -> Mapping[str, Any]:
+def _referencestable(data: Any, where: str) -> Mapping[str, Any]:
     """A [references] table (or a scenario's overrides of it): known keys of the right types."""
-    data = _table(data, where)
-    _reject_unknown(data, References, where)
-    _check_types(data, References, where)
+    data = table(data, where)
+    reject_unknown(data, References, where)
+    check_types(data, References, where)
     return data
 
 
@@ -291,46 +240,52 @@ def _check_references(track: Track, where: str) -> None:
             raise ConfigError(f"{where} [references] (scenario {s.name}): {exc.args[0]}") from None
 
 
+_TABLES = {
+    "build": settings_parser(Build),
+    "shadow": settings_parser(ShadowTraining),
+    "references": settings_parser(References),
+    "files": task_files,
+    "upload": upload_protocol,
+}
+
+
 def parse_track(data: Mapping[str, Any], where: str = "track.toml", path: Path | None = None) -> Track:
     """Validate a parsed track.toml into a ``Track``: keys, types, and sizes the seeds can draw from."""
-    data = _table(data, where)
-    _reject_unknown(data, Track, where, extra=("track",))
+    data = table(data, where)
+    reject_unknown(data, Track, where, extra=("track",))
     for section in ("track", "scenarios"):
         if section not in data:
             raise ConfigError(f"{where}: missing [{section}] table")
-    head = dict(_table(data["track"], f"{where} [track]"))
-    allowed = {f.name for f in fields(Track)} - {"scenarios", "build", "shadow", "references", "path"}
+    head = dict(table(data["track"], f"{where} [track]"))
+    allowed = {f.name for f in fields(Track)} - {"scenarios", "path", *_TABLES}
     unknown = sorted(set(head) - allowed)
     if unknown:
         raise ConfigError(
-            f"{where} [track]: unknown key(s) {_listed(unknown)}; known keys: {', '.join(sorted(allowed))}"
+            f"{where} [track]: unknown key(s) {listed(unknown)}; known keys: {', '.join(sorted(allowed))}"
         )
     required = {"name", "task", "kind", "dataset", "architecture", "n_classes", "population_size", "len_training", "m"}
     missing = sorted(required - set(head))
     if missing:
         raise ConfigError(f"{where} [track]: missing key(s) {', '.join(missing)}")
-    _check_types(head, Track, f"{where} [track]")
+    check_types(head, Track, f"{where} [track]")
     if head["kind"] not in KINDS:
         raise ConfigError(f"{where} [track]: kind must be one of {', '.join(KINDS)}, got {head['kind']!r}")
     if head["kind"] not in KIND_TABLES:
         raise ConfigError(f"{where} [track]: kind {head['kind']!r} has no settings tables")
     if "baseline" in head:
         head["baseline"] = Recipe.from_dict(head["baseline"], f"{where} [track].baseline")
-    scenarios = tuple(_scenario(n, v, where) for n, v in _table(data["scenarios"], f"{where} [scenarios]").items())
+    scenarios = tuple(_scenario(n, v, where) for n, v in table(data["scenarios"], f"{where} [scenarios]").items())
     if not scenarios:
         raise ConfigError(f"{where}: [scenarios] is empty")
     tables = {}
-    for table, cls in (("build", Build), ("shadow", ShadowTraining), ("references", References)):
-        if table in data:
-            if table not in KIND_TABLES[head["kind"]]:
+    for name, make in _TABLES.items():
+        if name in data:
+            if name not in KIND_TABLES[head["kind"]]:
                 raise ConfigError(
-                    f"{where}: a kind = {head['kind']!r} track has no [{table}] table; "
+                    f"{where}: a kind = {head['kind']!r} track has no [{name}] table; "
                     f"its tables: {', '.join(KIND_TABLES[head['kind']]) or '(none)'}"
                 )
-            _table(data[table], f"{where} [{table}]")
-            _reject_unknown(data[table], cls, f"{where} [{table}]")
-            _check_types(data[table], cls, f"{where} [{table}]")
-            tables[table] = cls(**data[table])
+            tables[name] = make(data[name], f"{where} [{name}]")
     track = Track(scenarios=scenarios, path=path, **tables, **head)
     _check_sizes(track, where)
     _check_references(track, where)
@@ -369,7 +324,7 @@ def load_track(name: str, root: Path | None = None) -> Track:
     valid ones."""
     if not isinstance(name, str) or not _TRACK_NAME.fullmatch(name):
         raise ConfigError(
-            f"track name {_shown(name)} must be a folder name: letters, digits, '_', '-', '.'",
+            f"track name {shown(name)} must be a folder name: letters, digits, '_', '-', '.'",
             f"valid tracks: {', '.join(list_tracks(root)) or '(none)'}",
         )
     path = _find(name, root)

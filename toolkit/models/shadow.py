@@ -44,7 +44,17 @@ __all__ = [
 KEEP_FILE = "keep.npy"
 RECIPE_FILE = "recipe.json"
 SECONDS_FILE = "seconds.json"
-LATER_DEFAULTS = {"momentum": None, "lr_step": 0, "lr_gamma": 1.0, "order": "shuffle", "accountant": "rdp"}
+LATER_DEFAULTS = {
+    "momentum": None,
+    "lr_step": 0,
+    "lr_gamma": 1.0,
+    "order": "shuffle",
+    "accountant": "rdp",
+    "nesterov": False,
+    "schedule": "step",
+    "label_smoothing": 0.0,
+    "augment": "",
+}
 
 
 def _check_even(n_models: int) -> None:
@@ -102,7 +112,7 @@ def load_keep(out_dir: Path) -> np.ndarray:
 def _recipe(cfg: TrainConfig, architecture: str, n_classes: int, seed: int, pool, n_points: int) -> dict:
     """What makes two shadow folders interchangeable: the training recipe, the pool and the seed (not the device)."""
     train = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(cfg).items()}
-    del train["device"], train["seed"]
+    del train["device"], train["seed"], train["precision"]  # how fast, not what is learnt
     for name, value in LATER_DEFAULTS.items():  # fields added later: a folder made before them keeps its hash
         if train.get(name) == value:
             del train[name]

@@ -39,6 +39,11 @@ class TrainConfig:
     lr_gamma: float = 1.0
     order: str = "shuffle"  # shuffle | fixed (the given order every epoch; non-DP only)
     accountant: str = "rdp"  # rdp | prv: how σ is found for (ε, δ)
+    nesterov: bool = False  # SGD's Nesterov momentum
+    schedule: str = "step"  # step: StepLR (lr_step 0 = constant) | cosine | onecycle
+    label_smoothing: float = 0.0
+    augment: str = ""  # comma-separated: flip (horizontal), rot90 (random quarter turns); images only
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where a short probe shows it faster)
 
     def __post_init__(self):
         check_config(self)

@@ -39,15 +39,7 @@ def default_train_config(sh, seed: int = 0, epochs: int | None = None):
     from toolkit.models import default_device
     from toolkit.models.training import TrainConfig
 
-    return TrainConfig(
-        epochs=epochs or sh.epochs,
-        batch_size=sh.batch_size,
-        lr=sh.lr,
-        optimizer=sh.optimizer,
-        weight_decay=sh.weight_decay,
-        seed=seed,
-        device=default_device(),
-    )
+    return TrainConfig(**sh.training(seed, epochs), device=default_device())
 
 
 def shadow_folder(task_folder: Path, cfg, architecture: str, pool: str, seed: int, root: Path | None = None) -> Path:
