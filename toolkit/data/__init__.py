@@ -54,7 +54,10 @@ class Population:
 
 
 def register_dataset(name: str):
-    """Decorator: ``loader(data_dir=None, dataset_dir=None) -> Population`` under ``name`` (registered once)."""
+    """Decorator: ``loader(data_dir=None, dataset_dir=None) -> Population`` under ``name`` (registered once).
+
+    A loader that reads files laid out by a track's settings (the tml task's ``[files]``) also takes
+    ``options=``, a hashable value that ``load_population`` passes on when it is given."""
     return _LOADERS.register(name)
 
 
@@ -63,12 +66,16 @@ def dataset_names() -> list[str]:
     return _LOADERS.names()
 
 
-def load_population(name: str, data_dir: Path | str | None = None, dataset_dir: Path | str | None = None) -> Population:
+def load_population(
+    name: str, data_dir: Path | str | None = None, dataset_dir: Path | str | None = None, *, options=None
+) -> Population:
     """The population ``name`` from ``data_dir`` (the track's DATA folder) or ``dataset_dir`` (the files' own
-    folder)."""
-    return _LOADERS.get(name)(
-        data_dir=Path(data_dir) if data_dir else None, dataset_dir=Path(dataset_dir) if dataset_dir else None
-    )
+    folder); ``options`` (where not None) go to the loader as they are."""
+    where = {
+        "data_dir": Path(data_dir) if data_dir else None,
+        "dataset_dir": Path(dataset_dir) if dataset_dir else None,
+    }
+    return _LOADERS.get(name)(**where, **({} if options is None else {"options": options}))
 
 
 def dataset_cache_dir() -> Path:

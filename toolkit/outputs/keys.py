@@ -33,7 +33,7 @@ __all__ = [
     "forget_populations",
 ]
 
-_POPULATIONS: dict[tuple, object] = {}  # (dataset, data_dir, dataset_dir) -> Population, per get_outputs call
+_POPULATIONS: dict[tuple, object] = {}  # (dataset, data_dir, dataset_dir, options) -> Population, per get_outputs call
 
 
 HASH_MEMO = "file_hashes.json"
@@ -76,7 +76,10 @@ def population_of(task: OutputTask, fingerprint: str | None = None):
     key = _pop_key(task)
     if key not in _POPULATIONS or (fingerprint and _POPULATIONS[key].fingerprint != fingerprint):
         _POPULATIONS[key] = load_population(
-            task.dataset, task.data_dir and Path(task.data_dir), task.dataset_dir and Path(task.dataset_dir)
+            task.dataset,
+            task.data_dir and Path(task.data_dir),
+            task.dataset_dir and Path(task.dataset_dir),
+            options=task.dataset_options,
         )
     pop = _POPULATIONS[key]
     if fingerprint and pop.fingerprint != fingerprint:
@@ -140,7 +143,7 @@ def cache_path(task: OutputTask, cache_dir: Path | None = None, precision: str |
 
 
 def _pop_key(task: OutputTask) -> tuple:
-    return (task.dataset, task.data_dir, task.dataset_dir)
+    return (task.dataset, task.data_dir, task.dataset_dir, task.dataset_options)
 
 
 def content_key(task: OutputTask, device: str) -> tuple:

@@ -50,3 +50,4 @@ class OutputTask:
     dataset_dir: str | None = None
     batch_size: int = 1024
     precision: str = "auto"
+    dataset_options: object = None  # hashable settings the dataset's loader takes (a tml task's TaskLayout)

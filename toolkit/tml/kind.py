@@ -73,8 +73,7 @@ def submit_task(
         cache_dir=cache_dir,
         jobs=jobs,
         run_name=run_name,
-        track_name=track.name,
-        architecture=track.architecture,
+        track=track,
         progress=progress,
         log=log,
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.data.tml import N_CLASSES, TMLTask, load_task
+from toolkit.data.tml import TMLTask, layout_of, load_task
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
 from toolkit.metrics import bootstrap_ci, objective_value, roc, tpr_at_fpr
@@ -32,7 +32,7 @@ from toolkit.tml.board import FPR, INCLUSIVE, STRICT
 from toolkit.tml.candidates import candidates, oof_candidate, recipe_candidate, score_candidate
 from toolkit.tml.shadows import default_train_config, match_recipe, shadow_check, shadow_folder, train_task_shadows
 from toolkit.tml.submission import normalise, write_submission_csv
-from toolkit.tracks import Recipe, ShadowTraining
+from toolkit.tracks import Recipe, ShadowTraining, Upload
 
 __all__ = [
     "ARCH",
@@ -69,21 +69,21 @@ class TMLOutputs:
 
 
 def output_tasks(task: TMLTask, model_paths, views=("orig",), batch_size: int = 1024, architecture: str = ARCH):
-    """One ``OutputTask`` per model over the whole population (pub then priv)."""
+    """One ``OutputTask`` per model over the whole population (pub then priv), read in the task's layout."""
     from toolkit.outputs import OutputTask
 
     n = len(task.pub) + len(task.priv)
     return [
         OutputTask(
-            Path(p),
-            architecture,
-            N_CLASSES,
-            "tml",
-            np.arange(n, dtype=np.int64),
-            tuple(views),
-            str(task.folder),
-            None,
-            batch_size,
+            model_path=Path(p),
+            architecture=architecture,
+            n_classes=task.layout.n_classes,
+            dataset="tml",
+            points=np.arange(n, dtype=np.int64),
+            views=tuple(views),
+            data_dir=str(task.folder),
+            batch_size=batch_size,
+            dataset_options=task.layout,
         )
         for p in model_paths
     ]
@@ -273,8 +273,7 @@ def make_submission(
     n_boot: int = 200,
     n_sims: int = 200,
     progress: bool = True,
-    track_name: str = "resnet18",
-    architecture: str = ARCH,
+    track=None,
     log=None,
 ) -> dict:
     """Outputs → shadows → out-of-fold validation of the candidates → private scores → CSV + manifest.
@@ -285,10 +284,18 @@ def make_submission(
     reusing the folder's; 0 trains none. ``match`` first searches epochs/lr for shadows like the target.
     Writes ``<out_dir>/<run>.csv``, ``<run>.manifest.json`` and ``<run>.scores.npz`` (``save_oof``);
     returns the manifest (with ``csv`` and ``manifest`` paths). ``log(line)`` hears each stage's news.
+    ``track`` (default: the built-in ``resnet18``) gives the files' layout, the architecture and the CSV.
+    Every input is read and checked (both datasets, the target against the track) before any shadow trains.
     """
+    from toolkit.tml.target import check_target
+    from toolkit.tracks import load_track
+
     log = log or (lambda line: None)
     params = dict(params or {})
-    task = load_task(task_dir)
+    track = track or load_track("resnet18")
+    architecture, track_name = track.architecture, track.name
+    task = load_task(task_dir, layout_of(track))
+    log(check_target(task, architecture))
     clock, seconds = time.perf_counter(), {}
 
     def lap(name):
@@ -337,7 +344,10 @@ def make_submission(
     scores = normalise(score_candidate(chosen, outs, priv, np.arange(outs.n_pub), seed))
     lap("private scores")
     run = run_name or time.strftime("%Y%m%d-%H%M%S")
-    csv_path = write_submission_csv(Path(out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids)
+    id_column = (track.upload or Upload()).id_column
+    csv_path = write_submission_csv(
+        Path(out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids, id_column=id_column
+    )
     manifest = _manifest(task, track_name, attack, params, shadows, views, folds, seed, figures)
     manifest.update(
         chosen=chosen.label,
@@ -379,9 +389,7 @@ def _manifest(task, track_name, attack, params, shadows, views, folds, seed, fig
         "folds": folds,
         "shadows": shadows,
         "task_dir": str(Path(task.folder).resolve()),  # where `mia upload` finds the private ids to check
-        "inputs": {
-            p.name: sha256_file(p) for p in (task.folder / "pub.pt", task.folder / "priv_out.pt", task.model_path)
-        },
+        "inputs": {p.name: sha256_file(p) for p in task.input_paths},
         "validation": figures,
     }
 

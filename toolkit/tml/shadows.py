@@ -70,12 +70,11 @@ def train_task_shadows(
     points only have OUT shadows. With ``budget_s`` at most ``n_shadows`` are trained, as many as the budget holds.
     """
     from toolkit.data import load_population
-    from toolkit.data.tml import N_CLASSES
     from toolkit.models.shadow import train_shadows
 
     if pool not in ("pub", "all"):
         raise ConfigError(f"unknown shadow pool {pool!r}; valid: pub, all")
-    pop = load_population("tml", task.folder)
+    pop = load_population("tml", task.folder, options=task.layout)
     idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(pop))
     return train_shadows(
         shadow_dir,
@@ -84,7 +83,7 @@ def train_task_shadows(
         n_shadows,
         cfg,
         architecture=architecture,
-        n_classes=N_CLASSES,
+        n_classes=task.layout.n_classes,
         pool=idx,
         seed=seed,
         budget_s=budget_s,

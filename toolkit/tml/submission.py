@@ -1,4 +1,7 @@
-"""The ResNet18 task's submission file: ``ids,score`` CSV, one row per private point, graded scores in [0, 1]."""
+"""The ResNet18 task's submission file: ``<id>,score`` CSV, one row per private point, graded scores in [0, 1].
+
+The id column's name is the edition's (``[upload] id_column``: ``ids`` in 2025, ``id`` in 2026).
+"""
 
 from __future__ import annotations
 
@@ -44,11 +47,11 @@ def submission_problems(ids, scores, expected_ids=None) -> list[str]:
     return problems
 
 
-def write_submission_csv(path: Path, ids, scores, expected_ids=None) -> Path:
-    """Validate (all problems at once), then write ``ids,score`` atomically."""
+def write_submission_csv(path: Path, ids, scores, expected_ids=None, *, id_column: str = "ids") -> Path:
+    """Validate (all problems at once), then write ``<id_column>,score`` atomically."""
     raise_if_problems(submission_problems(ids, scores, expected_ids), hint="nothing was written")
     buf = io.StringIO()
-    buf.write("ids,score\n")
+    buf.write(f"{id_column},score\n")
     buf.writelines(f"{int(i)},{float(v):.10g}\n" for i, v in zip(ids, scores))
     atomic_write_text(Path(path), buf.getvalue())
     return Path(path)
@@ -65,8 +68,8 @@ def _id_and_score(row: list[str]) -> tuple[int, float] | None:
         return None
 
 
-def read_submission_csv(path: Path, expected_ids=None) -> tuple[np.ndarray, np.ndarray]:
-    """Read back and check an ``ids,score`` CSV; raises SubmissionError listing every problem.
+def read_submission_csv(path: Path, expected_ids=None, *, id_column: str = "ids") -> tuple[np.ndarray, np.ndarray]:
+    """Read back and check an ``<id_column>,score`` CSV; raises SubmissionError listing every problem.
 
     The file is read through a bounded reader (at most ``MAX_CSV_BYTES``) and parsed strictly:
     ids are decimal integers that fit int64, so what is checked is what the server will read.
@@ -82,9 +85,9 @@ def read_submission_csv(path: Path, expected_ids=None) -> tuple[np.ndarray, np.n
         raise SubmissionError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
     except csv.Error as exc:
         raise SubmissionError([f"{path}: not a readable CSV ({one_line(exc, 80)})"]) from None
-    if not rows or [c.strip() for c in rows[0]] != ["ids", "score"]:
+    if not rows or [c.strip() for c in rows[0]] != [id_column, "score"]:
         got = one_line(repr(rows[0]), 80) if rows else "an empty file"
-        raise SubmissionError([f"{path}: header must be 'ids,score', got {got}"])
+        raise SubmissionError([f"{path}: header must be '{id_column},score', got {got}"])
     body = [r for r in rows[1:] if r]
     bad = [i + 2 for i, r in enumerate(body) if len(r) != 2]
     if bad:
