@@ -1,15 +1,16 @@
 """A practice ResNet18 task in the organisers' exact files, with its private answers kept apart.
 
-``build_task`` writes ``pub.pt`` and ``priv_out.pt`` (pickled ``__main__.MembershipDataset``
-objects with plain-list fields, as the course's organisers saved them) and the target's state dict
-``01_MIA.pt`` into one folder, and the private set's membership into a separate ``answers.npz``,
+``build_task`` writes a track's edition into one folder: the public set (a pickled
+``__main__.MembershipDataset`` with plain-list fields, as the course's organisers saved it), the
+private set (2025: a ``MembershipDataset`` whose membership is None; 2026: a plain
+``__main__.TaskDataset`` with no membership field) and the target's state dict, under the names of
+the track's ``[files]`` table; the private set's membership goes into a separate ``answers.npz``,
 so the toolkit can be judged on answers it never reads.
 
-The images are synthetic and learnable but not trivially: each of the 44 classes has three
-low-frequency colour prototypes, blended with a per-image low-frequency distractor, shifted by up
-to 3 pixels and noised. The target is a ResNet18 trained on the members of both sets with the
-task's recipe (the track's ``[shadow]`` table), so it overfits the way the real target does
-(train accuracy 1.00, test accuracy well below).
+The images are synthetic and learnable but not trivially: each class has three low-frequency colour
+prototypes, blended with a per-image low-frequency distractor, shifted by up to 3 pixels and noised,
+at the edition's image size. The target is the track's architecture trained on the members of both
+sets with the track's ``[shadow]`` recipe, behind the organisers' transform (resize, normalise).
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ import numpy as np
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes
 
-__all__ = ["save_membership_dataset", "synthetic_task_images", "draw_task", "write_task_files", "build_task"]
+__all__ = [
+    "save_membership_dataset",
+    "save_task_dataset",
+    "synthetic_task_images",
+    "draw_task",
+    "write_task_files",
+    "build_task",
+]
 
 N_PROTOTYPES = 3
 MAX_SHIFT = 3
@@ -62,38 +70,55 @@ def _in_main(*classes):
                 setattr(main, name, old)
 
 
-def save_membership_dataset(path: Path, ids, imgs, labels, membership) -> None:
-    """``torch.save`` a ``__main__.MembershipDataset`` with plain-list fields, as the organisers did."""
+def _save(path: Path, ids, imgs, labels, membership=None) -> None:
+    """``torch.save`` the organisers' object: a MembershipDataset, or a TaskDataset where ``membership`` is None."""
     import torch
 
     task, member = _organiser_classes()
-    obj = member()
+    obj = task() if membership is None else member()
     obj.ids = [int(i) for i in ids]
     obj.imgs = [torch.as_tensor(x, dtype=torch.float32).clone() for x in imgs]
     obj.labels = [int(y) for y in labels]
-    obj.membership = [None if m is None else int(m) for m in membership]
+    if membership is not None:
+        obj.membership = [None if m is None else int(m) for m in membership]
     with _in_main(task, member):
         torch.save(obj, path)
 
 
-def _upsample(patterns: np.ndarray) -> np.ndarray:
-    """[n, 3, 4, 4] -> [n, 3, 32, 32], bilinear."""
+def save_membership_dataset(path: Path, ids, imgs, labels, membership) -> None:
+    """``torch.save`` a ``__main__.MembershipDataset`` with plain-list fields, as the organisers did."""
+    _save(path, ids, imgs, labels, list(membership))
+
+
+def save_task_dataset(path: Path, ids, imgs, labels) -> None:
+    """``torch.save`` a plain ``__main__.TaskDataset`` (no membership field: the 2026 private set)."""
+    _save(path, ids, imgs, labels)
+
+
+def _upsample(patterns: np.ndarray, size: int = 32) -> np.ndarray:
+    """[n, 3, 4, 4] -> [n, 3, size, size], bilinear."""
     import torch
 
-    t = torch.nn.functional.interpolate(torch.from_numpy(patterns.astype(np.float32)), size=32, mode="bilinear")
+    t = torch.nn.functional.interpolate(torch.from_numpy(patterns.astype(np.float32)), size=size, mode="bilinear")
     return t.numpy()
 
 
 def synthetic_task_images(
-    labels: np.ndarray, seed: int, *, n_classes: int = 44, noise: float = 0.16, distractor: float = 0.48
+    labels: np.ndarray,
+    seed: int,
+    *,
+    n_classes: int = 44,
+    noise: float = 0.16,
+    distractor: float = 0.48,
+    size: int = 32,
 ) -> np.ndarray:
-    """float32 [n, 3, 32, 32] in [0, 1]: class prototype ⊕ distractor, shifted, noised (module docstring)."""
+    """float32 [n, 3, size, size] in [0, 1]: class prototype ⊕ distractor, shifted, noised (module docstring)."""
     labels = np.asarray(labels, dtype=np.int64)
-    protos = _upsample(np.random.default_rng(7_777).uniform(0, 1, (n_classes * N_PROTOTYPES, 3, 4, 4)))
+    protos = _upsample(np.random.default_rng(7_777).uniform(0, 1, (n_classes * N_PROTOTYPES, 3, 4, 4)), size)
     rng = np.random.default_rng(seed)
     n = len(labels)
     x = protos[labels * N_PROTOTYPES + rng.integers(0, N_PROTOTYPES, n)]
-    x = (1 - distractor) * x + distractor * _upsample(rng.uniform(0, 1, (n, 3, 4, 4)))
+    x = (1 - distractor) * x + distractor * _upsample(rng.uniform(0, 1, (n, 3, 4, 4)), size)
     shifts = rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, (n, 2))
     out = np.empty_like(x)
     for dy, dx in np.unique(shifts, axis=0):  # at most 49 shift pairs, each applied to all its images at once
@@ -114,60 +139,72 @@ def draw_task(rng, n_pub: int, n_priv: int, n_classes: int, *, first_id: int = 1
     return ids, labels, member
 
 
-def write_task_files(folder: Path, ids, imgs, labels, member, n_pub: int) -> None:
-    """``pub.pt`` (the first ``n_pub`` points, with membership) and ``priv_out.pt`` (the rest, without)."""
+def write_task_files(folder: Path, ids, imgs, labels, member, n_pub: int, files=None) -> None:
+    """The public file (the first ``n_pub`` points, with membership) and the private one (the rest, without),
+    under ``files``' names (``TaskFiles``; default 2025's). A private file named ``priv_out.pt`` is a
+    MembershipDataset with membership None, as in 2025; any other is a plain TaskDataset, as in 2026."""
+    from toolkit.task_format import TaskFiles
+
+    files = files or TaskFiles()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_membership_dataset(folder / "pub.pt", ids[:n_pub], imgs[:n_pub], labels[:n_pub], member[:n_pub])
-    save_membership_dataset(
-        folder / "priv_out.pt", ids[n_pub:], imgs[n_pub:], labels[n_pub:], [None] * (len(ids) - n_pub)
-    )
+    save_membership_dataset(folder / files.public, ids[:n_pub], imgs[:n_pub], labels[:n_pub], member[:n_pub])
+    priv = (folder / files.private, ids[n_pub:], imgs[n_pub:], labels[n_pub:])
+    if files.private == TaskFiles().private:
+        save_membership_dataset(*priv, [None] * (len(ids) - n_pub))
+    else:
+        save_task_dataset(*priv)
 
 
 def build_task(
     folder: Path,
     answers: Path,
     *,
+    track=None,
     n_pub: int = 4000,
     n_priv: int = 4000,
-    n_classes: int = 44,
+    n_classes: int | None = None,
     seed: int = 0,
     train_cfg=None,
-    model_name: str = "01_MIA.pt",
 ) -> dict:
-    """Write the task into ``folder`` and the private membership into ``answers`` (an .npz); return figures.
+    """Write ``track``'s edition (default: the built-in ``resnet18``) into ``folder`` and the private
+    membership into ``answers`` (an .npz); return figures.
 
-    Half of each set are members; the target trains on the members of both. ``train_cfg`` defaults
-    to the track's ``[shadow]`` recipe on CPU. Returns the target's train and test accuracy.
+    Half of each set are members; the target (the track's architecture) trains on the members of both.
+    ``n_classes`` (default the track's) may be smaller, with the head still the track's. ``train_cfg``
+    defaults to the track's ``[shadow]`` recipe on this machine. Returns the target's train and test accuracy.
     """
     import torch
 
-    from toolkit.data.tml import MEAN, STD
+    from toolkit.data.tml import layout_of, organisers_transform
     from toolkit.models import build_model, save_model
-    from toolkit.models.training import TrainConfig, train_model
-    from toolkit.tracks import ShadowTraining
+    from toolkit.models.training import train_model
+    from toolkit.tml.shadows import default_train_config
+    from toolkit.tracks import ShadowTraining, load_track
 
-    if min(n_pub, n_priv) < 2 or n_classes > 44:
-        raise ConfigError(f"need ≥ 2 points per set and ≤ 44 classes; got {n_pub}, {n_priv}, {n_classes}")
+    track = track or load_track("resnet18")
+    layout = layout_of(track)
+    n_classes = n_classes or layout.n_classes
+    if min(n_pub, n_priv) < 2 or n_classes > layout.n_classes:
+        raise ConfigError(
+            f"need ≥ 2 points per set and ≤ {layout.n_classes} classes; got {n_pub}, {n_priv}, {n_classes}"
+        )
     folder, answers = Path(folder), Path(answers)
     if answers.resolve().is_relative_to(folder.resolve()):
         raise ConfigError(f"the answers file {answers} must lie outside the task folder {folder}")
     ids, labels, member = draw_task(np.random.default_rng(seed), n_pub, n_priv, n_classes, first_id=100_000)
     n = n_pub + n_priv
-    imgs = synthetic_task_images(labels, seed + 1, n_classes=n_classes)
-    write_task_files(folder, ids, imgs, labels, member, n_pub)
+    imgs = synthetic_task_images(labels, seed + 1, n_classes=n_classes, size=layout.files.image_size)
+    write_task_files(folder, ids, imgs, labels, member, n_pub, layout.files)
     buf = io.BytesIO()
     np.savez(buf, ids=ids[n_pub:], membership=member[n_pub:])
     atomic_write_bytes(answers, buf.getvalue())
-    sh = ShadowTraining()
-    cfg = train_cfg or TrainConfig(
-        epochs=sh.epochs, batch_size=sh.batch_size, lr=sh.lr, optimizer=sh.optimizer, weight_decay=sh.weight_decay
-    )
-    x = (torch.from_numpy(imgs) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    cfg = train_cfg or default_train_config(track.shadow or ShadowTraining(), seed)
+    x = torch.from_numpy(organisers_transform(imgs, layout.files))
     y = torch.from_numpy(labels)
     sel = torch.from_numpy(member == 1)
-    model = train_model(build_model("resnet18_44", 44, seed=seed), x[sel], y[sel], cfg)
-    save_model(model.cpu(), folder / model_name)
+    model = train_model(build_model(track.architecture, layout.n_classes, seed=seed), x[sel], y[sel], cfg)
+    save_model(model.cpu(), folder / (layout.files.model or "01_MIA.pt"))
     with torch.no_grad():
         pred = torch.cat([model(x[i : i + 512]).argmax(1) for i in range(0, n, 512)])
     correct = (pred == y).numpy()
