@@ -87,6 +87,12 @@ def test_pairs_within_budget_by_hand(tmp_path, seconds, budget, pairs):
     assert _pairs_within(shadow_paths(tmp_path, 8), seconds, budget) == pairs
 
 
+@pytest.mark.parametrize("estimate,pairs", [(6.0, 0), (5.0, 1), (4.0, 1), (2.5, 2), (1.0, 4)])
+def test_a_probe_estimate_keeps_even_the_first_pair_within_budget(tmp_path, estimate, pairs):
+    """Nothing recorded: a probe's seconds per model stand for every model; budget 10 holds 10 / (2 × estimate)."""
+    assert _pairs_within(shadow_paths(tmp_path, 8), {}, 10.0, estimate) == pairs
+
+
 @pytest.mark.slow
 def test_budget_grows_a_folder_and_keeps_its_models(tmp_path):
     import json
@@ -95,7 +101,8 @@ def test_budget_grows_a_folder_and_keeps_its_models(tmp_path):
     x = rng.normal(size=(12, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 44, 12)
     cfg = TrainConfig(epochs=1, batch_size=8, lr=0.01)
-    paths, keep = train_shadows(tmp_path, x, y, 8, cfg, budget_s=0.0, progress=False)
+    assert train_shadows(tmp_path, x, y, 8, cfg, budget_s=0.0, progress=False)[0] == []  # the probe: none fits
+    paths, keep = train_shadows(tmp_path, x, y, 2, cfg, progress=False)
     assert len(paths) == 2 and keep.shape == (2, 12)
     assert set(json.loads((tmp_path / "seconds.json").read_text())) == {"shadow_000.pt", "shadow_001.pt"}
     stamp = paths[0].stat().st_mtime_ns

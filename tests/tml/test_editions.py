@@ -186,8 +186,9 @@ def test_2026_submission_end_to_end_writes_id_score(task26, tmp_path, monkeypatc
     folder, gt = task26
     monkeypatch.chdir(tmp_path)
     args = ["submit", "--track", "tml26", "--data", str(folder), "--cache-dir", str(tmp_path / "c")]
-    res = CliRunner().invoke(cli, args + ["--shadows", "0"])
+    res = CliRunner().invoke(cli, args + ["--budget", "0"])  # the probe: no pair of shadows fits
     assert res.exit_code == 0, res.output
+    assert "target: model.pt, resnet18_cifar" in res.output and "shadows: none (no pair" in res.output
     csvs = sorted((tmp_path / "submissions" / "tml26").glob("*.csv"))
     assert len(csvs) == 1, res.output
     head = csvs[-1].read_text().splitlines()[0]

@@ -173,11 +173,13 @@ def test_auto_submits_the_candidate_ranked_first(task_dir, tmp_path):
 @pytest.mark.slow
 def test_match_trains_one_pair_per_recipe_and_keeps_the_closest(task_dir, tmp_path):
     from toolkit.models.training import TrainConfig
-    from toolkit.tml.shadows import match_grid, shadow_folder
+    from toolkit.tml.shadows import shadow_folder, shadow_grid
 
     cfg = TrainConfig(epochs=2, batch_size=64, lr=0.01)
-    grid = match_grid(cfg)
-    assert [(c.epochs, c.lr) for c in grid] == [(1, 0.01), (2, 0.01), (4, 0.01), (2, 0.005), (2, 0.02)]
+    grid = shadow_grid(cfg)
+    assert [(c.epochs, c.lr, c.label_smoothing) for c in grid] == [
+        (1, 0.01, 0), (2, 0.01, 0), (4, 0.01, 0), (2, 0.005, 0), (2, 0.02, 0), (2, 0.01, 0.06)
+    ]  # fmt: skip
     man = make_submission(
         task_dir, tmp_path, 2, attack="threshold", compare=(), folds=3, shadow_dir=tmp_path / "sh", train_cfg=cfg,
         match=True, cache_dir=tmp_path / "c", run_name="m", n_boot=5, n_sims=5, progress=False,
@@ -187,5 +189,5 @@ def test_match_trains_one_pair_per_recipe_and_keeps_the_closest(task_dir, tmp_pa
     best = min(rows, key=lambda r: r["distance"])
     assert (man["shadows"]["train"]["epochs"], man["shadows"]["train"]["lr"]) == (best["epochs"], best["lr"])
     folders = [shadow_folder(task_dir, c, "resnet18_44", "all", 0, tmp_path / "sh") for c in grid]
-    assert len(set(folders)) == 5 and all((f / "shadow_001.pt").exists() for f in folders)
+    assert len(set(folders)) == 6 and all((f / "shadow_001.pt").exists() for f in folders)
     assert man["shadows"]["dir"] == str(folders[rows.index(best)])

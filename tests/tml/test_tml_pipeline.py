@@ -183,7 +183,7 @@ def test_make_submission_with_shadows(task_dir, tmp_path):
 
 @pytest.mark.slow
 def test_cli_tml_submit(task_dir, tmp_path):
-    """The default trains shadows (one pair at budget 0), ranks every candidate and submits the first."""
+    """Shadows (one pair), every candidate ranked, the first submitted."""
     from click.testing import CliRunner
 
     from toolkit.cli import cli
@@ -191,7 +191,7 @@ def test_cli_tml_submit(task_dir, tmp_path):
     common = ["tml", "submit", "--data", str(task_dir), "--folds", "3", "--cache-dir", str(tmp_path / "c")]
     res = CliRunner().invoke(
         cli,
-        common + ["--out", str(tmp_path), "--run", "cli", "--budget", "0", "--epochs", "1"]
+        common + ["--out", str(tmp_path), "--run", "cli", "--shadows", "2", "--epochs", "1"]
         + ["--shadow-dir", str(tmp_path / "sh")],
     )  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -13,7 +13,9 @@ skips every model whose weights exist, so a killed run resumes where it stopped.
 
 A time budget bounds the count: models are added a pair at a time while the training seconds of
 the whole folder (measured, and recorded so that later runs know them) stay within the budget,
-so a re-run with the same budget trains nothing new and a larger budget adds pairs.
+so a re-run with the same budget trains nothing new and a larger budget adds pairs. Before the
+first model of a folder, a probe of two training steps estimates a model's cost: where even one
+pair would overrun the budget (a CIFAR-stem ResNet18 on a CPU), none is trained.
 """
 
 from __future__ import annotations
@@ -169,23 +171,36 @@ def _seconds(out_dir: Path) -> dict[str, float]:
     return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))} if isinstance(data, dict) else {}
 
 
-def _pairs_within(paths: list[Path], seconds: dict[str, float], budget_s: float) -> int:
+def _pairs_within(paths: list[Path], seconds: dict[str, float], budget_s: float, estimate: float | None = None) -> int:
     """How many leading pairs fit the budget, by recorded seconds (the mean of them for untrained models).
 
-    A pair whose cost is unknown (nothing recorded yet) is taken while the folder's total is under
-    budget: it is how the cost gets measured.
+    With nothing recorded, ``estimate`` (a probe's seconds per model) stands for every cost, and a
+    first pair that would overrun the budget is not taken. Without it, a pair whose cost is unknown
+    is taken while the folder's total is under budget: it is how the cost gets measured.
     """
     known = [seconds[p.name] for p in paths if p.name in seconds]
-    mean = float(np.mean(known)) if known else None
+    mean = float(np.mean(known)) if known else estimate
     total = 0.0
     for j in range(len(paths) // 2):
         costs = [seconds.get(p.name, mean) for p in paths[2 * j : 2 * j + 2]]
         if None in costs:
             return j + (total < budget_s or j == 0)
-        if j > 0 and total + sum(costs) > budget_s:
+        if (j > 0 or not known) and total + sum(costs) > budget_s:
             return j
         total += sum(costs)
     return len(paths) // 2
+
+
+def probe_seconds(architecture: str, n_classes: int, inputs, labels, n_train: int, cfg: TrainConfig) -> float:
+    """Estimated training seconds of one model on ``n_train`` rows: two steps timed (after two of warm-up,
+    which also settle ``precision = auto``), times the steps of the whole run."""
+    rows = np.arange(min(len(labels), 2 * cfg.batch_size))
+    probe = replace(cfg, epochs=1, schedule="step", lr_step=0)
+    fit_model(architecture, n_classes, inputs, labels, rows, probe)  # warm-up
+    start = time.perf_counter()
+    fit_model(architecture, n_classes, inputs, labels, rows, probe)
+    per_step = (time.perf_counter() - start) / max(1, math.ceil(len(rows) / cfg.batch_size))
+    return per_step * math.ceil(n_train / cfg.batch_size) * cfg.epochs
 
 
 def train_shadows(
@@ -207,7 +222,7 @@ def train_shadows(
     ``inputs`` [N, ...] and ``labels`` int64 [N] are the whole population; ``keep`` is bool
     [n, N] with False outside ``pool``. Model i is trained with seed ``cfg.seed + i``. With
     ``budget_s`` the count n ≤ ``n_models`` is the largest even prefix whose training seconds fit
-    the budget (module docstring); at least one pair is always trained.
+    the budget (module docstring): none where a probe says one pair would overrun it.
     """
     from tqdm import tqdm
 
@@ -218,10 +233,14 @@ def train_shadows(
     _check_recipe(out_dir, _recipe(cfg, architecture, n_classes, seed, pool, len(labels)))
     paths = shadow_paths(out_dir, n_models)
     seconds = _seconds(out_dir)
+    estimate = None
+    if budget_s is not None and not seconds and not paths[0].exists():
+        n_train = int(paired_keep(2, len(labels), seed, pool)[0].sum())
+        estimate = probe_seconds(architecture, n_classes, inputs, labels, n_train, cfg)
     bar = tqdm(total=n_models, desc="shadows", unit="model", disable=not progress, leave=False)
     n_done = 0
     while n_done < n_models:
-        if budget_s is not None and _pairs_within(paths, seconds, budget_s) * 2 <= n_done:
+        if budget_s is not None and _pairs_within(paths, seconds, budget_s, estimate) * 2 <= n_done:
             break
         _keep_for(out_dir, n_done + 2, len(labels), seed, pool)
         for i in (n_done, n_done + 1):
@@ -231,7 +250,8 @@ def train_shadows(
             bar.update(1)
         n_done += 2
     bar.close()
-    return paths[:n_done], paired_keep(n_done, len(labels), seed, pool)
+    keep = paired_keep(n_done, len(labels), seed, pool) if n_done else np.zeros((0, len(labels)), bool)
+    return paths[:n_done], keep
 
 
 def _train_one(path: Path, inputs, labels, out_dir: Path, cfg: TrainConfig, i: int, architecture, n_classes) -> float:

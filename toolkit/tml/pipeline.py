@@ -240,6 +240,8 @@ def _shadow_stage(
         progress=progress,
         architecture=architecture,
     )
+    if not paths:
+        info["note"] = "no pair of shadows fits the budget (a probe timed two training steps); --shadows 2 trains one"
     info.update(
         n=len(paths),
         dir=str(folder),
@@ -295,7 +297,8 @@ def make_submission(
     track = track or load_track("resnet18")
     architecture, track_name = track.architecture, track.name
     task = load_task(task_dir, layout_of(track))
-    log(check_target(task, architecture))
+    target_line = check_target(task, architecture)
+    log(target_line)
     clock, seconds = time.perf_counter(), {}
 
     def lap(name):
@@ -328,6 +331,8 @@ def make_submission(
     if paths:
         shadows["check"] = shadow_check(outs)
         log(f"shadows: {len(paths)} in {shadows['dir']}; {shadows['check']['verdict']}")
+    elif "note" in shadows:
+        log(f"shadows: none; {shadows['note']}")
     pub_folds = stratified_folds(outs.membership[: outs.n_pub], folds, seed)
     if attack == AUTO:
         cands = candidates(bool(paths), outs.target.shape[2])
@@ -350,6 +355,7 @@ def make_submission(
     )
     manifest = _manifest(task, track_name, attack, params, shadows, views, folds, seed, figures)
     manifest.update(
+        target=target_line,
         chosen=chosen.label,
         ranking=ranking,
         estimate=figures[chosen.label],

@@ -36,11 +36,13 @@ def _chosen(manifest: dict) -> str:
 def _shadow_lines(manifest: dict) -> list[str]:
     sh = manifest.get("shadows") or {}
     if not sh.get("n"):
-        return ["shadows: none (--shadows 0): reference attacks skipped"]
+        why = sh.get("note") or "--shadows 0"
+        return [f"shadows: none ({why}): reference attacks skipped"]
     budget = f", budget {sh['budget_s'] / 60:.0f} min" if sh.get("budget_s") else ""
     lines = [f"shadows: {sh['n']} in {sh['dir']} ({sh['seconds_this_run']:.0f} s this run{budget})"]
     for row in sh.get("match") or []:
-        lines.append(f"  --match epochs {row['epochs']} lr {row['lr']:g}: distance {row['distance']:.3f}")
+        smooth = f" label smoothing {row['label_smoothing']:g}" if row.get("label_smoothing") else ""
+        lines.append(f"  --match epochs {row['epochs']} lr {row['lr']:g}{smooth}: distance {row['distance']:.3f}")
     if sh.get("check"):
         lines.append(sh["check"]["verdict"])
     return lines
@@ -48,7 +50,8 @@ def _shadow_lines(manifest: dict) -> list[str]:
 
 def format_validation(manifest: dict) -> str:
     """Shadows, the ranking (validation: out-of-fold on the public set), what was submitted, files, seconds."""
-    lines = _shadow_lines(manifest)
+    lines = [manifest["target"]] if manifest.get("target") else []
+    lines += _shadow_lines(manifest)
     lines.append(
         f"validation ranking (out-of-fold on the public set, {manifest.get('folds')} folds, 95% bootstrap CI):"
     )
