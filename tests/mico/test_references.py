@@ -247,6 +247,22 @@ def test_bad_input_gets_one_line(tiny_demo, runs, tmp_path, monkeypatch):
     assert "lower len_training" in fails("--track", "demo", "--data", tiny_demo, "-n", "2", "--len-training", "1700")
 
 
+def test_a_poisoned_provided_model_stops_the_run_before_any_reference_trains(tiny_demo, runs, tmp_path):
+    import os
+    import shutil
+
+    from fixtures_tml import write_malicious
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_demo, data)
+    victim = sorted(data.rglob("dev/model_*/model.pt"))[0]
+    marker = tmp_path / "pwned"
+    write_malicious(victim, os.system, f"touch {marker}")
+    res = CliRunner().invoke(cli, ["references", "--track", "demo", "--data", str(data), "-n", "2"])
+    assert res.exit_code != 0 and f"cannot read model {victim}" in res.output, res.output
+    assert not marker.exists() and not list((runs / "cache").rglob("*.pt"))  # nothing trained
+
+
 def test_a_population_that_does_not_hold_the_challenge_points(tiny_demo, runs):
     from toolkit.mico.references import pooled_plan
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from toolkit.errors import ConfigError
+from toolkit.mico.challenge import PHASES
 from toolkit.mico.references import (
     LocalReferences,
     reference_architecture,
@@ -16,7 +17,7 @@ from toolkit.mico.references import (
 from toolkit.models.training import TrainConfig
 from toolkit.tracks import References
 
-__all__ = ["check", "match", "scenario_recipe", "stage_references"]
+__all__ = ["check", "check_inputs", "match", "scenario_recipe", "stage_references"]
 
 
 def check(sd, paths: dict) -> dict:
@@ -93,17 +94,36 @@ def scenario_recipe(ctx, name: str, overrides: dict | None = None) -> References
     return refs
 
 
+def check_inputs(sd) -> None:
+    """Every input of a scenario read and checked before its references train: the population's size and every
+    provided model's weights (read with ``weights_only``, fitted into the scenario's architecture), so a
+    poisoned, truncated or mismatched file stops the run in seconds, naming it."""
+    from toolkit.models import build_model, fit_weights, load_state_dict, model_file
+
+    sd.check_population()
+    arch, n_classes = sd.track.architecture_of(sd.scenario), sd.track.n_classes_of(sd.scenario)
+    model = build_model(arch, n_classes)
+    for phase in PHASES:
+        for md in sd.models.get(phase, []):
+            path = model_file(md.path)
+            fit_weights(model, load_state_dict(path), path, arch)
+
+
 def stage_references(
     ctx, *, n_models: int | None = None, scenarios=None, search: bool = False, overrides: dict | None = None
 ) -> list[str]:
     """``mia references``: train, check and register the references of each scenario (or those named)."""
     import time
 
-    lines = []
-    for name in list(scenarios or ctx.track.scenario_names):
+    lines, opened = [], []
+    for name in list(scenarios or ctx.track.scenario_names):  # every input checked before any reference trains
         refs = scenario_recipe(ctx, name, overrides)
         sc = ctx.track.scenario(name)
+        reference_architecture(ctx.track, sc, refs)  # a model the trainer cannot make stops before any reading
         sd = ctx.open(sc)
+        check_inputs(sd)
+        opened.append((name, refs, sc, sd))
+    for name, refs, sc, sd in opened:
         if search:
             refs, rows = match(ctx, sd, refs)
             for row in rows:
