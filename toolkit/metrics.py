@@ -28,6 +28,8 @@ __all__ = [
     "scorer_metrics",
     "metric_key",
     "bootstrap_ci",
+    "selection_corrected",
+    "pick_best",
     "epsilon_lower_bound",
 ]
 
@@ -95,17 +97,10 @@ def bootstrap_ci(
     y, s = _check(labels, scores)
     rng = np.random.default_rng(seed)
     est = float(statistic(y, s))
-    if groups is None:
-        blocks = None
-    else:
-        _, inv = np.unique(np.asarray(groups), return_inverse=True)
-        blocks = [np.flatnonzero(inv == k) for k in range(inv.max() + 1)]
+    blocks = _blocks(groups)
     vals = []
     for _ in range(n_boot):
-        if blocks is None:
-            i = rng.integers(0, len(y), len(y))
-        else:
-            i = np.concatenate([blocks[k] for k in rng.integers(0, len(blocks), len(blocks))])
+        i = _resample(rng, len(y), blocks)
         yi = y[i]
         if yi.min() == yi.max():
             continue
@@ -114,6 +109,21 @@ def bootstrap_ci(
         return est, est, est
     lo, hi = np.quantile(vals, [(1 - level) / 2, 1 - (1 - level) / 2])
     return est, float(lo), float(hi)
+
+
+def _blocks(groups) -> list[np.ndarray] | None:
+    """The rows of each group (None: every row its own block)."""
+    if groups is None:
+        return None
+    _, inv = np.unique(np.asarray(groups), return_inverse=True)
+    return [np.flatnonzero(inv == k) for k in range(inv.max() + 1)]
+
+
+def _resample(rng, n: int, blocks) -> np.ndarray:
+    """Row indices of one bootstrap resample: rows, or whole blocks, drawn with replacement."""
+    if blocks is None:
+        return rng.integers(0, n, n)
+    return np.concatenate([blocks[k] for k in rng.integers(0, len(blocks), len(blocks))])
 
 
 # The leaderboard's figure as an objective: strict TPR at the board's FPR, the AUC breaking ties.
@@ -144,6 +154,56 @@ def objective_value(y: np.ndarray, s: np.ndarray, fpr_x: float) -> tuple[float, 
     t = float(tpr[fpr < fpr_x].max())
     a = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2)  # trapezoids, as sklearn.metrics.auc
     return t + AUC_WEIGHT * a, t, a
+
+
+def pick_best(fpr_x: float):
+    """The selection "the best validation objective": a ``pick`` for ``selection_corrected``."""
+
+    def pick(y, scores, groups):
+        k = int(np.argmax([objective_value(y, s, fpr_x)[0] for s in scores]))
+        return lambda held_scores, held_groups: held_scores[k]
+
+    return pick
+
+
+def selection_corrected(
+    labels, scores, pick, *, fpr_x: float, groups=None, n_boot: int = 200, level: float = 0.95, seed: int = 0
+) -> dict:
+    """The figure of the candidate a selection picks, corrected for having picked the best of many.
+
+    Bootstrap bias-corrected cross-validation (BBC-CV; Tsamardinos, Greasidou & Borboudakis, Machine
+    Learning 107, 2018): ``scores`` float [K, n] are every candidate's out-of-sample (out-of-fold or
+    validation) scores on the same rows. Each bootstrap re-runs the selection, ``pick(y, scores,
+    groups)``, on the resampled rows (whole ``groups`` together, e.g. target models) and measures
+    what it picked on the rows left out of that resample; the mean is the estimate, the percentiles
+    the interval. ``pick`` returns a function of (the left-out rows' scores [K, m], their groups)
+    giving the picked scores [m]. No candidate is refitted: the correction is for the choice alone.
+    Returns ``estimate`` and ``ci`` (strict TPR at ``fpr_x``), the uncorrected ``raw`` figure of the
+    pick on every row, and the method's name.
+    """
+    y = np.asarray(labels).astype(np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    g = None if groups is None else np.asarray(groups)
+    raw = objective_value(y, pick(y, scores, g)(scores, g), fpr_x)[1]
+    rng = np.random.default_rng(seed)
+    blocks, vals = _blocks(g), []
+    for _ in range(n_boot):
+        inside = _resample(rng, len(y), blocks)
+        out = np.setdiff1d(np.arange(len(y)), inside)
+        if len(out) == 0 or y[inside].min() == y[inside].max() or y[out].min() == y[out].max():
+            continue
+        chosen = pick(y[inside], scores[:, inside], None if g is None else g[inside])
+        vals.append(objective_value(y[out], chosen(scores[:, out], None if g is None else g[out]), fpr_x)[1])
+    est = float(np.mean(vals)) if vals else raw
+    lo, hi = np.quantile(vals, [(1 - level) / 2, 1 - (1 - level) / 2]) if vals else (raw, raw)
+    return {
+        "method": "BBC-CV (bootstrap of the whole selection, left-out rows scored)",
+        "estimate": est,
+        "ci": [float(lo), float(hi)],
+        "raw": float(raw),
+        "candidates": int(len(scores)),
+        "n_boot": len(vals),
+    }
 
 
 def figures(y, s, groups, fpr_x: float, n_boot: int = 500, seed: int = 0) -> dict:

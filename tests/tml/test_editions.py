@@ -197,3 +197,7 @@ def test_2026_submission_end_to_end_writes_id_score(task26, tmp_path, monkeypatc
     assert len(ids) == 30 and 0 <= scores.min() and scores.max() <= 1
     man = json.loads(csvs[-1].with_suffix(".manifest.json").read_text())
     assert set(man["inputs"]) == {"pub.pt", "priv.pt", "model.pt"} and man["track"] == "tml26"
+    corrected = man["corrected"]
+    assert corrected["raw"] == man["validation"][man["chosen"]]["tpr@5%fpr_strict"]
+    assert corrected["ci"][0] <= corrected["estimate"] <= corrected["ci"][1] and "BBC-CV" in corrected["method"]
+    assert "expected on the hidden answers: TPR@5%FPR" in res.output

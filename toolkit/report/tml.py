@@ -106,6 +106,9 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
     entry["labels"] = _labels(manifest, keys)
     how = "ranked first on validation" if manifest["recipe"]["attack"] == "auto" else "fixed in track.toml"
     entry["choice"] = [f"Submitted: {entry['labels']['recipe'][len('submitted: ') :]}, {how}."]
+    from toolkit.tml.summary import corrected_lines
+
+    entry["choice"] += [line[0].upper() + line[1:] + "." for line in corrected_lines(manifest)]
     check = (manifest.get("shadows") or {}).get("check")
     if check:
         entry["choice"].append(f"Shadow check: {check['verdict']}.")

@@ -27,7 +27,7 @@ import numpy as np
 from toolkit.data.tml import TMLTask, layout_of, load_task
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
-from toolkit.metrics import bootstrap_ci, objective_value, roc, tpr_at_fpr
+from toolkit.metrics import bootstrap_ci, objective_value, pick_best, roc, selection_corrected, tpr_at_fpr
 from toolkit.tml.board import FPR, INCLUSIVE, STRICT
 from toolkit.tml.candidates import candidates, oof_candidate, recipe_candidate, score_candidate
 from toolkit.tml.shadows import default_train_config, match_recipe, shadow_check, shadow_folder, train_task_shadows
@@ -46,6 +46,7 @@ __all__ = [
     "oof_scores",
     "simulate_leaderboard",
     "validate",
+    "corrected_estimate",
     "make_submission",
     "save_oof",
     "load_oof",
@@ -213,6 +214,22 @@ def _ranked(cands, outs, folds, seed, n_boot, n_sims) -> tuple[list[dict], dict,
     return rows, oof, figures
 
 
+SELECTION_TOP = 10  # candidates the resampled selections choose among (those ranked lower are never picked there)
+
+
+def corrected_estimate(pub_y, ranking: list[dict], oof: dict, chosen: str, auto: bool, n_boot: int, seed: int) -> dict:
+    """The submitted candidate's figure corrected for the choice (``metrics.selection_corrected``, BBC-CV).
+
+    ``auto`` re-runs "the best out-of-fold objective" among the first ``SELECTION_TOP`` candidates in
+    every resample; a fixed recipe was not chosen, so only its own noise is resampled. The board's
+    30% slice is then expected around the corrected figure, with the slices' spread.
+    """
+    labels = [r["label"] for r in ranking[:SELECTION_TOP]] if auto else [chosen]
+    scores = np.stack([oof[label] for label in labels])
+    est = selection_corrected(pub_y, scores, pick_best(FPR), fpr_x=FPR, n_boot=n_boot, seed=seed)
+    return est
+
+
 def _shadow_stage(
     task, n_shadows, *, budget_s, max_shadows, match, shadow_dir, train_cfg, pool, seed, collect, progress, architecture
 ):
@@ -341,8 +358,10 @@ def make_submission(
         others = [recipe_candidate(Recipe(c)) for c in compare if c != attack and (paths or c in ("threshold",))]
         cands = [replace(fixed, label=attack)] + [replace(c, label=c.family) for c in others]
     ranking, oof, figures = _ranked(cands, outs, pub_folds, seed, n_boot, n_sims)
-    lap("validation")
     chosen = next(c for c in cands if c.label == (ranking[0]["label"] if attack == AUTO else attack))
+    pub_y = outs.membership[: outs.n_pub].astype(np.int64)
+    corrected = corrected_estimate(pub_y, ranking, oof, chosen.label, attack == AUTO, n_boot, seed)
+    lap("validation")
     for r in ranking:
         r["chosen"] = r["label"] == chosen.label
     priv = np.arange(outs.n_pub, len(outs.ids))
@@ -359,6 +378,7 @@ def make_submission(
         chosen=chosen.label,
         ranking=ranking,
         estimate=figures[chosen.label],
+        corrected=_with_board(corrected, figures[chosen.label]),
         seconds=seconds,
         csv=str(csv_path),
         csv_sha256=sha256_file(csv_path),
@@ -367,6 +387,13 @@ def make_submission(
     man_path = csv_path.with_suffix(".manifest.json")
     atomic_write_text(man_path, json.dumps(manifest, indent=2, default=_json_default) + "\n")
     return {**manifest, "manifest": str(man_path)}
+
+
+def _with_board(corrected: dict, figure: dict) -> dict:
+    """The corrected estimate with the board slice expected around it: the slices' spread, shifted by the correction."""
+    board, shift = figure["board_slice"], corrected["estimate"] - corrected["raw"]
+    expected = {k: board[k] + shift for k in ("mean", "p5", "p95")} | {"std": board["std"]}
+    return {**corrected, "board_slice": expected}
 
 
 def save_oof(path: Path, membership: np.ndarray, oof: dict[str, np.ndarray]) -> Path:

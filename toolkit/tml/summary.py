@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from toolkit.tml.board import STRICT
 
-__all__ = ["format_validation", "ranking_lines"]
+__all__ = ["format_validation", "ranking_lines", "corrected_lines"]
 
 
 def ranking_lines(manifest: dict, top: int = 10) -> list[str]:
@@ -26,6 +26,20 @@ def ranking_lines(manifest: dict, top: int = 10) -> list[str]:
             f"AUC {fig['auc']:.3f}  board slice {board['mean']:.3f} ± {board['std']:.3f}{mark}"
         )
     return lines
+
+
+def corrected_lines(manifest: dict) -> list[str]:
+    """The submitted figure corrected for the choice, and the board slice expected from it (empty before it existed)."""
+    c = manifest.get("corrected")
+    if not c:
+        return []
+    board = c["board_slice"]
+    return [
+        f"expected on the hidden answers: TPR@5%FPR {c['estimate']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] "
+        f"(its validation figure {c['raw']:.3f}, corrected for picking the best of {c['candidates']}: BBC-CV)",
+        f"expected board (30% slice): {board['mean']:.3f} ± {board['std']:.3f}, 90% of slices in "
+        f"[{board['p5']:.3f}, {board['p95']:.3f}]",
+    ]
 
 
 def _chosen(manifest: dict) -> str:
@@ -58,6 +72,7 @@ def format_validation(manifest: dict) -> str:
     lines += ranking_lines(manifest)
     how = "ranked first" if manifest["recipe"]["attack"] == "auto" else "fixed in track.toml"
     lines.append(f"submitted: {_chosen(manifest)} ({how})")
+    lines += corrected_lines(manifest)
     secs = manifest.get("seconds") or {}
     if secs:
         lines.append("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in secs.items()))
