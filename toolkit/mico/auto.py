@@ -32,7 +32,17 @@ from toolkit.errors import ConfigError, ToolkitError
 from toolkit.metrics import bootstrap_ci, objective_value
 from toolkit.mico.calibration import TRANSFORMS, per_target
 from toolkit.mico.folds import validation_folds
-from toolkit.mico.rules import DEFAULT_RULE, FUSION, FUSION_LOWFPR, Pick, Table, apply_rule, combine, load_prior
+from toolkit.mico.rules import (
+    DEFAULT_RULE,
+    FUSION,
+    FUSION_LOWFPR,
+    Pick,
+    Table,
+    apply_rule,
+    combine,
+    corrected_estimate,
+    load_prior,
+)
 from toolkit.mico.scenario import PhaseArrays, ScenarioData
 from toolkit.mico.scoring import score_arrays
 from toolkit.tracks import Recipe
@@ -112,6 +122,7 @@ class Selection:
     pick: Pick | None = None
     candidates: dict[str, Candidate] = field(default_factory=dict)
     table: Table | None = None  # what the rule read: every candidate's validation scores
+    corrected: dict | None = None  # the pick's figure corrected for the choice (``rules.corrected_estimate``)
 
     def picked(self) -> list[Candidate]:
         return [self.candidates[label] for label in self.pick.labels] if self.pick else [self.chosen]
@@ -126,6 +137,7 @@ class Selection:
             "combine": self.pick.combine if self.pick else "one",
             "ranking": self.ranking,
             "fused": [r.label() + (" +local" if refs == LOCAL else "") for r, refs in self.fused],
+            "corrected": self.corrected,
         }
 
 
@@ -268,6 +280,7 @@ def select(
         pick,
         {label: c for label, (c, _) in cands.items()},
         table,
+        corrected_estimate(table, rule, prior=prior, n_boot=n_boot, seed=seed),
     )
 
 
@@ -298,6 +311,12 @@ def ranking_lines(name: str, sel: dict, top: int = 8) -> list[str]:
     for i, r in enumerate(shown, 1):
         mark = "  <- chosen" + (f" ({r['note']})" if r.get("note") else "") if r["chosen"] else ""
         lines.append(f"  {i:>2}. {r['label']:<44} {r['objective']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]{mark}")
+    c = sel.get("corrected")
+    if c:
+        lines.append(
+            f"  the pick, corrected for the choice (BBC-CV over {c['candidates']} candidates): TPR {c['estimate']:.4f} "
+            f"[{c['ci'][0]:.4f}, {c['ci'][1]:.4f}]; its validation TPR {c['raw']:.4f}"
+        )
     return lines
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.metrics import gain_ci
+from toolkit.metrics import gain_ci, objective_value, selection_corrected
 from toolkit.mico.calibration import rank_within
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "fit_prior",
     "load_prior",
     "order",
+    "corrected_estimate",
 ]
 
 FUSION = "fusion"
@@ -197,6 +198,34 @@ def apply_rule(name: str, table: Table, *, prior: Prior | None = None, n_boot: i
     if name not in RULES:
         raise ConfigError(f"unknown auto rule {name!r}; valid: {', '.join(RULES)}")
     return RULES[name](table, prior=prior, n_boot=n_boot, seed=seed)
+
+
+SELECTION_TOP = 15  # candidates the resampled selections choose among (lower ones are not picked there)
+
+
+def corrected_estimate(
+    table: Table, rule: str, *, prior: Prior | None = None, n_boot: int = 200, seed: int = 0
+) -> dict:
+    """The pick's figure corrected for the choice: ``rule`` re-run on every model-bootstrap resample of the
+    validation split, scored on the target models it left out (``metrics.selection_corrected``, BBC-CV).
+
+    The resampled tables hold the ``SELECTION_TOP`` best candidates, keep the whole split's CIs (what
+    ``shrunk`` reads) and give ``simplest_in_ci`` a 50-resample inner bootstrap: the rule as run, cheaper.
+    """
+    top = order(table)[:SELECTION_TOP]
+    sub = {k: tuple(getattr(table, k)[i] for i in top) for k in ("labels", "families", "recipes", "simplicity")}
+
+    def pick(y, scores, groups):
+        objective = np.array([objective_value(y, s, table.fpr)[0] for s in scores])
+        resampled = Table(**sub, scores=scores, y=y, groups=groups, objective=objective, ci=table.ci[top],
+                          fpr=table.fpr, dp=table.dp)  # fmt: skip
+        chosen = apply_rule(rule, resampled, prior=prior, n_boot=50, seed=seed)
+        rows = [sub["labels"].index(label) for label in chosen.labels]
+        return lambda held, held_groups: combine([held[i] for i in rows], held_groups, chosen.combine)
+
+    return selection_corrected(
+        table.y, table.scores[top], pick, fpr_x=table.fpr, groups=table.groups, n_boot=n_boot, seed=seed
+    )
 
 
 def combine(scores: Sequence[np.ndarray], groups: np.ndarray, how: str) -> np.ndarray:
