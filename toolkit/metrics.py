@@ -28,6 +28,8 @@ __all__ = [
     "scorer_metrics",
     "metric_key",
     "bootstrap_ci",
+    "figure_ci",
+    "pooled_ci",
     "selection_corrected",
     "pick_best",
     "epsilon_lower_bound",
@@ -109,6 +111,23 @@ def bootstrap_ci(
         return est, est, est
     lo, hi = np.quantile(vals, [(1 - level) / 2, 1 - (1 - level) / 2])
     return est, float(lo), float(hi)
+
+
+def figure_ci(labels, scores, fpr_x: float, *, groups=None, n_boot: int = 200, seed: int = 0) -> list[float]:
+    """The 95% interval of a printed figure, strict TPR at ``fpr_x``: the same percentile bootstrap everywhere,
+    resampling target models (``groups``) where scores of several are pooled, points otherwise."""
+    stat = lambda y, s: tpr_at_fpr(*fast_roc(y, s), fpr_x, strict=True)  # noqa: E731
+    _, lo, hi = bootstrap_ci(labels, scores, stat, groups=groups, n_boot=n_boot, seed=seed)
+    return [lo, hi]
+
+
+def pooled_ci(values, intervals) -> list[float]:
+    """The 95% interval of the mean of independent figures (scenarios), from each one's 95% interval
+    (standard errors from the interval widths, added in quadrature)."""
+    se = np.array([(hi - lo) / (2 * 1.959964) for lo, hi in intervals])
+    half = 1.959964 * float(np.sqrt((se**2).sum())) / len(se)
+    mean = float(np.mean(values))
+    return [mean - half, mean + half]
 
 
 def _blocks(groups) -> list[np.ndarray] | None:

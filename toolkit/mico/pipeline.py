@@ -16,7 +16,7 @@ import numpy as np
 
 from toolkit.errors import ConfigError
 from toolkit.kinds import Context, leaderboard_fpr
-from toolkit.metrics import FPR_GRID, metric_key
+from toolkit.metrics import FPR_GRID, figure_ci, metric_key, pooled_ci
 from toolkit.mico.auto import AUTO, auto_rule, ranking_lines
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.predictions import PhaseScores, load_phase_scores, save_phase_scores
@@ -96,13 +96,18 @@ def stage_outputs(ctx: Context) -> dict[str, dict]:
 
 
 def _metrics_for(sd: ScenarioData, ctx: Context, phases: dict, validation: tuple) -> dict:
-    """Scorer figures on the known answers (local challenges) and on the validation split."""
+    """Scorer figures on the known answers (local challenges) and on the validation split, each with the
+    ranking figure's 95% interval (``ci95``: target models resampled)."""
     out = {}
+    fpr = leaderboard_fpr(ctx.track)
     for phase, ps in phases.items():
         sol = known_solution(sd, ctx.data_dir, phase)
         if sol is not None:
+            groups = np.repeat(np.arange(len(sol)), np.asarray(sol).shape[1])
             out[phase] = phase_metrics(sol, ps.scores)
+            out[phase]["ci95"] = figure_ci(np.ravel(sol), np.ravel(ps.scores), fpr, groups=groups, seed=ctx.seed)
     out["validation"] = phase_metrics(*validation[:2])
+    out["validation"]["ci95"] = figure_ci(*validation[:2], fpr, groups=validation[2], seed=ctx.seed)
     return out
 
 
@@ -315,9 +320,10 @@ def format_table(summary: dict, source: str = "final") -> str:
     """A metrics table per scenario for the recipe and the baseline, then the ranking figure."""
     cols = METRIC_COLUMNS
     w = max([18, *(len(s) + 2 for s in summary)])  # a long scenario name must not run into the method
-    head = f"{'scenario':<{w}}{'method':<10}{'answers':<12}" + "".join(f"{c:>14}" for c in cols)
+    ci_head = f"95% CI of {RANKING_KEY}"
+    head = f"{'scenario':<{w}}{'method':<10}{'answers':<12}" + "".join(f"{c:>14}" for c in cols) + f"  {ci_head}"
     lines = [head, "-" * len(head)]
-    ranking: dict[str, list[float]] = {}
+    ranking: dict[str, list[tuple[float, list[float] | None]]] = {}
     for scenario, meta in summary.items():
         for method in ("recipe", "baseline"):
             if method not in meta["metrics"]:
@@ -325,12 +331,17 @@ def format_table(summary: dict, source: str = "final") -> str:
             m = meta["metrics"][method]
             where = source if source in m else "validation"
             row = m[where]
-            lines.append(f"{scenario:<{w}}{method:<10}{where:<12}" + "".join(f"{row[c]:>14.4f}" for c in cols))
-            ranking.setdefault(method, []).append(row[RANKING_KEY])
+            ci = row.get("ci95")
+            shown = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+            lines.append(f"{scenario:<{w}}{method:<10}{where:<12}" + "".join(f"{row[c]:>14.4f}" for c in cols) + shown)
+            ranking.setdefault(method, []).append((row[RANKING_KEY], ci))
     lines.append("")
-    for method, vals in ranking.items():
-        mean = f"mean {RANKING_KEY} over {len(vals)} scenarios"
-        lines.append(f"ranking figure, {method:<9} ({mean}): {np.mean(vals):.4f}")
+    for method, rows in ranking.items():
+        mean = f"mean {RANKING_KEY} over {len(rows)} scenarios"
+        vals, cis = [v for v, _ in rows], [ci for _, ci in rows]
+        lo_hi = pooled_ci(vals, cis) if all(cis) else None
+        shown = f" [{lo_hi[0]:.4f}, {lo_hi[1]:.4f}]" if lo_hi else ""
+        lines.append(f"ranking figure, {method:<9} ({mean}): {np.mean(vals):.4f}{shown}")
     for scenario, meta in summary.items():
         refs = meta.get("references") or {}
         if refs.get("n_local"):
