@@ -121,12 +121,10 @@ def cooldown_left(ledger: Path, track: str, now: float | None = None) -> float:
 
 
 def span(seconds: float) -> str:
-    """3600 -> 'hour', 7200 -> '2 h', 120 -> '2 min', 45 -> '45 s'."""
+    """3600 -> '1 hour', 7200 -> '2 hours', 120 -> '2 min', 45 -> '45 s'."""
     s = int(round(seconds))
-    if s == 3600:
-        return "hour"
     if s and s % 3600 == 0:
-        return f"{s // 3600} h"
+        return f"{s // 3600} hour{'s' if s > 3600 else ''}"
     return f"{s // 60} min" if s and s % 60 == 0 else f"{s} s"
 
 
@@ -137,5 +135,5 @@ def cooldown_message(wait: float, record: dict | None) -> str:
     why = {
         "failure": f"{span(seconds)} after a failed upload",
         "retry_after": f"the server asked for {span(seconds)} (Retry-After)",
-    }.get(record.get("after"), f"one upload per {span(seconds)} after a scored one")
+    }.get(record.get("after"), f"one upload per {span(seconds).removeprefix('1 ')} after a scored one")
     return f"{why}: wait {int(wait // 60)} min {int(wait % 60)} s more"
