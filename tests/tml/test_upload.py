@@ -762,3 +762,13 @@ def test_the_reply_shown_is_one_line_of_the_tracks_keys():
     line = shown_reply({"submission_id": "a\x1b[2J\nb\u2028c"}, ("submission_id",))
     assert len(line.splitlines()) == 1 and all(c.isprintable() for c in line)
     assert len(shown_reply({"k": "x" * 10**6})) <= 2000
+
+
+def test_the_key_header_and_the_field_are_the_protocols(ok_server, csv26, tmp_path):
+    url, seen = ok_server
+    protocol = dataclasses.replace(TML26.upload, key_header="Team-Key", field="submission", path="/v2/mia")
+    upload(csv26, track="t", protocol=protocol, layout=layout_of(TML26), url=url, ledger=tmp_path / "l", timeout=5)
+    (req,) = seen
+    assert req["path"] == "/submit/v2/mia" and req["headers"].get("Team-Key") == TOKEN
+    assert "X-API-Key" not in req["headers"] and req["token"] is None
+    assert b'name="submission"; filename="run26.csv"' in req["body"] and b'name="file"' not in req["body"]
