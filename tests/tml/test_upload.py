@@ -400,7 +400,7 @@ HOSTILE = {
     "too_large_html": (
         lambda c: c.sendall(_http("413 Payload Too Large", b"<h1>\x1b[31mtoo big</h1>")),
         "http_error",
-        r"refused the file as too large \(\d+ bytes; its limit not in the track\): <h1>\?\[31mtoo big",
+        r"refused the file as too large \(\d+ bytes; its limit is not in the track's \[upload\]\): <h1>\?\[31mtoo big",
         True,
     ),
     "too_large_huge": (_huge_413, "http_error", "refused the file as too large", True),
@@ -656,7 +656,10 @@ def test_413_is_one_line_and_starts_the_failure_cooldown(server, csv26, tmp_path
         _send("tml26", csv26, url, ledger)
     text, size = str(err.value), csv26.stat().st_size
     assert len(text.splitlines()) == 1 and len(seen) == 1
-    assert f"the server refused the file as too large ({size} bytes; its limit 1,048,576 bytes" in text
+    assert (
+        f"the server refused the file as too large ({size} bytes; its limit is below the track's max_bytes, 1,048,576)"
+        in text
+    )
     assert "File too large" in text and "the next upload waits 2 min" in text
     (entry,) = read_ledger(ledger)
     assert entry["outcome"] == "http_error" and entry["http_status"] == 413

@@ -130,26 +130,16 @@ def _refusal(code: int, headers, detail: str, size: int, max_bytes: int) -> tupl
     detail = printable(detail, 300)
     tail = f": {detail}" if detail else ""
     if code == 413:
-        limit = f"{max_bytes:,} bytes by the track's [upload] max_bytes" if max_bytes else "not in the track"
-        return (
-            "http_error",
-            f"the server refused the file as too large ({size:,} bytes; its limit {limit}){tail}",
-            {"http_status": 413},
-        )
+        limit = f"is below the track's max_bytes, {max_bytes:,}" if max_bytes else "is not in the track's [upload]"
+        message = f"the server refused the file as too large ({size:,} bytes; its limit {limit}){tail}"
+        return "http_error", message, {"http_status": 413}
     if code == 429:
         raw = headers.get("Retry-After") if headers is not None else None
         wait = retry_after_seconds(raw)
         said = "no Retry-After" if raw is None else f"Retry-After: {printable(str(raw), 40)}"
-        if wait is not None:
-            said += f", {span(wait)}"
-        return (
-            "http_error",
-            f"the server says to wait (HTTP 429, {said}){tail}",
-            {
-                "http_status": 429,
-                "retry_after_s": wait,
-            },
-        )
+        said += f", {span(wait)}" if wait is not None else ""
+        message = f"the server says to wait (HTTP 429, {said}){tail}"
+        return "http_error", message, {"http_status": 429, "retry_after_s": wait}
     return "http_error", f"HTTP {code}{tail}", {"http_status": code}
 
 

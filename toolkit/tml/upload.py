@@ -42,6 +42,7 @@ import os
 import time
 import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -62,6 +63,9 @@ from toolkit.tml.ledger import (
 )
 from toolkit.tml.transport import MAX_REPLY_BYTES, multipart_body, parse_reply, post
 from toolkit.tml.transport import printable as _printable
+
+if TYPE_CHECKING:
+    from toolkit.data.tml import TaskLayout
 
 __all__ = [
     "CooldownError",
@@ -123,7 +127,9 @@ def _manifest(csv_path: Path) -> dict:
 # --- the ids the task expects ------------------------------------------------------------------------------
 
 
-def task_private_ids(csv_path: Path, data_dir: Path | None = None, layout=None) -> tuple[np.ndarray, dict]:
+def task_private_ids(
+    csv_path: Path, data_dir: Path | None = None, layout: TaskLayout | None = None
+) -> tuple[np.ndarray, dict]:
     """(the private ids of the task the CSV was made for, what the ledger records of where they came from).
 
     ``layout`` (a ``TaskLayout``, from ``layout_of(track)``; default the 2025 edition's) names the private
@@ -169,12 +175,11 @@ def task_private_ids(csv_path: Path, data_dir: Path | None = None, layout=None) 
     )
 
 
-def _check_csv(csv_path: Path, entry: dict, expected_ids, data_dir, id_check: bool, protocol=None, layout=None):
+def _check_csv(csv_path: Path, entry: dict, expected_ids, data_dir, id_check: bool, protocol: Upload, layout):
     """Check the CSV's size, then read and check it (ids against the task's unless ``id_check`` is off);
     ``entry["id_check"]`` records against what, before the CSV is judged."""
     from toolkit.tml.submission import read_submission_csv
 
-    protocol = protocol or Upload()
     size = csv_path.stat().st_size
     if protocol.max_bytes and size > protocol.max_bytes:  # the server would answer 413 and start a cooldown
         raise SubmissionError(
@@ -214,7 +219,7 @@ def upload(
     *,
     track: str,
     protocol: Upload | None = None,
-    layout=None,
+    layout: TaskLayout | None = None,
     url: str | None = None,
     timeout: float = 60.0,
     force: bool = False,
