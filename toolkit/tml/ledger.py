@@ -59,6 +59,7 @@ def read_ledger(path: Path) -> list[dict]:
 
 
 def append_entry(ledger: Path, entry: dict) -> None:
+    """Append one attempt as a JSON line, flushed to disk before the caller goes on."""
     ledger = Path(ledger)
     ledger.parent.mkdir(parents=True, exist_ok=True)
     with open(ledger, "a") as f:  # one short line per attempt: append is enough, no rewrite
