@@ -775,3 +775,12 @@ def test_the_key_header_and_the_field_are_the_protocols(ok_server, csv26, tmp_pa
     assert req["path"] == "/submit/v2/mia" and req["headers"].get("Team-Key") == TOKEN
     assert "X-API-Key" not in req["headers"] and req["token"] is None
     assert b'name="submission"; filename="run26.csv"' in req["body"] and b'name="file"' not in req["body"]
+
+
+@pytest.mark.parametrize("bad", [TOKEN + "\r\nX-Evil: 1", TOKEN + "\n", "\x1b" + TOKEN])
+def test_a_key_with_a_line_break_is_refused_without_showing_it(ok_server, csv26, tmp_path, monkeypatch, bad):
+    url, seen = ok_server
+    monkeypatch.setenv("MIA_TOKEN", bad)
+    with pytest.raises(ConfigError, match="MIA_TOKEN holds a line break") as err:
+        _send("tml26", csv26, url, tmp_path / "l.jsonl")
+    assert TOKEN not in str(err.value) and seen == [] and not (tmp_path / "l.jsonl").exists()

@@ -243,6 +243,8 @@ def upload(
     token = os.environ.get(TOKEN_ENV)
     if not token:
         raise ConfigError(f"no team token or key: set ${TOKEN_ENV}", "export MIA_TOKEN=… (it is never written to disk)")
+    if not token.isprintable() or token != token.strip():  # http.client would refuse it with the key in its message
+        raise ConfigError(f"${TOKEN_ENV} holds a line break, a control character or edge spaces", "set it again")
     base = url or os.environ.get(URL_ENV)
     if not base:
         raise ConfigError(f"no server URL: pass --url or set ${URL_ENV}")
