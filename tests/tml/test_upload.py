@@ -3,6 +3,8 @@ before anything is sent; hostile servers (a trickle, a huge body, not JSON, not 
 
 from __future__ import annotations
 
+import dataclasses
+import email.utils
 import json
 import socket
 import threading
@@ -14,6 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from toolkit.data.tml import layout_of
 from toolkit.errors import ConfigError, SubmissionError
 from toolkit.io import sha256_file
 from toolkit.tml.build import save_membership_dataset
@@ -25,27 +28,53 @@ from toolkit.tml.upload import (
     UploadError,
     cooldown_left,
     read_ledger,
+    server_url,
+    shown_reply,
     upload,
 )
+from toolkit.tracks import load_track
 
 TOKEN = "s3cret-team-token-42"
 
 
-def _server(mode: str, seen: list):
+REPLIES = {  # mode: (status, JSON reply, extra headers)
+    "ok": (200, {"TPR@FPR=0.05": 0.145, "AUC": 0.655}, {}),
+    "error": (500, {"error": "scorer crashed"}, {}),
+    "ok26": (200, {"submission_id": "sub-7f3a", "status": "queued"}, {}),
+    "too_large": (413, {"detail": "File too large"}, {}),
+    "too_soon": (429, {"detail": "Too many submissions"}, {"Retry-After": "300"}),
+    "too_soon_bare": (429, {"detail": "Too many submissions"}, {}),
+}
+
+
+def _server(mode, seen: list):
+    """A JSON server on 127.0.0.1; ``mode`` is one of REPLIES (or "hang"), or a list of them answered in turn
+    (the last one repeated). Each request's path, headers and body go to ``seen``."""
+    modes = [mode] if isinstance(mode, str) else list(mode)
+
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            seen.append({"token": self.headers.get("token"), "ctype": self.headers.get("Content-Type"), "body": body})
-            if mode == "hang":
+            seen.append(
+                {
+                    "token": self.headers.get("token"),
+                    "ctype": self.headers.get("Content-Type"),
+                    "body": body,
+                    "path": self.path,
+                    "headers": self.headers,  # case-insensitive, as HTTP headers are
+                }
+            )
+            now = modes[min(len(seen), len(modes)) - 1]
+            if now == "hang":
                 time.sleep(3)
                 return
-            code, reply = (
-                (200, {"TPR@FPR=0.05": 0.145, "AUC": 0.655}) if mode == "ok" else (500, {"error": "scorer crashed"})
-            )
+            code, reply, extra = REPLIES[now]
             data = json.dumps(reply).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for key, value in extra.items():
+                self.send_header(key, value)
             self.end_headers()
             self.wfile.write(data)
 
@@ -108,6 +137,7 @@ def test_success_reply_ledger_and_cooldown(server, csv_file, tmp_path):
     reply = upload(csv_file, track="resnet18", url=url, ledger=ledger, timeout=5)
     assert reply == {"TPR@FPR=0.05": 0.145, "AUC": 0.655}
     assert seen[0]["token"] == TOKEN and seen[0]["ctype"].startswith("multipart/form-data; boundary=")
+    assert seen[0]["path"] == "/submit" and "X-API-Key" not in seen[0]["headers"]  # 2025: the URL as given
     assert b'name="file"; filename="run1.csv"' in seen[0]["body"] and b"10,0.25\n11,0.75" in seen[0]["body"]
     (entry,) = read_ledger(ledger)
     assert entry["outcome"] == "ok" and entry["reply"]["AUC"] == 0.655
@@ -351,6 +381,12 @@ def _huge(conn):
         conn.sendall(chunk)
 
 
+def _huge_413(conn):
+    conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 100000000\r\n\r\n")
+    for _ in range(1000):  # 64 MB of error page offered; the client reads at most a megabyte
+        conn.sendall(b"\x1b" * 65536)
+
+
 HOSTILE = {
     "trickle": (_trickle, "timeout", "no answer within 1 s", True),
     "trickle_headers": (_trickle_headers, "timeout", "no answer within 1 s", True),
@@ -361,6 +397,19 @@ HOSTILE = {
     "not_http": (lambda c: c.sendall(b"SSH-2.0-OpenSSH\r\n"), "bad_reply", "not HTTP", True),
     "silent_close": (lambda c: None, "bad_reply", "not HTTP", True),
     "error_html": (lambda c: c.sendall(_http("502 Bad Gateway", b"<h1>down</h1>")), "http_error", "HTTP 502", True),
+    "too_large_html": (
+        lambda c: c.sendall(_http("413 Payload Too Large", b"<h1>\x1b[31mtoo big</h1>")),
+        "http_error",
+        r"refused the file as too large \(\d+ bytes; its limit is not in the track's \[upload\]\): <h1>\?\[31mtoo big",
+        True,
+    ),
+    "too_large_huge": (_huge_413, "http_error", "refused the file as too large", True),
+    "too_soon_junk": (
+        lambda c: c.sendall(_http("429 Too Many Requests", b"\x1b[2Jslow\r\ndown", "Retry-After: \x1b]0;x\r\n")),
+        "http_error",
+        r"the server says to wait \(HTTP 429, Retry-After: \?\]0;x\): \?\[2Jslow\?\?down",
+        True,
+    ),
 }
 
 
@@ -454,3 +503,284 @@ def test_a_csv_rewritten_while_it_is_checked_is_not_sent(ok_server, csv_file, tm
     with pytest.raises(UploadError, match="changed while it was being checked"):
         upload(csv_file, track="resnet18", url=url, ledger=tmp_path / "l.jsonl", timeout=5)
     assert seen == []
+
+
+# --- each edition's protocol, from its track's [upload] ------------------------------------------------------
+
+TML26, R18 = load_track("tml26"), load_track("resnet18")
+
+
+def write_priv26(folder, ids=PRIV_IDS):
+    """A 2026 task folder holding only priv.pt: a private set with no membership, 3×28×28 images."""
+    folder.mkdir(parents=True, exist_ok=True)
+    imgs = [torch.full((3, 28, 28), 0.5) for _ in ids]
+    save_membership_dataset(folder / "priv.pt", ids, imgs, [0] * len(ids), [None] * len(ids))
+    return folder
+
+
+def write_run26(folder, rows: str, task, stem="run26", header="id,score"):
+    """``<stem>.csv`` and a manifest naming the 2026 task (its inputs keyed by the file's name, priv.pt)."""
+    path = folder / f"{stem}.csv"
+    path.write_text(f"{header}\n{rows}")
+    man = {"task_dir": str(task), "inputs": {"priv.pt": sha256_file(task / "priv.pt")}}
+    (folder / f"{stem}.manifest.json").write_text(json.dumps(man))
+    return path
+
+
+@pytest.fixture
+def task26(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIA_TOKEN", TOKEN)
+    monkeypatch.delenv("DATA", raising=False)
+    return write_priv26(tmp_path / "task26")
+
+
+@pytest.fixture
+def csv26(tmp_path, task26):
+    return write_run26(tmp_path, "10,0.25\n11,0.75\n12,0.5\n", task26)
+
+
+def _send(track: str, csv, url: str, ledger, **kw):
+    """``upload`` as ``mia upload --track`` calls it; a 2026 URL is the base (the fixture's without /submit)."""
+    spec = load_track(track)
+    base = url.removesuffix("/submit") if spec.upload.path else url
+    return upload(
+        csv, track=track, protocol=spec.upload, layout=layout_of(spec), url=base, ledger=ledger, timeout=5, **kw
+    )
+
+
+def test_the_url_is_the_base_and_the_tracks_path_one_slash_between():
+    for base in ("http://h:8000", "http://h:8000/"):
+        assert server_url(base, TML26.upload) == "http://h:8000/submit/01-mia"
+    assert server_url("https://h/api/", TML26.upload) == "https://h/api/submit/01-mia"
+    assert server_url("http://h/mia", R18.upload) == "http://h/mia"
+
+
+@pytest.mark.parametrize("server", ["ok26"], indirect=True)
+def test_2026_posts_an_id_score_csv_to_base_submit_with_x_api_key(server, csv26, tmp_path):
+    url, seen = server
+    ledger = tmp_path / "l.jsonl"
+    reply = _send("tml26", csv26, url + "/", ledger)  # http://…/submit/ as the base: /submit/submit/01-mia
+    assert reply["submission_id"] == "sub-7f3a"
+    (req,) = seen
+    assert req["path"] == "/submit/submit/01-mia" and req["headers"].get("X-API-Key") == TOKEN
+    assert req["token"] is None and TOKEN.encode() not in req["body"]
+    assert b'name="file"; filename="run26.csv"' in req["body"] and b"\r\n\r\nid,score\n10,0.25\n" in req["body"]
+    (entry,) = read_ledger(ledger)
+    assert entry["url"] == url + "/submit/01-mia" and entry["outcome"] == "ok"
+    assert entry["id_check"]["file"] == "priv.pt" and entry["id_check"]["ids"] == 3
+    assert entry["cooldown"]["after"] == "success" and entry["cooldown"]["until"] == entry["epoch"] + 3600
+    assert TOKEN not in ledger.read_text()
+
+
+@pytest.mark.parametrize("server", ["ok26"], indirect=True)
+def test_cli_2026_prints_the_submission_id_in_one_line_and_keeps_the_hour(server, csv26, tmp_path):
+    from toolkit.cli import cli
+
+    url, seen = server
+    root = url.removesuffix("/submit")
+    args = ["upload", str(csv26), "--track", "tml26", "--url", root, "--ledger", str(tmp_path / "l.jsonl")]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines() == ['{"submission_id": "sub-7f3a"}']  # the track's reply_keys only
+    assert seen[0]["path"] == "/submit/01-mia" and seen[0]["headers"].get("X-API-Key") == TOKEN
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1 and "one upload per hour after a scored one" in res.output and len(seen) == 1
+
+
+def test_a_2026_manifest_names_priv_pt_and_the_upload_checks_against_it(ok_server, tmp_path, task26):
+    from toolkit.data.tml import TMLTask
+    from toolkit.tml.pipeline import _manifest
+
+    url, seen = ok_server
+    (task26 / "pub.pt").write_bytes(b"p")
+    (task26 / "model.pt").write_bytes(b"m")
+    task = TMLTask(task26, None, None, task26 / "model.pt", layout_of(TML26))
+    man = _manifest(task, "tml26", "x", {}, {"n": 0}, (), 2, 0, {})
+    assert man["inputs"]["priv.pt"] == sha256_file(task26 / "priv.pt") and "priv_out.pt" not in man["inputs"]
+    (tmp_path / "r.manifest.json").write_text(json.dumps(man))
+    (tmp_path / "r.csv").write_text("id,score\n10,0.25\n11,0.75\n")
+    with pytest.raises(SubmissionError, match=r"1 private id\(s\) missing, e.g. \[12\]"):
+        _send("tml26", tmp_path / "r.csv", url, tmp_path / "l.jsonl")
+    assert seen == [] and read_ledger(tmp_path / "l.jsonl")[0]["id_check"]["source"] == "manifest"
+
+
+def test_the_2026_private_file_is_the_tracks(ok_server, tmp_path, task26, task):
+    url, seen = ok_server
+    ledger = tmp_path / "l.jsonl"
+    path = write_run26(tmp_path, "10,0.25\n11,0.75\n12,0.5\n", task26)
+    with pytest.raises(IdCheckError, match="holds no priv.pt.*pass the task folder \\(pub.pt, priv.pt\\)"):
+        _send("tml26", path, url, ledger, data_dir=task)  # the 2025 folder: priv_out.pt only
+    write_priv26(task26, [10, 11, 12, 13])  # the task's file changed after submit
+    with pytest.raises(IdCheckError, match="not the priv.pt run26.csv was made from"):
+        _send("tml26", path, url, ledger)
+    assert seen == [] and TOKEN not in ledger.read_text()
+
+
+def test_a_csv_with_the_other_editions_id_column_is_refused_before_sending(ok_server, tmp_path, task, task26):
+    url, seen = ok_server
+    ledger = tmp_path / "l.jsonl"
+    rows = "10,0.25\n11,0.75\n12,0.5\n"
+    with pytest.raises(SubmissionError, match=r"header must be 'id,score', got \['ids', 'score'\]"):
+        _send("tml26", write_run26(tmp_path, rows, task26, header="ids,score"), url, ledger)
+    (tmp_path / "r25.csv").write_text("id,score\n" + rows)
+    with pytest.raises(SubmissionError, match=r"header must be 'ids,score', got \['id', 'score'\]"):
+        _send("resnet18", tmp_path / "r25.csv", url, ledger, data_dir=task)
+    assert seen == [] and [e["outcome"] for e in read_ledger(ledger)] == ["refused_locally"] * 2
+    assert cooldown_left(ledger, "tml26") == cooldown_left(ledger, "resnet18") == 0
+
+
+def test_a_csv_over_max_bytes_is_refused_locally_and_at_the_limit_it_goes(ok_server, csv26, tmp_path):
+    url, seen = ok_server
+    ledger = tmp_path / "l.jsonl"
+    size = csv26.stat().st_size
+    for limit in (size - 1, size):
+        protocol = dataclasses.replace(TML26.upload, max_bytes=limit)
+        send = dict(track="tml26", protocol=protocol, layout=layout_of(TML26), url=url, ledger=ledger, timeout=5)
+        if limit < size:
+            with pytest.raises(
+                SubmissionError, match=rf"run26.csv is {size} bytes, over the server's limit of {limit}"
+            ):
+                upload(csv26, **send)
+            assert seen == [] and read_ledger(ledger)[-1]["outcome"] == "refused_locally"
+            assert cooldown_left(ledger, "tml26") == 0
+        else:
+            upload(csv26, **send)
+            assert len(seen) == 1
+
+
+@pytest.mark.parametrize("server", ["too_large"], indirect=True)
+def test_413_is_one_line_and_starts_the_failure_cooldown(server, csv26, tmp_path):
+    url, seen = server
+    ledger = tmp_path / "l.jsonl"
+    with pytest.raises(UploadError) as err:
+        _send("tml26", csv26, url, ledger)
+    text, size = str(err.value), csv26.stat().st_size
+    assert len(text.splitlines()) == 1 and len(seen) == 1
+    assert (
+        f"the server refused the file as too large ({size} bytes; its limit is below the track's max_bytes, 1,048,576)"
+        in text
+    )
+    assert "File too large" in text and "the next upload waits 2 min" in text
+    (entry,) = read_ledger(ledger)
+    assert entry["outcome"] == "http_error" and entry["http_status"] == 413
+    assert entry["cooldown"]["after"] == "failure" and entry["cooldown"]["seconds"] == 120
+    assert 110 < cooldown_left(ledger, "tml26") <= 120 and TOKEN not in ledger.read_text()
+
+
+@pytest.mark.parametrize("server", ["too_soon"], indirect=True)
+@pytest.mark.parametrize("track, csv_fixture, wait", [("tml26", "csv26", 300), ("resnet18", "csv_file", 3600)])
+def test_429_is_one_line_and_its_retry_after_is_honoured(server, track, csv_fixture, wait, request, tmp_path):
+    url, seen = server
+    ledger = tmp_path / "l.jsonl"
+    with pytest.raises(UploadError, match=r"the server says to wait \(HTTP 429, Retry-After: 300, 5 min\)") as err:
+        _send(track, request.getfixturevalue(csv_fixture), url, ledger)
+    assert len(str(err.value).splitlines()) == 1 and "Too many submissions" in str(err.value)
+    (entry,) = read_ledger(ledger)
+    assert entry["http_status"] == 429 and entry["retry_after_s"] == 300 and entry["cooldown"]["seconds"] == wait
+    assert wait - 10 < cooldown_left(ledger, track) <= wait and TOKEN not in ledger.read_text()
+
+
+@pytest.mark.parametrize("server", ["too_soon_bare"], indirect=True)
+def test_429_without_retry_after_starts_the_failure_cooldown(server, csv26, tmp_path):
+    url, _ = server
+    ledger = tmp_path / "l.jsonl"
+    with pytest.raises(UploadError, match=r"the server says to wait \(HTTP 429, no Retry-After\): .*Too many"):
+        _send("tml26", csv26, url, ledger)
+    assert read_ledger(ledger)[0]["cooldown"]["after"] == "failure" and 110 < cooldown_left(ledger, "tml26") <= 120
+
+
+def test_retry_after_is_seconds_or_an_http_date_and_bounded():
+    from toolkit.tml.transport import MAX_RETRY_AFTER_S, retry_after_seconds
+
+    now = 1_780_000_000.0
+    assert retry_after_seconds("120", now) == 120 and retry_after_seconds(" 7 ", now) == 7
+    assert retry_after_seconds(email.utils.formatdate(now + 90, usegmt=True), now) == pytest.approx(90, abs=1)
+    assert retry_after_seconds(email.utils.formatdate(now - 50, usegmt=True), now) == 0
+    assert retry_after_seconds("99999999999", now) == MAX_RETRY_AFTER_S
+    for junk in (None, "", "soon", "-5", "1e9", "\u0661\u0662", "Wed, 99 Foo 2026 00:00:00 GMT", "1" * 40):
+        assert retry_after_seconds(junk, now) is None, junk
+
+
+@pytest.mark.parametrize("track, csv_fixture, after_2_min", [("tml26", "csv26", True), ("resnet18", "csv_file", False)])
+def test_after_a_failure_tml26_may_retry_in_2_min_resnet18_waits_the_hour(track, csv_fixture, after_2_min, request):
+    csv = request.getfixturevalue(csv_fixture)
+    ledger = csv.parent / "l.jsonl"
+    seen: list = []
+    srv, url = _server(["error", "ok26" if track == "tml26" else "ok"], seen)
+    t0 = time.time()
+    try:
+        with pytest.raises(UploadError, match="HTTP 500.*scorer crashed"):
+            _send(track, csv, url, ledger, now=t0)
+        with pytest.raises(CooldownError, match="after a failed upload: wait"):
+            _send(track, csv, url, ledger, now=t0 + 60)
+        if after_2_min:
+            assert _send(track, csv, url, ledger, now=t0 + 121)["submission_id"] == "sub-7f3a"
+        else:
+            with pytest.raises(CooldownError, match=r"hour after a failed upload: wait 5\d min"):
+                _send(track, csv, url, ledger, now=t0 + 121)
+            assert len(seen) == 1
+            _send(track, csv, url, ledger, now=t0 + 3601)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert len(seen) == 2 and TOKEN not in ledger.read_text()
+
+
+@pytest.mark.parametrize("server", [["ok26", "too_soon_bare", "ok26"]], indirect=True)
+def test_after_a_success_tml26_waits_60_min_and_a_forced_failure_does_not_shorten_it(server, csv26, tmp_path):
+    url, seen = server
+    ledger = tmp_path / "l.jsonl"
+    t0 = time.time()
+    _send("tml26", csv26, url, ledger, now=t0)
+    with pytest.raises(CooldownError, match="one upload per hour after a scored one: wait 57 min"):
+        _send("tml26", csv26, url, ledger, now=t0 + 121)
+    with pytest.raises(UploadError, match="HTTP 429"):  # forced; the refusal's 2 minutes end long before the hour
+        _send("tml26", csv26, url, ledger, now=t0 + 600, force=True)
+    with pytest.raises(CooldownError, match="one upload per hour after a scored one"):
+        _send("tml26", csv26, url, ledger, now=t0 + 900)
+    assert cooldown_left(ledger, "tml26", now=t0 + 3599) == pytest.approx(1)
+    _send("tml26", csv26, url, ledger, now=t0 + 3601)
+    assert len(seen) == 3
+
+
+def test_cooldowns_come_from_the_ledger_alone_and_old_entries_keep_the_hour(tmp_path):
+    ledger, t0 = tmp_path / "l.jsonl", 1_780_000_000.0
+    lines = [
+        {"track": "resnet18", "outcome": "http_error", "epoch": t0},  # written before entries recorded a cooldown
+        {"track": "resnet18", "outcome": "unreachable", "epoch": t0 + 100},
+        {"track": "tml26", "outcome": "bad_reply", "epoch": t0, "cooldown": {"after": "failure", "until": t0 + 120}},
+        {"track": "tml26", "outcome": "refused_locally", "epoch": t0 + 100},
+    ]
+    ledger.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    assert cooldown_left(ledger, "resnet18", now=t0 + 3599) == pytest.approx(1)
+    assert cooldown_left(ledger, "resnet18", now=t0 + 3601) == 0
+    assert cooldown_left(ledger, "tml26", now=t0 + 119) == pytest.approx(1)
+    assert cooldown_left(ledger, "tml26", now=t0 + 121) == 0
+
+
+def test_the_reply_shown_is_one_line_of_the_tracks_keys():
+    assert shown_reply({"submission_id": "s1", "status": "queued"}, ("submission_id",)) == '{"submission_id": "s1"}'
+    assert json.loads(shown_reply({"AUC": 0.6, "x": 1})) == {"AUC": 0.6, "x": 1}
+    assert json.loads(shown_reply({"other": 1}, ("submission_id",))) == {"other": 1}  # none of them: every field
+    line = shown_reply({"submission_id": "a\x1b[2J\nb\u2028c"}, ("submission_id",))
+    assert len(line.splitlines()) == 1 and all(c.isprintable() for c in line)
+    assert len(shown_reply({"k": "x" * 10**6})) <= 2000
+
+
+def test_the_key_header_and_the_field_are_the_protocols(ok_server, csv26, tmp_path):
+    url, seen = ok_server
+    protocol = dataclasses.replace(TML26.upload, key_header="Team-Key", field="submission", path="/v2/mia")
+    upload(csv26, track="t", protocol=protocol, layout=layout_of(TML26), url=url, ledger=tmp_path / "l", timeout=5)
+    (req,) = seen
+    assert req["path"] == "/submit/v2/mia" and req["headers"].get("Team-Key") == TOKEN
+    assert "X-API-Key" not in req["headers"] and req["token"] is None
+    assert b'name="submission"; filename="run26.csv"' in req["body"] and b'name="file"' not in req["body"]
+
+
+@pytest.mark.parametrize("bad", [TOKEN + "\r\nX-Evil: 1", TOKEN + "\n", "\x1b" + TOKEN])
+def test_a_key_with_a_line_break_is_refused_without_showing_it(ok_server, csv26, tmp_path, monkeypatch, bad):
+    url, seen = ok_server
+    monkeypatch.setenv("MIA_TOKEN", bad)
+    with pytest.raises(ConfigError, match="MIA_TOKEN holds a line break") as err:
+        _send("tml26", csv26, url, tmp_path / "l.jsonl")
+    assert TOKEN not in str(err.value) and seen == [] and not (tmp_path / "l.jsonl").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -133,9 +132,13 @@ def tml_submit(
 
 @click.command("upload")
 @click.argument("csv_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--track", "-t", default="resnet18", show_default=True, help="Track (the cooldown is per track).")
-@click.option("--url", default=None, help="Server URL (default: $MIA_SERVER_URL).")
-@click.option("--force", is_flag=True, help="Upload even within the one-hour cooldown.")
+@click.option(
+    "--track", "-t", default="resnet18", show_default=True, help="Track: its [upload] protocol, its own cooldown."
+)
+@click.option(
+    "--url", default=None, help="Server URL; the track's [upload] path is appended (default: $MIA_SERVER_URL)."
+)
+@click.option("--force", is_flag=True, help="Upload even within the cooldown the last upload started.")
 @click.option(
     "--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True, help="Seconds to wait for the reply."
 )
@@ -147,24 +150,33 @@ def tml_submit(
     "data_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Task folder whose priv_out.pt ids the CSV must hold (default: the one its manifest names, else $DATA).",
+    help="Task folder whose private file's ids the CSV must hold (default: the one its manifest names, else $DATA).",
 )
 @click.option("--no-id-check", is_flag=True, help="Send without checking the ids against the task (not advised).")
 def upload_cmd(csv_file, track, url, force, timeout, ledger, data_dir, no_id_check):
-    """POST an ids,score CSV to the scoring server (token from $MIA_TOKEN) and record it in the ledger.
+    """POST a CSV to the scoring server in the track's [upload] protocol (key from $MIA_TOKEN); record it in the ledger.
 
-    Before anything is sent, the CSV is checked: header, scores finite in [0, 1], and every private
-    id of the task exactly once (the task folder from the manifest beside the CSV, --data or $DATA).
+    Before anything is sent, the CSV is checked: size, header, scores finite in [0, 1], and every
+    private id of the task exactly once (the task folder from the manifest beside the CSV, --data or
+    $DATA). The server's cooldowns (after a scored upload, after a failed one) come from the track.
 
     \b
     Example:
-      MIA_TOKEN=… mia upload --track resnet18 submissions/resnet18/mlp1.csv --url http://host:9090/mia
+      MIA_TOKEN=… mia upload --track resnet18 submissions/resnet18/r1.csv --url http://host:9090/mia
+      MIA_TOKEN=… mia upload --track tml26 submissions/tml26/r1.csv --url https://host   # + /submit/01-mia
     """
-    from toolkit.tml.upload import upload
+    from toolkit.data.tml import layout_of
+    from toolkit.task_format import Upload
+    from toolkit.tml.upload import shown_reply, upload
+    from toolkit.tracks import load_track
 
+    spec = load_track(track)
+    protocol = spec.upload or Upload()
     reply = upload(
         csv_file,
         track=track,
+        protocol=protocol,
+        layout=layout_of(spec),
         url=url,
         timeout=timeout,
         force=force,
@@ -172,7 +184,7 @@ def upload_cmd(csv_file, track, url, force, timeout, ledger, data_dir, no_id_che
         data_dir=data_dir,
         id_check=not no_id_check,
     )
-    click.echo(json.dumps(reply))
+    click.echo(shown_reply(reply, protocol.reply_keys))
 
 
 COMMANDS = [tml, upload_cmd]
