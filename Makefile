@@ -2,6 +2,7 @@
 #   make submit                          the embedded demo, end to end
 #   make track=purchase100 submit DATA=/path/to/mico
 #   make test
+#   make results [QUICK=1]               regenerate every figure the README and docs quote
 #   make lint                            ruff: lint + format check
 
 PY      ?= python3
@@ -11,14 +12,15 @@ DATA    ?= data
 JOBS    ?= 2
 N       ?=
 EXTRAS  ?= dev,dp,cluster,postgres,sst2
+QUICK   ?=
 MIA     := $(VENV)/bin/mia
 ARGS    := --track $(track) --data $(DATA)
 
-.PHONY: help install challenge references outputs attack package check submit evaluate tune study test lint bench clean
+.PHONY: help install challenge references outputs attack package check submit evaluate tune study test lint bench results clean
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make submit | test | lint | challenge | references [N=64] | outputs | attack | package | check ZIP=... | evaluate | tune | study | bench | clean"
+	@echo "make submit | test | lint | challenge | references [N=64] | outputs | attack | package | check ZIP=... | evaluate | tune | study | bench | results [QUICK=1] | clean"
 	@echo "variables: track=$(track) DATA=$(DATA) JOBS=$(JOBS)"
 
 $(VENV)/.installed: setup.cfg setup.py pyproject.toml
@@ -67,6 +69,9 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+results: install
+	$(VENV)/bin/python benchmarks/results.py $(if $(QUICK),--quick)
 
 bench: install
 	$(VENV)/bin/python benchmarks/bench_outputs.py

@@ -9,10 +9,11 @@
     mia submit --track tml26 --data /tmp/t26 --run default
     python benchmarks/tml_task.py score submissions/tml26/default.csv --track tml26 --answers /tmp/t26_answers.npz
 
-``build`` writes the organisers' files of the track's edition (``toolkit.tml.build``: 2025 ``resnet18``,
-2026 ``tml26``) and prints the target's train/test accuracy and the seconds it took. ``score`` prints the CSV's strict TPR@5%FPR and AUC on the
-answers that the toolkit never read, with a bootstrap CI; with ``--task`` also the loss
-threshold's on the same points, measured in the same run.
+``build`` writes the organisers' files of the track's edition (``toolkit.tml.build``: 2025
+``resnet18``, 2026 ``tml26``) and prints the target's train/test accuracy and the seconds it took.
+``score`` prints the CSV's strict TPR@5%FPR and AUC on the answers that the toolkit never read, with a
+bootstrap CI; with ``--task`` also the loss threshold's on the same points, measured in the same run
+(``hidden_figures``, which ``benchmarks/results.py`` calls too).
 """
 
 from __future__ import annotations
@@ -22,16 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def _figures(y: np.ndarray, s: np.ndarray) -> str:
-    from sklearn.metrics import roc_auc_score
-
-    from toolkit.metrics import bootstrap_ci, roc, tpr_at_fpr
-
-    stat = lambda yy, ss: tpr_at_fpr(*roc(yy, ss), 0.05, strict=True)
-    est, lo, hi = bootstrap_ci(y, s, stat, n_boot=500, seed=0)
-    return f"TPR@5%FPR {est:.3f} [{lo:.3f}, {hi:.3f}]  AUC {roc_auc_score(y, s):.3f}"
 
 
 def build(args) -> None:
@@ -56,32 +47,51 @@ def _epochs(track, epochs: int, seed: int):
     return default_train_config(track.shadow or ShadowTraining(), seed, epochs)
 
 
-def score(args) -> None:
-    from toolkit.tml.submission import read_submission_csv
-    from toolkit.tracks import Upload, load_track
+def hidden_figures(csv: Path, answers: Path, track, task_dir: Path | None = None, n_boot: int = 500) -> dict:
+    """The CSV's strict TPR@5%FPR (with a bootstrap CI over points) and AUC on the hidden answers; with
+    ``task_dir`` also the loss threshold's on the same points, computed from the target's outputs."""
+    from sklearn.metrics import roc_auc_score
 
-    track = load_track(args.track)
-    with np.load(args.answers) as a:
-        ids, member = a["ids"], a["membership"]
-    got_ids, got = read_submission_csv(Path(args.csv), ids, id_column=(track.upload or Upload()).id_column)
+    from toolkit.metrics import figure_ci, objective_value
+    from toolkit.tml.submission import read_submission_csv
+    from toolkit.tracks import Upload
+
+    with np.load(answers) as a:
+        ids, member = a["ids"], a["membership"].astype(np.int64)
+    got_ids, got = read_submission_csv(Path(csv), ids, id_column=(track.upload or Upload()).id_column)
     order = np.argsort(got_ids)
     s = got[order][np.searchsorted(got_ids[order], ids)]
-    print(f"{args.csv}: {_figures(member, s)}")
-    if args.task:
+
+    def figure(scores):
+        tpr = objective_value(member, scores, 0.05)[1]
+        return {
+            "value": tpr,
+            "ci": figure_ci(member, scores, 0.05, n_boot=n_boot),
+            "auc": roc_auc_score(member, scores),
+        }
+
+    out = {"submitted": figure(s)}
+    if task_dir:
         from toolkit.data.tml import layout_of, load_task
+        from toolkit.signals import loss
         from toolkit.tml.pipeline import collect_outputs
 
-        task = load_task(Path(args.task), layout_of(track))
+        task = load_task(Path(task_dir), layout_of(track))
         outs = collect_outputs(task, progress=False, architecture=track.architecture)
-        from toolkit.signals import loss
-
         priv_ids = outs.ids[outs.n_pub :]
         order = np.argsort(priv_ids)
         rows = outs.n_pub + order[np.searchsorted(priv_ids[order], ids)]
+        out["loss threshold"] = figure(-loss(outs.target[rows], outs.labels[rows])[:, 0])
+    return out
 
-        print(
-            f"loss threshold on the same points: {_figures(member, -loss(outs.target[rows], outs.labels[rows])[:, 0])}"
-        )
+
+def score(args) -> None:
+    from toolkit.tracks import load_track
+
+    figures = hidden_figures(Path(args.csv), args.answers, load_track(args.track), args.task)
+    for name, f in figures.items():
+        lo, hi = f["ci"]
+        print(f"{name}: TPR@5%FPR {f['value']:.3f} [{lo:.3f}, {hi:.3f}]  AUC {f['auc']:.3f}")
 
 
 def main() -> None:
