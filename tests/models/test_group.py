@@ -29,8 +29,10 @@ def _population(rows: int = 160, features: int = 64, classes: int = 10):
     [
         TrainConfig(epochs=3, batch_size=20, lr=0.05, optimizer="sgd", weight_decay=1e-3, lr_step=1, lr_gamma=0.5),
         TrainConfig(epochs=3, batch_size=20, lr=1e-3, optimizer="adam", lr_step=2, lr_gamma=0.9),
+        TrainConfig(epochs=3, batch_size=20, lr=0.05, nesterov=True, schedule="cosine", label_smoothing=0.1),
+        TrainConfig(epochs=3, batch_size=20, lr=1e-3, optimizer="adam", schedule="onecycle"),
     ],
-    ids=["sgd", "adam"],
+    ids=["sgd", "adam", "nesterov-cosine-smoothing", "adam-onecycle"],
 )
 @pytest.mark.parametrize("order", ["fixed", "shuffle"])
 def test_each_model_is_the_one_train_model_trains(cfg, order):
