@@ -5,14 +5,13 @@
 memory format, the layout the bf16 convolution kernels want. ``"auto"`` lets the machine decide,
 once per process for each (architecture, input shape, batch size, device, torch threads): where
 the device has bf16 arithmetic (CUDA: ``torch.cuda.is_bf16_supported()``; CPU: AVX512-BF16 or AMX
-tile units) a short probe times training steps on a throw-away copy of the model, one batch of
-≤ 32 rows, one warm-up then the median of 3 steps in each precision, and bf16 is used only if it
-is at least 10% faster (fp32 seconds / bf16 seconds ≥ 1.1); otherwise, and for DP-SGD, fp32.
-The probe costs a few seconds at most (ResNet18 with the CIFAR stem on one CPU thread: ~3 s).
+tile units) a short probe times training steps on throw-away copies of the model, on one batch
+(≤ 16 rows on a CPU, the run's batch on a GPU), one warm-up then the median of 3 steps in each
+precision, and takes bf16 only if it is at least 10% faster (fp32 seconds / bf16 seconds ≥ 1.1);
+otherwise, and always for DP-SGD, fp32. The probe costs a few seconds at most: ~4 s for the
+CIFAR-stem ResNet18 on one CPU thread of an idle machine, ~1 s for the MICO CNN.
 
-Measured (``benchmarks/bench_bf16.py``, one CPU thread with AVX512-BF16): bf16 pays for the
-CIFAR-stem ResNet18 and not for the 2025 task's ImageNet-stem ResNet18 on 32×32 inputs, whose
-feature maps are too small for the bf16 kernels to win; see ``benchmarks/README.md``.
+TBD
 """
 
 from __future__ import annotations
@@ -79,33 +78,37 @@ def training_precision(model, x, cfg) -> tuple[str, dict[str, float]]:
 
 
 def _probe(model, x, cfg) -> dict[str, float]:
-    """Median seconds of a training step in fp32 and in bf16 on a copy of ``model`` and ≤ 32 rows of ``x``."""
+    """Median seconds of a training step in fp32 and in bf16 on copies of ``model`` and a batch of ``x``.
+
+    The batch: ≤ 16 rows on a CPU (a step's cost grows with its rows there), the run's batch on a GPU
+    (milliseconds, and a small one would time kernel launches, not arithmetic). The two precisions'
+    steps alternate, so a burst of load from elsewhere hits both alike.
+    """
     import copy
 
     import torch
 
     from toolkit.models.training import _optimizer, _step
 
-    rows = min(cfg.batch_size, PROBE_ROWS, len(x))
+    rows = min(cfg.batch_size, len(x), PROBE_ROWS if torch.device(cfg.device).type == "cpu" else cfg.batch_size)
     xb = x[:rows].to(cfg.device)
     yb = torch.zeros(rows, dtype=torch.long, device=cfg.device)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    seconds = {}
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        probe = copy.deepcopy(model).to(cfg.device).train()
+        if precision == "bf16" and xb.dim() == 4:
+            probe = probe.to(memory_format=torch.channels_last)
+        runs[precision] = (probe, _optimizer(probe.parameters(), cfg), [])
     with torch.random.fork_rng(devices=[]):  # a model with dropout must not move the caller's random stream
-        for precision in ("fp32", "bf16"):
-            probe = copy.deepcopy(model).to(cfg.device).train()
-            if precision == "bf16" and xb.dim() == 4:
-                probe = probe.to(memory_format=torch.channels_last)
-            opt = _optimizer(probe.parameters(), cfg)
-            times = []
-            for _ in range(1 + PROBE_STEPS):
+        for _ in range(1 + PROBE_STEPS):
+            for precision, (probe, opt, times) in runs.items():
                 _sync(cfg.device)
                 start = time.perf_counter()
                 _step(probe, opt, loss_fn, xb, yb, precision)
                 _sync(cfg.device)
                 times.append(time.perf_counter() - start)
-            seconds[precision] = statistics.median(times[1:])  # the first step pays for lazy set-up
-    return seconds
+    return {precision: statistics.median(times[1:]) for precision, (_, _, times) in runs.items()}  # 1st: set-up
 
 
 def _sync(device) -> None:
