@@ -8,10 +8,13 @@ the device has bf16 arithmetic (CUDA: ``torch.cuda.is_bf16_supported()``; CPU: A
 tile units) a short probe times training steps on throw-away copies of the model, on one batch
 (≤ 16 rows on a CPU, the run's batch on a GPU), one warm-up then the median of 3 steps in each
 precision, and takes bf16 only if it is at least 10% faster (fp32 seconds / bf16 seconds ≥ 1.1);
-otherwise, and always for DP-SGD, fp32. The probe costs a few seconds at most: ~4 s for the
-CIFAR-stem ResNet18 on one CPU thread of an idle machine, ~1 s for the MICO CNN.
+otherwise, and always for DP-SGD, fp32. The probe costs seconds: on one CPU thread 0.8–1.6 s for the
+MICO CNN and the 2025 ResNet18, 4 s for the CIFAR-stem ResNet18 (8.5 s with the cores loaded).
 
-TBD
+Measured with ``benchmarks/bench_bf16.py`` (one CPU thread with AVX512-BF16, batch 64, figures in
+``benchmarks/README.md``): bf16 + channels-last trains the CIFAR-stem ResNet18 2.0–2.7× faster per
+step, MICO's CIFAR CNN 2.0–2.4×, the 2025 task's ResNet18 (ImageNet stem on 32×32) 1.2–1.8× (it
+varies most between runs), and the Purchase MLP 0.6–1.0× (slower: fp32 there).
 """
 
 from __future__ import annotations
