@@ -78,3 +78,17 @@ def test_training_with_augmentation_is_reproducible_and_differs_from_without():
 
     assert torch.equal(run("flip,rot90"), run("flip,rot90"))
     assert not torch.equal(run("flip,rot90"), run(""))
+
+
+def test_dp_sgd_augments_its_poisson_batches_reproducibly():
+    pytest.importorskip("opacus")
+
+    def run(augment: str):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 2), torch.nn.Flatten(), torch.nn.Linear(12, 2))
+        cfg = TrainConfig(epochs=1, batch_size=8, lr=0.1, epsilon=8.0, augment=augment, seed=3)
+        train_model(model, _images(16) / 1000, torch.arange(16) % 2, cfg)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    assert torch.equal(run("flip,rot90"), run("flip,rot90"))
+    assert not torch.equal(run("flip,rot90"), run(""))

@@ -81,6 +81,7 @@ def test_dp_sgd_steps_its_schedule_every_poisson_step(monkeypatch):
     model = train_model(torch.nn.Linear(4, 3), x, y, cfg)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert len(made[0].lrs) == 6 and max(made[0].lrs) == pytest.approx(0.2, rel=0.2)  # ceil(2 / (4/12)) steps
+    assert made[0].param_groups[0]["momentum"] == 0  # DP-SGD's plain SGD: onecycle cycles no momentum into it
 
 
 def _smoothing_fixture():
