@@ -64,10 +64,16 @@ def check_training(values: Mapping[str, Any]) -> None:
             raise ConfigError(f"training {name} must be a positive number, got {values[name]!r}")
     if values["momentum"] is not None and not 0 <= values["momentum"] < 1:
         raise ConfigError(f"momentum must lie in [0, 1), got {values['momentum']}")
-    if not 0 <= values.get("label_smoothing", 0.0) < 1:
-        raise ConfigError(f"label_smoothing must lie in [0, 1), got {values['label_smoothing']}")
+    smoothing = values.get("label_smoothing", 0.0)
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
+        raise ConfigError(f"label_smoothing must be a number in [0, 1), got {smoothing!r:.40}")
+    dp = math.isfinite(values["epsilon"])
     if values.get("nesterov") and (values["optimizer"] != "sgd" or values["momentum"] == 0):
         raise ConfigError("nesterov needs optimizer = 'sgd' with momentum > 0")
+    if values.get("nesterov") and dp and values["momentum"] is None:
+        raise ConfigError("nesterov needs a momentum > 0, and DP-SGD's default is 0: set momentum")
+    if values.get("precision") == "bf16" and dp:
+        raise ConfigError("DP-SGD trains in fp32 (per-sample gradients): precision 'bf16' is for non-private training")
     parse_augment(values.get("augment", ""))
 
 
@@ -144,6 +150,7 @@ class References:
     delta: float = 1e-5
     accountant: str = "rdp"  # rdp | prv
     seed: int = 0
+    precision: str = "fp32"  # fp32 | bf16 | auto (bf16 autocast where a probe shows it faster); DP-SGD: fp32
 
     def training(self, epsilon: float, seed: int = 0) -> dict[str, Any]:
         """One reference's training settings at ``epsilon``, as ``TrainConfig``'s keyword values."""
@@ -164,6 +171,7 @@ class References:
             lr_gamma=self.lr_gamma,
             order="shuffle" if dp else self.order,
             accountant=self.accountant,
+            precision="fp32" if dp and self.precision == "bf16" else self.precision,
         )
 
     @classmethod

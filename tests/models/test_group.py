@@ -34,8 +34,23 @@ def _population(rows: int = 160, features: int = 64, classes: int = 10):
 )
 @pytest.mark.parametrize("order", ["fixed", "shuffle"])
 def test_each_model_is_the_one_train_model_trains(cfg, order):
+    _check_each_model(replace(cfg, order=order))  # 96 rows, batch 20: the last batch of each epoch is smaller
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TrainConfig(epochs=3, batch_size=20, lr=0.05, nesterov=True, schedule="cosine", label_smoothing=0.1),
+        TrainConfig(epochs=3, batch_size=20, lr=1e-3, optimizer="adam", schedule="onecycle"),
+    ],
+    ids=["nesterov-cosine-smoothing", "adam-onecycle"],
+)
+def test_schedules_nesterov_and_label_smoothing_are_train_models(cfg):
+    _check_each_model(cfg)
+
+
+def _check_each_model(cfg):
     x, y, sets = _population()
-    cfg = replace(cfg, order=order)  # 96 rows, batch 20: the last batch of each epoch is smaller
     grouped = train_group("demo_mlp", 10, x, y, sets, cfg, SEEDS)
     assert len(grouped) == len(SEEDS)
     for model, rows, seed in zip(grouped, sets, SEEDS):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from fixtures_tml import one_thread
@@ -59,6 +62,28 @@ def test_training_is_resumable_and_keep_is_checked(tmp_path):
         assert model(torch.from_numpy(x[:2])).shape == (2, 44)
     with pytest.raises(ConfigError, match="another run"):
         train_shadows(tmp_path, x, y, 2, cfg, seed=5, progress=False)
+    fp32 = {"precision": "fp32", "probe_seconds": {}}
+    assert json.loads((tmp_path / "precision.json").read_text()) == {"shadow_000.pt": fp32, "shadow_001.pt": fp32}
+
+
+def test_the_precision_each_shadow_used_is_recorded_and_not_part_of_the_recipe(tmp_path, monkeypatch):
+    from toolkit.models import precision
+
+    monkeypatch.setattr(precision, "_PROBES", {})
+    monkeypatch.setattr(precision, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(precision, "_probe", lambda model, x, cfg: {"fp32": 2.0, "bf16": 1.0})
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 64)).astype(np.float32), rng.integers(0, 10, 16)
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=0.01, precision="auto")
+    train_shadows(tmp_path, x, y, 2, cfg, architecture="demo_mlp", n_classes=10, progress=False)
+    used = {"precision": "bf16", "probe_seconds": {"fp32": 2.0, "bf16": 1.0}}
+    assert json.loads((tmp_path / "precision.json").read_text()) == {"shadow_000.pt": used, "shadow_001.pt": used}
+    fp32 = replace(cfg, precision="fp32")  # the same recipe: the folder takes more models in fp32
+    paths, _ = train_shadows(tmp_path, x, y, 4, fp32, architecture="demo_mlp", n_classes=10, progress=False)
+    assert (
+        len(paths) == 4
+        and json.loads((tmp_path / "precision.json").read_text())["shadow_003.pt"]["precision"] == "fp32"
+    )
 
 
 def test_paired_keep_is_balanced_at_every_even_prefix():

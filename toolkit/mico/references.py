@@ -173,9 +173,16 @@ class LocalReferences:
         return self.plan.keep(len(self.paths), points)
 
 
+# TrainConfig fields added after reference folders existed: at these values they leave a folder's hash as it was
+_LATER_DEFAULTS = {"nesterov": False, "schedule": "step", "label_smoothing": 0.0, "augment": ""}
+
+
 def _recipe_dict(refs: References, cfg, architecture: str) -> dict:
     train = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(cfg).items()}
-    del train["seed"], train["device"]
+    del train["seed"], train["device"], train["precision"]  # precision: how fast, not what is learnt
+    for name, value in _LATER_DEFAULTS.items():
+        if train.get(name) == value:
+            del train[name]
     return {"architecture": architecture, "train": train, "seed": refs.seed}
 
 

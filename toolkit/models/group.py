@@ -19,10 +19,12 @@ faster, at 61–68% of the ceiling. What is left is the row gather, the Adam upd
 each a pass over memory, and for DP-SGD the Gaussian noise drawn for every parameter.
 
 Semantics are ``train_model``'s, model by model: the same initialisation (``build_model`` with
-the model's seed), optimiser (SGD or Adam(W), weight decay, momentum), StepLR, batch order
-("fixed": the given order every epoch; "shuffle": a permutation per epoch drawn from the model's
-own generator exactly as ``train_model`` draws it), and DP-SGD (Poisson sampling with rate q,
-per-sample clipping by the ghost-norm trick, Gaussian noise σC, update (sum + noise)/(qn)).
+the model's seed), optimiser (SGD or Adam(W), weight decay, momentum, Nesterov), learning-rate
+schedule (``lr_schedule``), label smoothing, batch order ("fixed": the given order every epoch;
+"shuffle": a permutation per epoch drawn from the model's own generator exactly as ``train_model``
+draws it), and DP-SGD (Poisson sampling with rate q, per-sample clipping by the ghost-norm trick,
+Gaussian noise σC, update (sum + noise)/(qn)). ``precision`` is not applied: the hand-written
+multiplies run in fp32 (it says how fast, not what is learnt); augmentation is for images only.
 Element-wise optimisers on stacked tensors do for each model what they do for it alone, so a
 model's result does not depend on its group but for floating-point rounding. Every model draws
 its randomness from its own ``torch.Generator`` seeded by its seed. DP-SGD draws its Poisson
@@ -125,12 +127,17 @@ def _forward(stack: _Stack, x) -> tuple[list, list]:
     return ins, outs
 
 
-def _loss_grad(stack: _Stack, logits, y, mask=None):
-    """∂(Σ cross-entropy)/∂logits = softmax − one-hot per row, zero on masked-out rows."""
+def _loss_grad(stack: _Stack, logits, y, mask=None, smoothing: float = 0.0):
+    """∂(Σ cross-entropy)/∂logits = softmax − target per row, zero on masked-out rows.
+
+    The target is the one-hot label, or with label smoothing ε (Szegedy et al. 2016) (1 − ε)·one-hot + ε/C.
+    """
     import torch
 
     g = torch.ops.aten._softmax.out(logits, 2, False, out=stack.buffer("softmax", tuple(logits.shape)))
-    g.scatter_add_(2, y.unsqueeze(2), g.new_full((1, 1, 1), -1.0).expand(*y.shape, 1))
+    g.scatter_add_(2, y.unsqueeze(2), g.new_full((1, 1, 1), smoothing - 1.0).expand(*y.shape, 1))
+    if smoothing:
+        g.sub_(smoothing / logits.shape[2])
     return g.mul_(mask.unsqueeze(2)) if mask is not None else g
 
 
@@ -148,7 +155,7 @@ def _backward(stack: _Stack, ins: list, outs: list, g, on_delta) -> None:
             g = activation_grad(stack.acts[i - 1], gh, outs[i - 1], ins[i])
 
 
-def _plain_step(stack: _Stack, x, y) -> None:
+def _plain_step(stack: _Stack, x, y, smoothing: float = 0.0) -> None:
     """Write each model's mean-loss gradient on batch x [K, B, in], y [K, B] into the parameters' .grad."""
     import torch
 
@@ -161,10 +168,10 @@ def _plain_step(stack: _Stack, x, y) -> None:
         if b is not None:
             torch.sum(delta, 1, out=b.grad).mul_(scale)
 
-    _backward(stack, ins, outs, _loss_grad(stack, ins[-1], y), store)
+    _backward(stack, ins, outs, _loss_grad(stack, ins[-1], y, smoothing=smoothing), store)
 
 
-def _clipped_sums_stacked(stack: _Stack, x, y, mask, clip: float) -> list:
+def _clipped_sums_stacked(stack: _Stack, x, y, mask, clip: float, smoothing: float = 0.0) -> list:
     """Σ_i min(1, C/‖g_i‖) g_i per stacked parameter, without per-sample gradients (ghost norms).
 
     x [K, B, in], y [K, B], mask [K, B] (0 on padding). A Linear layer's per-sample gradient is
@@ -175,15 +182,15 @@ def _clipped_sums_stacked(stack: _Stack, x, y, mask, clip: float) -> list:
     import torch
 
     with torch.no_grad():
-        return _clipped_sums(stack, x, y, mask, clip)
+        return _clipped_sums(stack, x, y, mask, clip, smoothing)
 
 
-def _clipped_sums(stack: _Stack, x, y, mask, clip: float) -> list:
+def _clipped_sums(stack: _Stack, x, y, mask, clip: float, smoothing: float = 0.0) -> list:
     import torch
 
     ins, outs = _forward(stack, x)
     deltas = [None] * len(stack.weights)  # each layer's δ lives in its own buffer until the next step
-    _backward(stack, ins, outs, _loss_grad(stack, ins[-1], y, mask), lambda i, d: deltas.__setitem__(i, d))
+    _backward(stack, ins, outs, _loss_grad(stack, ins[-1], y, mask, smoothing), lambda i, d: deltas.__setitem__(i, d))
     norm2 = lambda t: torch.linalg.vector_norm(t, dim=2).square_()  # a reduction, no [K, B, in] temporary
     sq = sum(norm2(d) * (norm2(a) + (b is not None)) for d, a, b in zip(deltas, ins, stack.biases))
     factor = (clip / (sq.sqrt() + 1e-6)).clamp(max=1.0).unsqueeze(2)
@@ -242,6 +249,8 @@ def train_group(
     import torch
 
     _check_sets(sets, seeds)
+    if cfg.augment:
+        raise ConfigError(f"augment {cfg.augment!r} is for image models; train_group trains MLPs on feature rows")
     if not can_group(architecture):
         raise ConfigError(f"architecture {architecture!r} is not a stack of Linear layers; train it with train_model")
     models = [build_model(architecture, n_classes, seed=s) for s in seeds]
@@ -249,9 +258,8 @@ def train_group(
     stack = _stack(models, cfg.device)
     gens = [torch.Generator(device=cfg.device).manual_seed(s) for s in seeds]
     opt = _optimizer(stack.params(), cfg)
-    schedule = lr_schedule(opt, cfg)
     with torch.no_grad():
-        (_train_dp if math.isfinite(cfg.epsilon) else _train_plain)(stack, data, opt, schedule, gens, cfg)
+        (_train_dp if math.isfinite(cfg.epsilon) else _train_plain)(stack, data, opt, gens, cfg)
     return _unstack(stack, models)
 
 
@@ -269,7 +277,9 @@ def _optimizer(params: list, cfg: TrainConfig):
 
     if cfg.optimizer == "sgd":
         momentum = cfg.momentum if cfg.momentum is not None else (0.0 if math.isfinite(cfg.epsilon) else 0.9)
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay, fused=True)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov, fused=True
+        )
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
@@ -333,19 +343,20 @@ def _epoch_orders(data: _Data, gens: list, cfg: TrainConfig):
             yield data.sets.gather(1, perms.to(data.sets.device))
 
 
-def _train_plain(stack: _Stack, data: _Data, opt, schedule, gens: list, cfg: TrainConfig) -> None:
+def _train_plain(stack: _Stack, data: _Data, opt, gens: list, cfg: TrainConfig) -> None:
     """Minibatch training, every model's batch of the same step gathered into one [K, B, in] buffer.
 
     (Gathering each step into the same buffer measured faster than slicing rows laid out once per
     model: the multiplies then read the batch from cache, not from memory.)
     """
     n = data.sets.shape[1]
+    schedule = lr_schedule(opt, cfg, math.ceil(n / cfg.batch_size))
     for order in _epoch_orders(data, gens, cfg):
         for start in range(0, n, cfg.batch_size):
-            _plain_step(stack, *_gather(stack, data, order[:, start : start + cfg.batch_size]))
+            _plain_step(stack, *_gather(stack, data, order[:, start : start + cfg.batch_size]), cfg.label_smoothing)
             opt.step()
-        if schedule:
-            schedule.step()
+            if schedule:
+                schedule.step()
 
 
 def _poisson_rows(n: int, q: float, gen):
@@ -392,19 +403,20 @@ def _noise(stack: _Stack, gens: list, std: float) -> list:
     return [part.view_as(p) for part, p in zip(flat.split(sizes, dim=1), params)]
 
 
-def _train_dp(stack: _Stack, data: _Data, opt, schedule, gens: list, cfg: TrainConfig) -> None:
-    """DP-SGD as ``train_model`` runs it (Poisson batches, clipping, noise σC, StepLR every 1/q steps)."""
+def _train_dp(stack: _Stack, data: _Data, opt, gens: list, cfg: TrainConfig) -> None:
+    """DP-SGD as ``train_model`` runs it (Poisson batches, clipping, noise σC, the schedule stepped every step)."""
     n = data.sets.shape[1]
     q = min(1.0, cfg.batch_size / n)
     sigma = noise_multiplier(cfg.epsilon, cfg.delta, q, cfg.epochs, cfg.accountant)
-    per_epoch = max(1, round(1 / q))
+    steps = int(math.ceil(cfg.epochs / q))
+    schedule = lr_schedule(opt, cfg, max(1, round(1 / q)), steps)
     params = stack.params()
-    for step in range(int(math.ceil(cfg.epochs / q))):
-        if schedule and step and step % per_epoch == 0:
-            schedule.step()
+    for _ in range(steps):
         idx, mask = _padded([_poisson_rows(n, q, g) for g in gens], data)
         x, y = _gather(stack, data, idx)
-        sums = _clipped_sums(stack, x, y, mask, cfg.clip)
+        sums = _clipped_sums(stack, x, y, mask, cfg.clip, cfg.label_smoothing)
         for p, s, z in zip(params, sums, _noise(stack, gens, sigma * cfg.clip)):
             p.grad.copy_(s.add_(z)).div_(q * n)
         opt.step()
+        if schedule:
+            schedule.step()

@@ -9,7 +9,9 @@ reference code), and a folder grown from 8 to 16 shadows keeps its first 8 as th
 Stages with files between them: ``recipe.json`` (how the shadows are trained; a folder never
 mixes two recipes) and ``keep.npy`` are written first, then one ``shadow_###.pt`` per model
 (written atomically by ``save_model``) and its training seconds in ``seconds.json``; a re-run
-skips every model whose weights exist, so a killed run resumes where it stopped.
+skips every model whose weights exist, so a killed run resumes where it stopped. The precision
+each model trained in (``precision = "auto"`` decides per machine) goes to ``precision.json``: it is
+how fast, not what is learnt, so it is not part of the recipe.
 
 A time budget bounds the count: models are added a pair at a time while the training seconds of
 the whole folder (measured, and recorded so that later runs know them) stay within the budget,
@@ -46,6 +48,7 @@ __all__ = [
 KEEP_FILE = "keep.npy"
 RECIPE_FILE = "recipe.json"
 SECONDS_FILE = "seconds.json"
+PRECISION_FILE = "precision.json"  # per model: the precision it trained in and "auto"'s probe seconds
 LATER_DEFAULTS = {
     "momentum": None,
     "lr_step": 0,
@@ -260,7 +263,25 @@ def _train_one(path: Path, inputs, labels, out_dir: Path, cfg: TrainConfig, i: i
     idx = np.flatnonzero(load_keep(out_dir)[i])
     model = fit_model(architecture, n_classes, inputs, labels, idx, replace(cfg, seed=cfg.seed + i))
     save_model(model.cpu(), path)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    _record_precision(out_dir, path.name, model, inputs, cfg)
+    return seconds
+
+
+def _record_precision(out_dir: Path, name: str, model, inputs, cfg: TrainConfig) -> None:
+    """Add model ``name``'s precision ("auto"'s choice is memoised: no second probe) to ``precision.json``."""
+    import torch
+
+    from toolkit.models.precision import training_precision
+
+    choice, probe = training_precision(model, torch.from_numpy(np.ascontiguousarray(inputs[:1])), cfg)
+    path = out_dir / PRECISION_FILE
+    try:
+        seen = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        seen = {}  # a damaged record only loses the record
+    seen = (seen if isinstance(seen, dict) else {}) | {name: {"precision": choice, "probe_seconds": probe}}
+    atomic_write_text(path, json.dumps(seen, indent=2, sort_keys=True) + "\n")
 
 
 def fit_model(architecture: str, n_classes: int, inputs, labels, points, cfg: TrainConfig):

@@ -4,8 +4,12 @@ Non-private training is minibatch SGD/Adam, reshuffled every epoch or (``order="
 given order every epoch, as MICO's organisers trained (members first). Private training is DP-SGD
 (Abadi et al. 2016): Poisson-sampled batches, per-sample gradients (``torch.func``, vectorised),
 clipping to norm C and Gaussian noise σC; σ is chosen for (ε, δ) by Opacus's RDP or PRV accountant.
-A StepLR schedule (``lr_step``, ``lr_gamma``) multiplies the rate every ``lr_step`` epochs (DP-SGD:
-an epoch is 1/q Poisson steps, as Opacus's loader counts it).
+The learning rate follows ``schedule`` (``lr_schedule``), stepped after every optimiser step: StepLR
+multiplies it by ``lr_gamma`` every ``lr_step`` epochs (DP-SGD: an epoch is 1/q Poisson steps, as
+Opacus's loader counts it), cosine anneals it to 0 over the run, onecycle is Smith's one-cycle
+policy peaking at ``lr``. Options: SGD's Nesterov momentum, label smoothing (both paths), random
+flips and quarter turns of image batches (``toolkit.models.augment``; both paths), and bf16
+autocast (``toolkit.models.precision``; non-DP only).
 """
 
 from __future__ import annotations
@@ -73,42 +77,82 @@ def _optimizer(params, cfg: TrainConfig):
 
     if cfg.optimizer == "sgd":
         momentum = cfg.momentum if cfg.momentum is not None else (0.0 if math.isfinite(cfg.epsilon) else 0.9)
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov
+        )
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def lr_schedule(opt, cfg: TrainConfig):
-    """StepLR per epoch where the recipe has one, else None."""
+def lr_schedule(opt, cfg: TrainConfig, steps_per_epoch: int = 1, total_steps: int | None = None):
+    """The learning-rate schedule, to be stepped after every optimiser step, or None for a constant rate.
+
+    ``steps_per_epoch``: optimiser steps in an epoch (batches; DP-SGD: 1/q); ``total_steps``: in the
+    whole run (default epochs × steps_per_epoch). "step": StepLR, × ``lr_gamma`` every ``lr_step``
+    epochs (``lr_step`` 0: None); "cosine": lr·(1 + cos(πt/T))/2 at step t of T, from lr to ~0;
+    "onecycle": torch's OneCycleLR with max_lr = lr (warm-up over 30% of the run from lr/25, then
+    cosine down to lr/(25·10⁴)); it also cycles SGD's momentum 0.95 → 0.85 → 0.95 (Adam's β₁) as
+    torch does, except for SGD without momentum.
+    """
     import torch
 
-    return torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+    sched = torch.optim.lr_scheduler
+    total = total_steps or cfg.epochs * steps_per_epoch
+    if cfg.schedule == "cosine":
+        return sched.CosineAnnealingLR(opt, T_max=total)
+    if cfg.schedule == "onecycle":
+        cycle = cfg.optimizer != "sgd" or opt.defaults["momentum"] > 0
+        return sched.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, cycle_momentum=cycle)
+    return sched.StepLR(opt, cfg.lr_step * steps_per_epoch, cfg.lr_gamma) if cfg.lr_step else None
+
+
+def _step(model, opt, loss_fn, xb, yb, precision: str) -> None:
+    """One optimiser step on the batch; bf16: forward and loss under autocast, images channels-last."""
+    import torch
+
+    from toolkit.models.precision import autocast
+
+    if precision == "bf16" and xb.dim() == 4:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    opt.zero_grad(set_to_none=True)
+    with autocast(precision, xb.device.type):
+        loss = loss_fn(model(xb), yb)
+    loss.backward()
+    opt.step()
 
 
 def train_model(model, x, y, cfg: TrainConfig):
-    """Train ``model`` in place on tensors ``x`` [n, ...], ``y`` int64 [n]; returns it in eval mode."""
+    """Train ``model`` in place on tensors ``x`` [n, ...], ``y`` int64 [n]; returns it in eval mode.
+
+    The precision is ``training_precision(model, x, cfg)``'s choice (``toolkit.models.precision``).
+    """
     import torch
 
+    from toolkit.models.augment import augment_batch, augment_ops
+    from toolkit.models.precision import training_precision
+
+    ops = augment_ops(cfg.augment, x)
+    precision = training_precision(model, x, cfg)[0]  # before seeding: the probe leaves the run's draws alone
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     model.to(cfg.device).train()
+    if precision == "bf16" and x.dim() == 4:
+        model.to(memory_format=torch.channels_last)
     x, y = x.to(cfg.device), y.to(cfg.device)
     opt = _optimizer(model.parameters(), cfg)
-    schedule = lr_schedule(opt, cfg)
     if math.isfinite(cfg.epsilon):
-        _dp_sgd(model, x, y, opt, cfg, gen, schedule)
-    else:
-        loss_fn = torch.nn.CrossEntropyLoss()
-        n = len(y)
-        fixed = torch.arange(n, device=cfg.device)
-        for _ in range(cfg.epochs):
-            order = fixed if cfg.order == "fixed" else torch.randperm(n, generator=gen).to(cfg.device)
-            for start in range(0, n, cfg.batch_size):
-                idx = order[start : start + cfg.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss_fn(model(x[idx]), y[idx]).backward()
-                opt.step()
+        _dp_sgd(model, x, y, opt, cfg, gen, ops)
+        return model.eval()
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    n = len(y)
+    schedule = lr_schedule(opt, cfg, math.ceil(n / cfg.batch_size))
+    fixed = torch.arange(n, device=cfg.device)
+    for _ in range(cfg.epochs):
+        order = fixed if cfg.order == "fixed" else torch.randperm(n, generator=gen).to(cfg.device)
+        for start in range(0, n, cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            _step(model, opt, loss_fn, augment_batch(x[idx], ops, gen), y[idx], precision)
             if schedule:
                 schedule.step()
     return model.eval()
@@ -123,7 +167,7 @@ def _linear_layers(model):
     return linears if linears and all(id(p) in owned for p in model.parameters() if p.requires_grad) else None
 
 
-def _clipped_sums_linear(model, linears, xb, yb, clip: float):
+def _clipped_sums_linear(model, linears, xb, yb, clip: float, smoothing: float = 0.0):
     """Σ_i min(1, C/‖g_i‖) g_i per parameter without per-sample gradients, or None if a layer's input is not 2-D.
 
     A Linear layer's per-sample gradient is the outer product δ_i a_iᵀ (δ_i the gradient at its output,
@@ -140,7 +184,7 @@ def _clipped_sums_linear(model, linears, xb, yb, clip: float):
 
     hooks = [m.register_forward_hook(keep) for m in linears]
     try:
-        loss = torch.nn.functional.cross_entropy(model(xb), yb, reduction="sum")
+        loss = torch.nn.functional.cross_entropy(model(xb), yb, reduction="sum", label_smoothing=smoothing)
     finally:
         for h in hooks:
             h.remove()
@@ -158,14 +202,14 @@ def _clipped_sums_linear(model, linears, xb, yb, clip: float):
     return sums
 
 
-def _clipped_sums_vmap(model, xb, yb, clip: float):
+def _clipped_sums_vmap(model, xb, yb, clip: float, smoothing: float = 0.0):
     """Σ_i min(1, C/‖g_i‖) g_i per parameter from per-sample gradients (``torch.func``), for any model."""
     import torch
     from torch.func import functional_call, grad, vmap
 
     def sample_loss(p, xi, yi):
         out = functional_call(model, p, (xi.unsqueeze(0),))
-        return torch.nn.functional.cross_entropy(out, yi.unsqueeze(0))
+        return torch.nn.functional.cross_entropy(out, yi.unsqueeze(0), label_smoothing=smoothing)
 
     params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
     grads = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, xb, yb)
@@ -175,29 +219,34 @@ def _clipped_sums_vmap(model, xb, yb, clip: float):
     return {named[k]: (g * factor.view(-1, *[1] * (g.dim() - 1))).sum(0) for k, g in grads.items()}
 
 
-def _dp_sgd(model, x, y, opt, cfg: TrainConfig, gen, schedule=None) -> None:
+def _dp_sgd(model, x, y, opt, cfg: TrainConfig, gen, ops: tuple[str, ...] = ()) -> None:
+    """DP-SGD: Poisson batches (augmented by ``ops`` before their per-sample gradients), clipping, noise σC."""
     import torch
+
+    from toolkit.models.augment import augment_batch
 
     n = len(y)
     q = min(1.0, cfg.batch_size / n)
     sigma = noise_multiplier(cfg.epsilon, cfg.delta, q, cfg.epochs, cfg.accountant)
     steps = int(math.ceil(cfg.epochs / q))
     per_epoch = max(1, round(1 / q))  # Opacus's Poisson loader: len(loader) steps per epoch
+    schedule = lr_schedule(opt, cfg, per_epoch, steps)
     trainable = [p for p in model.parameters() if p.requires_grad]
     linears = _linear_layers(model)
-    for step in range(steps):
-        if schedule and step and step % per_epoch == 0:
-            schedule.step()
+    for _ in range(steps):
         mask = torch.rand(n, generator=gen) < q  # Poisson sampling
         idx = mask.nonzero().squeeze(1).to(cfg.device)
         opt.zero_grad(set_to_none=True)
         sums = {}
         if len(idx):
-            sums = _clipped_sums_linear(model, linears, x[idx], y[idx], cfg.clip) if linears else None
+            xb, yb, ls = augment_batch(x[idx], ops, gen), y[idx], cfg.label_smoothing
+            sums = _clipped_sums_linear(model, linears, xb, yb, cfg.clip, ls) if linears else None
             if sums is None:
                 linears = None  # inputs are not [B, features]: the general path from now on
-                sums = _clipped_sums_vmap(model, x[idx], y[idx], cfg.clip)
+                sums = _clipped_sums_vmap(model, xb, yb, cfg.clip, ls)
         for p in trainable:
             noise = torch.normal(0.0, sigma * cfg.clip, p.shape, generator=gen).to(cfg.device)
             p.grad = (sums.get(p, 0.0) + noise) / (q * n)
         opt.step()
+        if schedule:
+            schedule.step()
