@@ -71,6 +71,38 @@ def step_seconds(model, x, y, cfg, warmup: int, steps: int) -> dict[str, float]:
     return {precision: statistics.median(times[warmup:]) for precision, (_, _, times) in runs.items()}
 
 
+def measure(steps: int = 5, *, threads: int = 1, batch: int = 64, warmup: int = 2, repeats: int = 3, archs=ARCHS):
+    """Per architecture: fp32 and bf16 seconds per step and the ratio fp32 ÷ bf16 of each of ``repeats``
+    measurements (each the median of ``steps`` steps), with ``threads`` torch threads."""
+    import torch
+
+    from toolkit.models.training import TrainConfig
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    cfg = TrainConfig(batch_size=batch, lr=0.01, precision="auto")
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    try:
+        for name in archs:
+            n_classes, shape = ARCHS[name]
+            model = build(name, n_classes)
+            x = torch.randn(batch, *shape, generator=gen)
+            y = torch.randint(0, n_classes, (batch,), generator=gen)
+            runs = [step_seconds(model, x, y, cfg, warmup, steps) for _ in range(repeats)]
+            rows.append(
+                {
+                    "architecture": name,
+                    "fp32": statistics.median(r["fp32"] for r in runs),
+                    "bf16": statistics.median(r["bf16"] for r in runs),
+                    "ratios": [r["fp32"] / r["bf16"] for r in runs],
+                }
+            )
+    finally:
+        torch.set_num_threads(old)
+    return rows
+
+
 def main() -> None:
     import torch
 

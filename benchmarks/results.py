@@ -122,11 +122,11 @@ def _practice(track_name: str, quick: bool, work: Path) -> dict:
     took = time.perf_counter() - start
     hidden = hidden_figures(Path(man["csv"]), answers, track, folder)
     cmd = f"mia submit --track {track_name} --data <practice task, {size['n']:,} + {size['n']:,}>"
-    c = man["corrected"]
+    c, loss = man["corrected"], hidden["loss threshold"]
     return {
         f"{track_name}.default.hidden": figure(hidden["submitted"]["value"], hidden["submitted"]["ci"], cmd),
         f"{track_name}.default.auc": figure(hidden["submitted"]["auc"], None, cmd, "AUC"),
-        f"{track_name}.threshold.hidden": figure(hidden["loss threshold"]["value"], hidden["loss threshold"]["ci"], cmd),
+        f"{track_name}.threshold.hidden": figure(loss["value"], loss["ci"], cmd),
         f"{track_name}.default.validation": figure(c["raw"], man["estimate"]["tpr_ci95"], cmd),
         f"{track_name}.default.corrected": figure(c["estimate"], c["ci"], cmd),
         f"{track_name}.shadows": figure(man["shadows"]["n"], None, cmd, "models"),
@@ -192,7 +192,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="test sizes (minutes, not an hour): for CI")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}")
-    p.add_argument("--out", type=Path, default=None, help="default docs/results.json (quick: .cache/results-quick.json)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="default docs/results.json (quick: .cache/results-quick.json)"
+    )
     args = p.parse_args()
     names = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in names if s not in SECTIONS]
