@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from importlib import metadata
 
 from toolkit.metrics import FPR_GRID, metric_key
-from toolkit.privacy import ADJACENCY, DISCRETIZATION, cached_ceiling, cached_json
+from toolkit.privacy import ADJACENCY, DISCRETIZATION, cached_ceiling
 from toolkit.recipes import References
 from toolkit.tracks import Scenario, Track
 
@@ -61,21 +60,11 @@ def dp_recipe(track: Track, scenario: Scenario) -> DPRecipe | None:
     )
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def noise_multiplier_of(recipe: DPRecipe) -> float:
-    """σ for the recipe's (ε, δ) from its accountant (Opacus's search takes seconds: cached per recipe)."""
+    """σ for the recipe's (ε, δ) from its accountant: the trainer's own search, cached on disk per setting."""
     from toolkit.models.training import noise_multiplier
 
-    fields = ("epsilon", "delta", "sample_rate", "epochs", "accountant")
-    key = {"what": "noise multiplier", "opacus": _version("opacus"), **{f: getattr(recipe, f) for f in fields}}
-    value = cached_json(key, lambda: {"sigma": noise_multiplier(*(getattr(recipe, f) for f in fields))})
-    return float(value["sigma"])
+    return noise_multiplier(recipe.epsilon, recipe.delta, recipe.sample_rate, recipe.epochs, recipe.accountant)
 
 
 def recipe_ceiling(track: Track, scenario: Scenario, fprs=FPR_GRID) -> dict | None:
