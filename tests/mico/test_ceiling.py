@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -117,3 +118,21 @@ def test_the_ceiling_is_computed_once_per_recipe(monkeypatch):
     monkeypatch.setattr("opacus.accountants.utils.get_noise_multiplier", refuse)
     monkeypatch.setattr(privacy, "privacy_profile", refuse)
     assert recipe_ceiling(demo, demo.scenario("demo_hi")) == first
+
+
+def test_a_recipe_no_noise_can_meet_is_one_line_in_the_table(monkeypatch):
+    """Opacus's "privacy budget is too low" becomes a ConfigError, which the attack stage turns into a table line."""
+    from toolkit.errors import ConfigError
+    from toolkit.models import training
+
+    def too_low(**kw):
+        raise ValueError("The privacy budget is too low.")
+
+    training.noise_multiplier.cache_clear()
+    monkeypatch.setattr("opacus.accountants.utils.get_noise_multiplier", too_low)
+    demo = load_track("demo")
+    tiny = replace(demo.scenario("demo_lo"), epsilon=1e-3)
+    with pytest.raises(ConfigError, match="no noise multiplier reaches ε=0.001 at q=0.5: The privacy budget"):
+        recipe_ceiling(demo, tiny)
+    out = format_table({"demo_lo": _meta(0.1) | {"dp_ceiling_missing": "no noise multiplier reaches ε=0.001"}})
+    assert "DP ceiling, demo_lo: not computed (no noise multiplier reaches ε=0.001)" in out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from toolkit.errors import ConfigError
 from toolkit.metrics import FPR_GRID, metric_key
 from toolkit.privacy import ADJACENCY, DISCRETIZATION, cached_ceiling
 from toolkit.recipes import References
@@ -64,7 +65,11 @@ def noise_multiplier_of(recipe: DPRecipe) -> float:
     """σ for the recipe's (ε, δ) from its accountant: the trainer's own search, cached on disk per setting."""
     from toolkit.models.training import noise_multiplier
 
-    return noise_multiplier(recipe.epsilon, recipe.delta, recipe.sample_rate, recipe.epochs, recipe.accountant)
+    r = recipe
+    try:
+        return noise_multiplier(r.epsilon, r.delta, r.sample_rate, r.epochs, r.accountant)
+    except ValueError as exc:  # Opacus: "The privacy budget is too low." where no σ up to its cap reaches ε
+        raise ConfigError(f"no noise multiplier reaches ε={r.epsilon:g} at q={r.sample_rate:.4g}: {exc}") from None
 
 
 def recipe_ceiling(track: Track, scenario: Scenario, fprs=FPR_GRID) -> dict | None:
