@@ -96,9 +96,12 @@ def tradeoff(fpr, epsilons, deltas) -> np.ndarray:
     a = np.asarray(fpr, dtype=np.float64)
     eps = np.asarray(epsilons, dtype=np.float64).ravel()
     gap = 1.0 - np.asarray(deltas, dtype=np.float64).ravel()  # 1 − δ(ε)
-    flat = a.reshape(-1, 1)
-    lines = np.maximum(gap - np.exp(eps) * flat, np.exp(-eps) * (gap - flat))
-    return np.maximum(lines.max(axis=1), 0.0).reshape(a.shape)
+    flat, up, down = a.reshape(-1, 1), np.exp(eps), np.exp(-eps)
+    f = np.empty(flat.shape[0])
+    for i in range(0, len(f), 512):  # blocks of 512 FPRs × M: bounded memory for long FPR arrays
+        block = flat[i : i + 512]
+        f[i : i + 512] = np.maximum(gap - up * block, down * (gap - block)).max(axis=1)
+    return np.maximum(f, 0.0).reshape(a.shape)
 
 
 def tpr_ceiling(fpr, *, sample_rate: float, steps: int, noise_multiplier: float):

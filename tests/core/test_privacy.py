@@ -103,6 +103,15 @@ def test_tradeoff_of_pure_dp_by_hand():
     assert got == pytest.approx([1 - np.e * 0.1, np.exp(-1) * 0.5, 0.0])
 
 
+def test_tradeoff_of_many_fprs_is_each_ones():
+    """FPRs are taken in blocks: 1,300 of them (three blocks, the last partial) give each one's own value."""
+    rng = np.random.default_rng(1)
+    eps, delta = np.linspace(0, 5, 50), np.sort(rng.random(50))[::-1] * 0.1
+    fpr = rng.random(1300)
+    one = [max(0.0, max(max(1 - d - np.exp(e) * a, np.exp(-e) * (1 - d - a)) for e, d in zip(eps, delta))) for a in fpr]
+    np.testing.assert_allclose(tradeoff(fpr, eps, delta), one, rtol=0, atol=1e-12)
+
+
 def test_scalar_in_scalar_out_and_a_monotone_curve():
     one = tpr_ceiling(0.1, sample_rate=0.01, steps=100, noise_multiplier=1.0)
     assert isinstance(one, float) and 0.1 < one < 1
