@@ -75,6 +75,7 @@ def test_printed_mico_ceilings_match_the_expected_figures(track_name):
         assert c["tpr_ceiling"][metric_key(0.1)] == pytest.approx(expected, abs=0.01)
         assert set(c["tpr_ceiling"]) == {metric_key(x) for x in FPR_GRID}
         assert c["library"].startswith("dp-accounting ") and c["epsilon"] == (10.0 if level == "hi" else 4.0)
+        assert c["noise_multiplier_by"].startswith("opacus ") and c["noise_multiplier_by"].endswith("(prv accountant)")
         assert _printed(ceiling_line(name, c, 0.1, 0.1)) == pytest.approx(expected, abs=0.01)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from importlib import metadata
 
 from toolkit.errors import ConfigError
 from toolkit.metrics import FPR_GRID, metric_key
@@ -72,6 +73,13 @@ def noise_multiplier_of(recipe: DPRecipe) -> float:
         raise ConfigError(f"no noise multiplier reaches ε={r.epsilon:g} at q={r.sample_rate:.4g}: {exc}") from None
 
 
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def recipe_ceiling(track: Track, scenario: Scenario, fprs=FPR_GRID) -> dict | None:
     """The manifest's ``dp_ceiling`` entry of a DP scenario (None otherwise): its recipe (q, T, σ, δ, ε),
     the TPR ceiling at each of ``fprs`` keyed as the scorer's figures (``TPR_FPR_1000`` for 10%), and
@@ -84,6 +92,7 @@ def recipe_ceiling(track: Track, scenario: Scenario, fprs=FPR_GRID) -> dict | No
     return {
         **asdict(recipe),
         "noise_multiplier": sigma,
+        "noise_multiplier_by": f"opacus {_version('opacus')} ({recipe.accountant} accountant)",
         "tpr_ceiling": {metric_key(x): found["at"][repr(float(x))] for x in fprs},
         "library": found["library"],
         "adjacency": ADJACENCY,
