@@ -43,6 +43,8 @@ _EXPORTS = {
     "stage_check": ("toolkit.mico.pipeline", "stage_check"),
     "submit": ("toolkit.mico.pipeline", "submit"),
     "format_table": ("toolkit.mico.pipeline", "format_table"),
+    "tpr_ceiling": ("toolkit.privacy", "tpr_ceiling"),
+    "recipe_ceiling": ("toolkit.mico.ceiling", "recipe_ceiling"),
     "write_submission_report": ("toolkit.report.mico", "write_submission_report"),
     "rebuild_report": ("toolkit.report", "rebuild"),
     "make_submission": ("toolkit.tml.pipeline", "make_submission"),

@@ -63,6 +63,9 @@ CORE = [
     "registry",
     "plots",
     "provenance",
+    "settings",
+    "task_format",
+    "privacy",
 ]
 PACKAGER = ["mico/package", "mico/predictions", "mico/check"]
 KIND_COMMANDS = ["mico/kind", "tml/kind"]  # imported only through toolkit/kinds.py (and by the CLI)

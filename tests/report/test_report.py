@@ -198,3 +198,44 @@ def test_tml_report_from_manifest_and_scores(tmp_path):
     data = load_report_data(tmp_path / "r1.report.npz")
     assert data.meta["scenarios"][0]["splits"]["validation"] == ["recipe", "baseline"]
     assert rebuild(csv) == [page] and rebuild(tmp_path) == [page]
+
+
+def test_the_dp_ceiling_is_a_dashed_line_on_both_panels(monkeypatch, tmp_path):
+    """Every ROC figure of a scenario with a ceiling draws it dashed on the linear (labelled) and log-log panels."""
+    from matplotlib.axes import Axes
+
+    drawn = []
+    plot = Axes.plot
+
+    def spy(ax, *args, **kw):
+        drawn.append((kw.get("ls"), kw.get("label"), list(args[0]) if args else None))
+        return plot(ax, *args, **kw)
+
+    monkeypatch.setattr(Axes, "plot", spy)
+    data = synthetic()
+    ceiling = {"fpr": [1e-4, 0.1, 1.0], "tpr": [0.01, 0.4, 1.0], "label": "DP ceiling (ε=4): TPR ≤ 0.400"}
+    data.scenario("s1")["dp_ceiling"] = ceiling | {"values": {"ε, δ": "4, 1e-05"}}
+    page = write_report(tmp_path, data)
+    dashed = [d for d in drawn if d[2] == ceiling["fpr"]]
+    assert len(dashed) == 2 * 3 and all(d[0] == "--" for d in dashed)  # two panels, three splits; s 2 has none
+    assert [d[1] for d in dashed] == [ceiling["label"], None] * 3
+    assert page.read_text().count("DP ceiling (from the training recipe)") == 1
+
+
+def test_dp_scenarios_carry_their_ceiling_to_table_manifest_and_page(demo_run):
+    folder, output = demo_run
+    printed = [ln for ln in output.splitlines() if ln.startswith("DP ceiling")]
+    assert [ln.split(":")[0] for ln in printed] == ["DP ceiling, demo_hi", "DP ceiling, demo_lo"]
+    assert all("no attack can pass" in ln and "T=40" in ln and "dp-accounting" in ln for ln in printed)
+    manifest = json.loads((folder / "manifest.json").read_text())["scenarios"]
+    assert "dp_ceiling" not in manifest["demo_inf"]
+    lo = manifest["demo_lo"]["dp_ceiling"]
+    assert (lo["epsilon"], lo["delta"], lo["sample_rate"], lo["steps"]) == (4.0, 1e-5, 0.5, 40)
+    assert lo["noise_multiplier"] > 0 and lo["library"].startswith("dp-accounting ")
+    assert lo["tpr_ceiling"]["TPR_FPR_1000"] < manifest["demo_hi"]["dp_ceiling"]["tpr_ceiling"]["TPR_FPR_1000"]
+    entries = {e["name"]: e for e in load_report_data(folder / REPORT_DATA).meta["scenarios"]}
+    assert "dp_ceiling" not in entries["demo_inf"]
+    curve = entries["demo_lo"]["dp_ceiling"]
+    assert curve["label"].startswith("DP ceiling") and len(curve["fpr"]) == len(curve["tpr"]) > 100
+    assert np.interp(0.1, curve["fpr"], curve["tpr"]) == pytest.approx(lo["tpr_ceiling"]["TPR_FPR_1000"], abs=0.01)
+    assert (folder / "report.html").read_text().count("DP ceiling (from the training recipe)") == 2

@@ -18,6 +18,7 @@ from toolkit.errors import ConfigError
 from toolkit.kinds import Context, leaderboard_fpr
 from toolkit.metrics import FPR_GRID, figure_ci, metric_key, pooled_ci
 from toolkit.mico.auto import AUTO, auto_rule, ranking_lines
+from toolkit.mico.ceiling import ceiling_line, recipe_ceiling
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.predictions import PhaseScores, load_phase_scores, save_phase_scores
 from toolkit.mico.scenario import ScenarioData
@@ -192,7 +193,7 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
 
     Where the targets reveal their own training sets (ddp), the recipe's scores are calibrated per
     target against them (``toolkit.mico.ddp``); DP scenarios get an empirical ε lower bound from the
-    recipe's validation scores.
+    recipe's validation scores and the ceiling their training recipe puts on any attack (``toolkit.mico.ceiling``).
     """
     from toolkit.mico.ddp import epsilon_report
     from toolkit.mico.matched import load_matched
@@ -247,6 +248,10 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
                     }
                 except ConfigError:  # a validation split too small to hold both classes in each half
                     pass
+                try:
+                    meta["dp_ceiling"] = recipe_ceiling(ctx.track, sc)
+                except ConfigError as exc:  # no accountant installed: the run goes on, the table says why
+                    meta["dp_ceiling_missing"] = str(exc)
             save_phase_scores(
                 runs_dir(ctx.track) / "attack" / f"{sc.name}.npz", sc.name, results, meta, validation=validation
             )
@@ -358,6 +363,12 @@ def format_table(summary: dict, source: str = "final") -> str:
     if any("auto" in meta for meta in summary.values()):
         lines.append("")
     for scenario, meta in summary.items():
+        if meta.get("dp_ceiling"):
+            m = meta["metrics"]["recipe"]
+            where = source if source in m else "validation"
+            lines.append(ceiling_line(scenario, meta["dp_ceiling"], m[where][RANKING_KEY], LEADERBOARD_FPR, where))
+        elif meta.get("dp_ceiling_missing"):
+            lines.append(f"DP ceiling, {scenario}: not computed ({meta['dp_ceiling_missing']})")
         if "epsilon_lower_bound" in meta:
             e = meta["epsilon_lower_bound"]
             lines.append(

@@ -58,18 +58,33 @@ def check_config(cfg: TrainConfig) -> None:
     check_training(vars(cfg))
 
 
-@functools.lru_cache(maxsize=64)  # the accountant's search takes seconds; every model of a scenario asks the same
+@functools.lru_cache(maxsize=64)  # every model of a scenario asks the same
 def noise_multiplier(epsilon: float, delta: float, sample_rate: float, epochs: int, accountant: str = "rdp") -> float:
-    """σ such that DP-SGD with these settings is (ε, δ)-DP under ``accountant`` (rdp or prv)."""
+    """σ such that DP-SGD with these settings is (ε, δ)-DP under ``accountant`` (rdp or prv).
+
+    Opacus's search takes seconds (tens for MICO's Purchase-100 recipe with PRV): its answer is kept on
+    disk per setting and Opacus version (``$MIA_CACHE_DIR/privacy``), so the builder's workers, the
+    reference trainer and the DP ceiling (``toolkit.mico.ceiling``) search once between them.
+    """
+    from importlib import metadata
+
+    from toolkit.privacy import cached_json
+
+    def search() -> dict:
+        try:
+            from opacus.accountants.utils import get_noise_multiplier
+        except ImportError:
+            hint = "pip install -e '.[dp]' (make does it)"
+            raise ConfigError("DP training needs Opacus's accountant", hint) from None
+        return {"sigma": float(get_noise_multiplier(**setting, accountant=accountant))}
+
     try:
-        from opacus.accountants.utils import get_noise_multiplier
-    except ImportError:
-        raise ConfigError("DP training needs Opacus's accountant", "pip install -e '.[dp]' (make does it)") from None
-    return float(
-        get_noise_multiplier(
-            target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, epochs=epochs, accountant=accountant
-        )
-    )
+        version = metadata.version("opacus")  # importing Opacus itself takes a second or two: only on a miss
+    except metadata.PackageNotFoundError:
+        version = None
+    setting = dict(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, epochs=epochs)
+    key = {"what": "noise multiplier", "opacus": version, "accountant": accountant, **setting}
+    return float(cached_json(key, search)["sigma"])
 
 
 def _optimizer(params, cfg: TrainConfig):

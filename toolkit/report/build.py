@@ -64,7 +64,8 @@ def _scenario_figures(data: ReportData, entry: dict, prefix: str) -> list[tuple[
         methods = sorted(entry["splits"][split], key=lambda m: rank.get(m, len(rank)))
         curves = {labels.get(m, m): data.curve(entry["name"], split, m)[:2] for m in methods}
         title = f"{entry['name']}: {titles.get(split, split)}"
-        out.append((f"{base}_{_safe(split)}_roc.png", roc_png(curves, title, fpr), f"ROC, {title}"))
+        png = roc_png(curves, title, fpr, ceiling=entry.get("dp_ceiling"))
+        out.append((f"{base}_{_safe(split)}_roc.png", png, f"ROC, {title}"))
     panels = _hist_panels(data, entry)
     if panels:
         key = entry.get("recipe_key", "recipe")
@@ -117,6 +118,7 @@ def _scenario_html(data: ReportData, entry: dict, figures: list[tuple[str, bytes
     parts.append(_ranking(entry.get("ranking"), labels, fpr))
     parts.append(_ranking(entry.get("auto_ranking"), {}, fpr))
     parts.append(_key_values("Empirical ε lower bound (validation split)", entry.get("epsilon")))
+    parts.append(_key_values("DP ceiling (from the training recipe)", entry.get("dp_ceiling", {}).get("values")))
     parts.append(_board(entry, labels))
     parts += [html.figure(name, png, caption) for name, png, caption in figures]
     parts += [f'<p class="note">{escape(n)}</p>' for n in entry.get("notes", [])]

@@ -8,7 +8,7 @@ alone, so a run folder moved elsewhere still rebuilds its report. Curves are key
 - ``title``, ``track``, ``submission``, ``leaderboard_fpr``, ``printed`` (the metrics as printed);
 - ``scenarios``: per scenario ``name``, ``choice`` (lines on the recipe), ``labels`` (method → legend),
   ``splits`` (split → methods with curves), ``ranking`` (and ``auto_ranking``), ``epsilon``,
-  ``board_slice``, ``notes``;
+  ``dp_ceiling`` (a DP scenario's ceiling: ``fpr``, ``tpr``, ``label``, ``values``), ``board_slice``, ``notes``;
 - ``timings`` (stage → seconds), ``provenance`` (key → value), ``notes``.
 """
 

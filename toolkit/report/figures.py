@@ -2,7 +2,8 @@
 
 - ``roc_png``: linear and log-log ROC side by side; the log axes run from 1/n (n = negatives) to 1,
   with the chance diagonal, and the leaderboard's operating point marked: a vertical line at its FPR
-  and each curve's strict TPR there.
+  and each curve's strict TPR there; for a DP scenario, the ceiling its training recipe puts on every
+  attack as a dashed line ("DP ceiling", ``toolkit.privacy``).
 - ``histogram_png``: member vs non-member score densities, one panel per split.
 """
 
@@ -43,16 +44,19 @@ def _style(lin, log, lowest: float, mark_fpr: float) -> None:
     log.set_title(f"log-log, down to 1/n = {lowest:.1e}", fontsize=9)
 
 
-def roc_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, mark_fpr: float) -> bytes:
+def roc_png(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, mark_fpr: float, ceiling: dict | None = None
+) -> bytes:
     """``curves`` maps a legend label to (labels, scores); returns the two-panel ROC as PNG bytes.
 
     One legend under both panels gives each curve's AUC and strict TPR at ``mark_fpr`` (the dots
-    on the dotted line), so that no legend hides a curve.
+    on the dotted line), so that no legend hides a curve. ``ceiling`` (``fpr``, ``tpr``, ``label``):
+    a DP scenario's ceiling, drawn dashed on both panels.
     """
     from toolkit.report.data import strict_tpr
 
     plt = pyplot()
-    rows = (len(curves) + 1) // 2
+    rows = (len(curves) + bool(ceiling) + 1) // 2
     height = 4.0 + 0.15 * rows
     fig, (lin, log) = plt.subplots(1, 2, figsize=(11, height))
     lowest = 1.0
@@ -65,6 +69,10 @@ def roc_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, mark_f
         for ax in (lin, log):
             ax.plot([mark_fpr], [max(at, 1e-9)], "o", color=style["color"], ms=4)
         lowest = min(lowest, 1.0 / max(1, int(np.count_nonzero(np.asarray(y) == 0))))
+    if ceiling:
+        line = {"color": "crimson", "ls": "--", "lw": 1.3}
+        lin.plot(ceiling["fpr"], ceiling["tpr"], **line, label=ceiling["label"])
+        log.plot(ceiling["fpr"], ceiling["tpr"], **line)
     _style(lin, log, lowest, mark_fpr)
     fig.legend(
         *lin.get_legend_handles_labels(),

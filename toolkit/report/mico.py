@@ -207,6 +207,32 @@ def _scenario(data: ReportData, ctx, sc, meta: dict, families: list[str], n_boot
         entry["auto_ranking"] = _auto_ranking(meta["auto"])
     if meta.get("epsilon_lower_bound"):
         entry["epsilon"] = meta["epsilon_lower_bound"]
+    if meta.get("dp_ceiling"):
+        entry["dp_ceiling"] = _ceiling(meta["dp_ceiling"], fpr)
+
+
+def _ceiling(c: dict, fpr: float) -> dict:
+    """The DP ceiling's curve (from the per-recipe cache, or computed again from the manifest's q, T, σ),
+    its legend label and its values for the page's table."""
+    from toolkit.metrics import FPR_GRID, metric_key
+    from toolkit.privacy import cached_ceiling
+
+    curve = cached_ceiling(
+        sample_rate=c["sample_rate"], steps=c["steps"], noise_multiplier=c["noise_multiplier"], fprs=FPR_GRID
+    )
+    at = c["tpr_ceiling"][metric_key(fpr)]
+    values = {  # text, so that the page's 4-decimal number format does not turn δ into 0.0000
+        "ε, δ": f"{c['epsilon']:g}, {c['delta']:g}",
+        "sample rate q, steps T": f"{c['sample_rate']:.4g}, {c['steps']}",
+        "noise multiplier σ": f"{c['noise_multiplier']:.4g} ({c['accountant']} accountant)",
+    }
+    values |= {f"TPR ceiling at FPR {x:g}": c["tpr_ceiling"][metric_key(x)] for x in FPR_GRID}
+    return {
+        "fpr": curve["fpr"],
+        "tpr": curve["tpr"],
+        "label": f"DP ceiling (ε={c['epsilon']:g}, q={c['sample_rate']:.3g}, T={c['steps']}): TPR ≤ {at:.3f}",
+        "values": values | {"computed with": f"{c['library']} (PLD, {c['adjacency']})", "recipe table": c["source"]},
+    }
 
 
 def collect(ctx, zip_path: Path, *, families: list[str] | None = None, n_boot: int = 200) -> ReportData:
