@@ -9,7 +9,9 @@ figures ``{key: {"value", "ci": [low, high], "command", "unit"}}``; the interval
 interval (a model or point bootstrap, as the toolkit prints it; an exact figure's is the value itself;
 a timing ratio's is the min–max over its repeats). The README and docs quote a figure as
 ``0.442<!-- r:resnet18.default.hidden -->``, and ``tests/core/test_results_quoted.py`` checks that
-every quoted figure lies in its interval in ``docs/results.json``.
+every quoted figure lies in its interval in ``docs/results.json``. A whole printed output (the demo's
+``make submit`` table) is kept under ``outputs`` and written into the docs between
+``<!-- output:demo -->`` and ``<!-- /output -->`` (a full run only).
 
 Sections: ``demo`` (the embedded default, ``make submit``'s figures), ``ceilings`` (the DP ceilings of
 MICO's recipes), ``resnet18`` and ``tml26`` (a practice task of each edition built by
@@ -44,6 +46,9 @@ QUICK = {
 }
 
 
+OUTPUTS: dict[str, str] = {}  # printed outputs the docs show whole, by name
+
+
 def figure(value: float, ci=None, command: str = "", unit: str = "TPR") -> dict:
     """One measured figure and its interval (the value itself where it is exact)."""
     lo, hi = ci if ci is not None else (value, value)
@@ -65,7 +70,10 @@ def demo(quick: bool, work: Path) -> dict:
     if epochs:
         track = replace(track, build=replace(track.build, **epochs))
     ctx = Context(track=track, data_dir=work / "demo_data", jobs=2, progress=False)
-    _, summary, _ = submit(ctx, **sizes)
+    start = time.perf_counter()
+    _, summary, table = submit(ctx, **sizes)
+    OUTPUTS["demo"] = f"{table}\nstage seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in ctx.timings.items())
+    OUTPUTS["demo"] += f"\n(all stages: {time.perf_counter() - start:.0f} s)"
     key, out, command = metric_key(0.1), {}, "make submit"
     for method in ("recipe", "baseline"):
         vals, cis = [], []
@@ -178,14 +186,37 @@ def run(sections, quick: bool, out: Path) -> dict:
             if bad:
                 raise SystemExit(f"Error: {name}: figures not finite: {', '.join(bad)}")
             print(f"{name}: {len(got)} figures in {timings[name]:.0f} s", flush=True)
+    outputs = dict(old.get("outputs", {})) | OUTPUTS
     result = {
         "quick": quick,
         "generated": time.strftime("%Y-%m-%d"),
         "seconds": timings,
         "figures": dict(sorted(figures.items())),
+        "outputs": outputs,
     }
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     return result
+
+
+BLOCK = "<!-- output:{name} -->\n```\n{text}\n```\n<!-- /output -->"
+
+
+def write_outputs(outputs: dict[str, str], docs: Path = HERE.parent / "docs") -> list[Path]:
+    """Put each printed output into the docs pages that show it (between its markers); return the pages changed."""
+    import re
+
+    from toolkit.io import atomic_write_text
+
+    changed = []
+    for page in sorted(docs.glob("*.md")):
+        text = new = page.read_text()
+        for name, out in outputs.items():
+            pattern = re.compile(r"<!-- output:" + re.escape(name) + r" -->\n```\n.*?\n```\n<!-- /output -->", re.S)
+            new = pattern.sub(BLOCK.format(name=name, text=out).replace("\\", "\\\\"), new)
+        if new != text:
+            atomic_write_text(page, new)
+            changed.append(page)
+    return changed
 
 
 def main() -> None:
@@ -203,6 +234,9 @@ def main() -> None:
     out = args.out or (Path(".cache/results-quick.json") if args.quick else HERE.parent / "docs" / "results.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     result = run(names, args.quick, out)
+    if not args.quick and args.out is None:
+        for page in write_outputs(OUTPUTS):
+            print(f"updated {page}")
     for key, f in result["figures"].items():
         if key.split(".")[0] in names:
             print(f"{key:<40} {f['value']:.4f} [{f['ci'][0]:.4f}, {f['ci'][1]:.4f}] {f['unit']}")

@@ -45,3 +45,25 @@ def test_quoted_figures_lie_in_their_intervals(page):
 
 def test_the_readme_quotes_measured_figures():
     assert len(quoted((ROOT / "README.md").read_text())) >= 5
+
+
+def test_printed_outputs_in_the_docs_are_the_measured_ones():
+    """A page that shows a whole printed output (``<!-- output:demo -->``) shows the one ``make results`` kept."""
+    outputs = json.loads((ROOT / "docs" / "results.json").read_text()).get("outputs", {})
+    block = re.compile(r"<!-- output:([\w.\-]+) -->\n```\n(.*?)\n```\n<!-- /output -->", re.S)
+    shown = [(m[1], m[2]) for page in PAGES for m in block.finditer(page.read_text())]
+    assert shown, "no page shows a printed output"
+    assert [(name, text == outputs.get(name)) for name, text in shown] == [(name, True) for name, _ in shown]
+
+
+def test_write_outputs_replaces_only_the_marked_block(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from results import write_outputs
+
+    page = tmp_path / "a.md"
+    page.write_text("intro\n<!-- output:demo -->\n```\nold\n```\n<!-- /output -->\n```\nother\n```\n")
+    assert write_outputs({"demo": "new \\d line"}, tmp_path) == [page]
+    assert page.read_text() == "intro\n<!-- output:demo -->\n```\nnew \\d line\n```\n<!-- /output -->\n```\nother\n```\n"
+    assert write_outputs({"demo": "new \\d line"}, tmp_path) == []
