@@ -1,6 +1,6 @@
 """Training-step speed in fp32 against bf16 autocast + channels-last, per architecture, and what "auto" picks.
 
-For each architecture, one ``train_model`` step (``toolkit.models.training._step``: SGD with
+For each architecture, one ``train_model`` step (``toolkit.models.step.train_step``: SGD with
 momentum 0.9, cross-entropy, zero_grad/forward/backward/step) on a batch of ``--batch`` random
 inputs, with ``--threads`` torch threads: fp32, and bf16 autocast with the model and the inputs
 channels-last (4-D inputs), each on its own fresh copy of the model; ``--warmup`` steps of each
@@ -54,19 +54,19 @@ def step_seconds(model, x, y, cfg, warmup: int, steps: int) -> dict[str, float]:
     """
     import torch
 
-    from toolkit.models.training import _optimizer, _step
+    from toolkit.models.step import make_optimizer, train_step
 
     runs = {}
     for precision in ("fp32", "bf16"):
         copied = copy.deepcopy(model).train()
         if precision == "bf16" and x.dim() == 4:
             copied = copied.to(memory_format=torch.channels_last)
-        runs[precision] = (copied, _optimizer(copied.parameters(), cfg), [])
+        runs[precision] = (copied, make_optimizer(copied.parameters(), cfg), [])
     loss_fn = torch.nn.CrossEntropyLoss()
     for _ in range(warmup + steps):
         for precision, (copied, opt, times) in runs.items():
             start = time.perf_counter()
-            _step(copied, opt, loss_fn, x, y, precision)
+            train_step(copied, opt, loss_fn, x, y, precision)
             times.append(time.perf_counter() - start)
     return {precision: statistics.median(times[warmup:]) for precision, (_, _, times) in runs.items()}
 

@@ -124,20 +124,12 @@ def test_public_set_must_carry_membership(tmp_path):
 
 
 def test_population_fingerprint_names_the_transform(task26):
-    folder, _ = task26
+    folder, gt = task26
     layout = layout_of(load_track("tml26"))
     pop = load_population("tml", folder, options=layout)
     assert pop.inputs.shape == (70, 3, 32, 32) and pop.fingerprint.endswith(layout.files.transform_label())
-    np.testing.assert_allclose(pop.inputs[:1], organisers_transform(read_raw(folder)[:1], layout.files), atol=1e-6)
-
-
-def read_raw(folder):
-    import pickle  # noqa: F401  (the fixture's own file: read back through the safe loader's classes)
-
-    from toolkit.data.tml import _unpickle
-
-    obj = _unpickle(folder / "pub.pt", "test")
-    return torch.stack(obj.imgs).numpy()
+    np.testing.assert_allclose(pop.inputs, organisers_transform(gt["images"], layout.files), atol=1e-6)
+    assert load_population("tml", folder, options=layout).fingerprint == pop.fingerprint
 
 
 def test_target_is_checked_against_the_track_in_one_line(task26, tmp_path):

@@ -107,13 +107,14 @@ def write_priv(folder, ids=PRIV_IDS):
     return folder
 
 
-def write_run(folder, rows: str, task=None, stem="run1"):
-    """``<stem>.csv`` and the manifest ``submit`` writes beside it (naming ``task`` and its hash)."""
+def write_run(folder, rows: str, task=None, stem="run1", header="ids,score", private="priv_out.pt"):
+    """``<stem>.csv`` and the manifest ``submit`` writes beside it (naming ``task`` and its private file's hash,
+    keyed by that file's name)."""
     path = folder / f"{stem}.csv"
-    path.write_text("ids,score\n" + rows)
+    path.write_text(f"{header}\n{rows}")
     man = {"estimate": {"tpr@5%fpr_strict": 0.12}}
     if task is not None:
-        man.update(task_dir=str(task), inputs={"priv_out.pt": sha256_file(task / "priv_out.pt")})
+        man.update(task_dir=str(task), inputs={private: sha256_file(task / private)})
     (folder / f"{stem}.manifest.json").write_text(json.dumps(man))
     return path
 
@@ -520,11 +521,7 @@ def write_priv26(folder, ids=PRIV_IDS):
 
 def write_run26(folder, rows: str, task, stem="run26", header="id,score"):
     """``<stem>.csv`` and a manifest naming the 2026 task (its inputs keyed by the file's name, priv.pt)."""
-    path = folder / f"{stem}.csv"
-    path.write_text(f"{header}\n{rows}")
-    man = {"task_dir": str(task), "inputs": {"priv.pt": sha256_file(task / "priv.pt")}}
-    (folder / f"{stem}.manifest.json").write_text(json.dumps(man))
-    return path
+    return write_run(folder, rows, task, stem, header, private="priv.pt")
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ import numpy as np
 from toolkit.errors import ConfigError
 from toolkit.models import build_model
 from toolkit.models.layout import activate, activation_grad, layout
+from toolkit.models.step import make_optimizer
 from toolkit.models.training import TrainConfig, lr_schedule, noise_multiplier
 
 if TYPE_CHECKING:
@@ -257,7 +258,7 @@ def train_group(
     data = _data(inputs, labels, sets, cfg.device)
     stack = _stack(models, cfg.device)
     gens = [torch.Generator(device=cfg.device).manual_seed(s) for s in seeds]
-    opt = _optimizer(stack.params(), cfg)
+    opt = make_optimizer(stack.params(), cfg, fused=True)  # one kernel updates all K models
     with torch.no_grad():
         (_train_dp if math.isfinite(cfg.epsilon) else _train_plain)(stack, data, opt, gens, cfg)
     return _unstack(stack, models)
@@ -269,19 +270,6 @@ def _check_sets(sets: list[np.ndarray], seeds: list[int]) -> None:
     sizes = sorted({len(s) for s in sets})
     if len(sizes) > 1 or sizes[0] == 0:
         raise ConfigError(f"train_group trains equal, non-empty training sets together, got sizes {sizes}")
-
-
-def _optimizer(params: list, cfg: TrainConfig):
-    """``train_model``'s optimiser (same momentum rule), fused: one kernel updates all K models."""
-    import torch
-
-    if cfg.optimizer == "sgd":
-        momentum = cfg.momentum if cfg.momentum is not None else (0.0 if math.isfinite(cfg.epsilon) else 0.9)
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov, fused=True
-        )
-    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
 # --- data and batches

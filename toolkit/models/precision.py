@@ -19,11 +19,12 @@ varies most between runs), and the Purchase MLP 0.6–1.0× (slower: fp32 there)
 
 from __future__ import annotations
 
-import contextlib
 import math
 import statistics
 import threading
 import time
+
+from toolkit.models.step import autocast  # re-exported: the context a step of each precision runs in
 
 __all__ = ["training_precision", "bf16_supported", "autocast", "SPEED_UP"]
 
@@ -44,15 +45,6 @@ def bf16_supported(device) -> bool:
         return False
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's, present from torch 2.3
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def autocast(precision: str, device_type: str):
-    """``torch.autocast`` to bf16 for ``precision == "bf16"``, else a context that changes nothing."""
-    import torch
-
-    if precision == "bf16":
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def training_precision(model, x, cfg) -> tuple[str, dict[str, float]]:
@@ -91,7 +83,7 @@ def _probe(model, x, cfg) -> dict[str, float]:
 
     import torch
 
-    from toolkit.models.training import _optimizer, _step
+    from toolkit.models.step import make_optimizer, train_step
 
     rows = min(cfg.batch_size, len(x), PROBE_ROWS if torch.device(cfg.device).type == "cpu" else cfg.batch_size)
     xb = x[:rows].to(cfg.device)
@@ -102,13 +94,13 @@ def _probe(model, x, cfg) -> dict[str, float]:
         probe = copy.deepcopy(model).to(cfg.device).train()
         if precision == "bf16" and xb.dim() == 4:
             probe = probe.to(memory_format=torch.channels_last)
-        runs[precision] = (probe, _optimizer(probe.parameters(), cfg), [])
+        runs[precision] = (probe, make_optimizer(probe.parameters(), cfg), [])
     with torch.random.fork_rng(devices=[]):  # a model with dropout must not move the caller's random stream
         for _ in range(1 + PROBE_STEPS):
             for precision, (probe, opt, times) in runs.items():
                 _sync(cfg.device)
                 start = time.perf_counter()
-                _step(probe, opt, loss_fn, xb, yb, precision)
+                train_step(probe, opt, loss_fn, xb, yb, precision)
                 _sync(cfg.device)
                 times.append(time.perf_counter() - start)
     return {precision: statistics.median(times[1:]) for precision, (_, _, times) in runs.items()}  # 1st: set-up

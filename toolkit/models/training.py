@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 
 from toolkit.errors import ConfigError
+from toolkit.models.step import make_optimizer as _optimizer
+from toolkit.models.step import train_step as _step
 from toolkit.recipes import ACCOUNTANTS, OPTIMIZERS, ORDERS, check_training
 
 __all__ = ["TrainConfig", "train_model", "noise_multiplier", "lr_schedule", "OPTIMIZERS", "ORDERS", "ACCOUNTANTS"]
@@ -87,19 +89,6 @@ def noise_multiplier(epsilon: float, delta: float, sample_rate: float, epochs: i
     return float(cached_json(key, search)["sigma"])
 
 
-def _optimizer(params, cfg: TrainConfig):
-    import torch
-
-    if cfg.optimizer == "sgd":
-        momentum = cfg.momentum if cfg.momentum is not None else (0.0 if math.isfinite(cfg.epsilon) else 0.9)
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov
-        )
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
 def lr_schedule(opt, cfg: TrainConfig, steps_per_epoch: int = 1, total_steps: int | None = None):
     """The learning-rate schedule, to be stepped after every optimiser step, or None for a constant rate.
 
@@ -120,21 +109,6 @@ def lr_schedule(opt, cfg: TrainConfig, steps_per_epoch: int = 1, total_steps: in
         cycle = cfg.optimizer != "sgd" or opt.defaults["momentum"] > 0
         return sched.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, cycle_momentum=cycle)
     return sched.StepLR(opt, cfg.lr_step * steps_per_epoch, cfg.lr_gamma) if cfg.lr_step else None
-
-
-def _step(model, opt, loss_fn, xb, yb, precision: str) -> None:
-    """One optimiser step on the batch; bf16: forward and loss under autocast, images channels-last."""
-    import torch
-
-    from toolkit.models.precision import autocast
-
-    if precision == "bf16" and xb.dim() == 4:
-        xb = xb.contiguous(memory_format=torch.channels_last)
-    opt.zero_grad(set_to_none=True)
-    with autocast(precision, xb.device.type):
-        loss = loss_fn(model(xb), yb)
-    loss.backward()
-    opt.step()
 
 
 def train_model(model, x, y, cfg: TrainConfig):
