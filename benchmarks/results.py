@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 FULL = {
     "demo": {},  # the track's own [build] sizes, as `make submit`
     "resnet18": {"n": 2000, "epochs": None, "budget_min": 12.0},
-    "tml26": {"n": 1000, "epochs": 12, "budget_min": 12.0},
+    "tml26": {"n": 1000, "epochs": None, "budget_min": 12.0},
     "bf16": {"steps": 5},
 }
 QUICK = {
@@ -129,12 +129,18 @@ def _practice(track_name: str, quick: bool, work: Path) -> dict:
     )  # fmt: skip
     took = time.perf_counter() - start
     hidden = hidden_figures(Path(man["csv"]), answers, track, folder)
+    bare = submit_task(
+        track, folder, out_dir=work / track_name / "out", shadows=0, run_name="no_shadows",
+        cache_dir=work / "cache", progress=False,
+    )  # fmt: skip  # what a full-size task on a CPU gets: no pair of shadows fits its budget
+    no_shadows = hidden_figures(Path(bare["csv"]), answers, track)["submitted"]
     cmd = f"mia submit --track {track_name} --data <practice task, {size['n']:,} + {size['n']:,}>"
     c, loss = man["corrected"], hidden["loss threshold"]
     return {
         f"{track_name}.default.hidden": figure(hidden["submitted"]["value"], hidden["submitted"]["ci"], cmd),
         f"{track_name}.default.auc": figure(hidden["submitted"]["auc"], None, cmd, "AUC"),
         f"{track_name}.threshold.hidden": figure(loss["value"], loss["ci"], cmd),
+        f"{track_name}.no_shadows.hidden": figure(no_shadows["value"], no_shadows["ci"], f"{cmd} --shadows 0"),
         f"{track_name}.default.validation": figure(c["raw"], man["estimate"]["tpr_ci95"], cmd),
         f"{track_name}.default.corrected": figure(c["estimate"], c["ci"], cmd),
         f"{track_name}.shadows": figure(man["shadows"]["n"], None, cmd, "models"),

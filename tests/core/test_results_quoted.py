@@ -65,5 +65,7 @@ def test_write_outputs_replaces_only_the_marked_block(tmp_path):
     page = tmp_path / "a.md"
     page.write_text("intro\n<!-- output:demo -->\n```\nold\n```\n<!-- /output -->\n```\nother\n```\n")
     assert write_outputs({"demo": "new \\d line"}, tmp_path) == [page]
-    assert page.read_text() == "intro\n<!-- output:demo -->\n```\nnew \\d line\n```\n<!-- /output -->\n```\nother\n```\n"
+    assert (
+        page.read_text() == "intro\n<!-- output:demo -->\n```\nnew \\d line\n```\n<!-- /output -->\n```\nother\n```\n"
+    )
     assert write_outputs({"demo": "new \\d line"}, tmp_path) == []

@@ -44,3 +44,16 @@ def test_synthetic_images_are_seeded_and_in_range():
     means = np.stack([x[fit & (y == k)].mean(0) for k in range(4)])
     pred = np.argmin(((x[~fit][:, None] - means[None]) ** 2).sum(-1), axis=1)
     assert (pred == y[~fit]).mean() > 0.6
+
+
+def test_symmetric_prototypes_keep_their_class_under_rotations_and_mirrors():
+    """Tiles with no canonical orientation: each class prototype is its own rotations' and mirrors' mean."""
+    from toolkit.tml.build import prototypes
+
+    sym = prototypes(4, 28, symmetric=True)
+    np.testing.assert_allclose(sym, np.rot90(sym, 1, axes=(2, 3)), atol=1e-5)
+    np.testing.assert_allclose(sym, sym[..., ::-1], atol=1e-5)
+    plain = prototypes(4, 28)
+    assert np.abs(plain - np.rot90(plain, 1, axes=(2, 3))).max() > 0.1
+    x = synthetic_task_images(np.arange(4), 1, n_classes=4, size=28, symmetric=True)
+    assert x.shape == (4, 3, 28, 28) and 0 <= x.min() and x.max() <= 1

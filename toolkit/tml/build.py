@@ -28,6 +28,7 @@ from toolkit.io import atomic_write_bytes
 __all__ = [
     "save_membership_dataset",
     "save_task_dataset",
+    "prototypes",
     "synthetic_task_images",
     "draw_task",
     "write_task_files",
@@ -103,6 +104,16 @@ def _upsample(patterns: np.ndarray, size: int = 32) -> np.ndarray:
     return t.numpy()
 
 
+def prototypes(n_classes: int, size: int = 32, symmetric: bool = False) -> np.ndarray:
+    """float32 [n_classes · N_PROTOTYPES, 3, size, size]: each class's low-frequency colour prototypes
+    (``symmetric``: each the mean of its 8 rotations and mirrors)."""
+    patterns = np.random.default_rng(7_777).uniform(0, 1, (n_classes * N_PROTOTYPES, 3, 4, 4))
+    if symmetric:
+        maps = [np.rot90(m, k, axes=(2, 3)) for m in (patterns, patterns[..., ::-1]) for k in range(4)]
+        patterns = np.mean(maps, axis=0)
+    return _upsample(patterns, size)
+
+
 def synthetic_task_images(
     labels: np.ndarray,
     seed: int,
@@ -111,10 +122,14 @@ def synthetic_task_images(
     noise: float = 0.16,
     distractor: float = 0.48,
     size: int = 32,
+    symmetric: bool = False,
 ) -> np.ndarray:
-    """float32 [n, 3, size, size] in [0, 1]: class prototype ⊕ distractor, shifted, noised (module docstring)."""
+    """float32 [n, 3, size, size] in [0, 1]: class prototype ⊕ distractor, shifted, noised (module docstring).
+
+    ``symmetric``: images with no canonical orientation (tissue tiles): every prototype is the mean of
+    its 8 rotations and mirrors, so a rotated or mirrored image is still its class's."""
     labels = np.asarray(labels, dtype=np.int64)
-    protos = _upsample(np.random.default_rng(7_777).uniform(0, 1, (n_classes * N_PROTOTYPES, 3, 4, 4)), size)
+    protos = prototypes(n_classes, size, symmetric)
     rng = np.random.default_rng(seed)
     n = len(labels)
     x = protos[labels * N_PROTOTYPES + rng.integers(0, N_PROTOTYPES, n)]
@@ -179,6 +194,7 @@ def build_task(
     from toolkit.data.tml import layout_of, organisers_transform
     from toolkit.models import build_model, save_model
     from toolkit.models.training import train_model
+    from toolkit.recipes import parse_augment
     from toolkit.tml.shadows import default_train_config
     from toolkit.tracks import ShadowTraining, load_track
 
@@ -194,7 +210,8 @@ def build_task(
         raise ConfigError(f"the answers file {answers} must lie outside the task folder {folder}")
     ids, labels, member = draw_task(np.random.default_rng(seed), n_pub, n_priv, n_classes, first_id=100_000)
     n = n_pub + n_priv
-    imgs = synthetic_task_images(labels, seed + 1, n_classes=n_classes, size=layout.files.image_size)
+    rotated = "rot90" in parse_augment((track.shadow or ShadowTraining()).augment)  # no canonical orientation
+    imgs = synthetic_task_images(labels, seed + 1, n_classes=n_classes, size=layout.files.image_size, symmetric=rotated)
     write_task_files(folder, ids, imgs, labels, member, n_pub, layout.files)
     buf = io.BytesIO()
     np.savez(buf, ids=ids[n_pub:], membership=member[n_pub:])
