@@ -16,7 +16,8 @@ every quoted figure lies in its interval in ``docs/results.json``. A whole print
 Sections: ``demo`` (the embedded default, ``make submit``'s figures), ``ceilings`` (the DP ceilings of
 MICO's recipes), ``resnet18`` and ``tml26`` (a practice task of each edition built by
 ``benchmarks/tml_task.py``'s builder, the default submitted and scored on the hidden answers),
-``bf16`` (the training-step ratio per architecture, ``benchmarks/bench_bf16.py``).
+``tml26_cost`` (what the 2026 default costs at the organisers' size, 14,000 + 14,000), ``bf16`` (the
+training-step ratio per architecture, ``benchmarks/bench_bf16.py``).
 """
 
 from __future__ import annotations
@@ -37,12 +38,14 @@ FULL = {
     "resnet18": {"n": 2000, "epochs": None, "budget_min": 12.0},
     "tml26": {"n": 1000, "epochs": None, "budget_min": 12.0},
     "bf16": {"steps": 5},
+    "tml26_cost": {"n": 14000, "epochs": 1, "budget_min": None},  # the organisers' size: the default's cost
 }
 QUICK = {
     "demo": {"train_models": 8, "dev_models": 2, "final_models": 2, "epochs": 5, "dp_epochs": 2},
     "resnet18": {"n": 120, "epochs": 2, "budget_min": 0.0},
     "tml26": {"n": 60, "epochs": 1, "budget_min": 0.0},
     "bf16": {"steps": 1},
+    "tml26_cost": {"n": 100, "epochs": 1, "budget_min": 0.0},
 }
 
 
@@ -157,6 +160,37 @@ def tml26(quick: bool, work: Path) -> dict:
     return _practice("tml26", quick, work)
 
 
+def tml26_cost(quick: bool, work: Path) -> dict:
+    """What ``mia submit --track tml26`` costs on a task of the organisers' size (14,000 + 14,000) on this
+    machine, with nothing but the data folder given: minutes of the submission (the task's build is not
+    counted; its target trains one epoch, as only the cost is measured), and the shadows that fit."""
+    from toolkit.tml.build import build_task
+    from toolkit.tml.kind import submit_task
+    from toolkit.tracks import load_track
+
+    sys.path.insert(0, str(HERE))
+    from tml_task import _epochs
+
+    size = (QUICK if quick else FULL)["tml26_cost"]
+    track = load_track("tml26")
+    folder = work / "tml26_cost" / "task"
+    cfg = _epochs(track, size["epochs"], 0)
+    build_task(
+        folder, work / "tml26_cost" / "answers.npz", track=track, n_pub=size["n"], n_priv=size["n"], train_cfg=cfg
+    )
+    start = time.perf_counter()
+    man = submit_task(
+        track, folder, out_dir=work / "tml26_cost" / "out", budget_min=size["budget_min"],
+        cache_dir=work / "cache", progress=False,
+    )  # fmt: skip
+    minutes = (time.perf_counter() - start) / 60
+    cmd = f"mia submit --track tml26 --data <task, {size['n']:,} + {size['n']:,}>"
+    return {
+        "tml26_cost.minutes": figure(minutes, None, cmd, "minutes"),
+        "tml26_cost.shadows": figure(man["shadows"]["n"], None, cmd, "models"),
+    }
+
+
 def bf16(quick: bool, work: Path) -> dict:
     """fp32 ÷ bf16 seconds per training step, per architecture (interval: min–max over the repeats)."""
     sys.path.insert(0, str(HERE))
@@ -172,7 +206,14 @@ def bf16(quick: bool, work: Path) -> dict:
     return out
 
 
-SECTIONS = {"demo": demo, "ceilings": ceilings, "resnet18": resnet18, "tml26": tml26, "bf16": bf16}
+SECTIONS = {
+    "demo": demo,
+    "ceilings": ceilings,
+    "resnet18": resnet18,
+    "tml26": tml26,
+    "tml26_cost": tml26_cost,
+    "bf16": bf16,
+}
 
 
 def run(sections, quick: bool, out: Path) -> dict:
