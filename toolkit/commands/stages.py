@@ -177,6 +177,7 @@ def submit_cmd(**params):
     Examples:
       mia submit --track demo -j 2
       mia submit --track resnet18 --data /path/to/task    # pub.pt, priv_out.pt, 01_MIA.pt
+      mia submit --track tml26 --data /path/to/task       # 2026: pub.pt, priv.pt, model.pt
     """
     run_command("submit", **params)
 

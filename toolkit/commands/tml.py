@@ -13,7 +13,7 @@ __all__ = ["COMMANDS", "tml", "upload_cmd"]
 
 @click.group()
 def tml():
-    """The ResNet18 public/private task (pub.pt, priv_out.pt, one target model).
+    """The ResNet18 public/private task, each edition a track (resnet18: 2025, tml26: 2026).
 
     \b
     Example:
@@ -35,7 +35,7 @@ def tml():
     "data_dir",
     type=click.Path(path_type=Path),
     required=True,
-    help="Task folder holding pub.pt, priv_out.pt and the target's .pt file.",
+    help="Task folder holding the track's files ([files]: 2025 pub.pt, priv_out.pt, 01_MIA.pt).",
 )
 @out_option("Where the CSV and its manifest go (default: submissions/<track>).", default=None)
 @click.option(
