@@ -153,7 +153,9 @@ print("done", flush=True)
 )
 
 
-MEASURED = ("seconds.json",)  # the shadows' training seconds: measured, so never the same twice
+# measured records, never the same twice: the shadows' training seconds, and each model's precision with the
+# probe's seconds (trainers running at once may each write the record last; the weights are what must agree)
+MEASURED = ("seconds.json", "precision.json")
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -165,8 +167,9 @@ def _files(folder: Path) -> dict[str, bytes]:
     }
     for name in MEASURED:
         if name in files:
-            times = json.loads(files.pop(name))  # whole JSON whenever it exists: written atomically
-            assert all(isinstance(v, float) and v >= 0 for v in times.values()), times
+            record = json.loads(files.pop(name))  # whole JSON whenever it exists: written atomically
+            times = [v["probe_seconds"].get("fp32", 0.0) if isinstance(v, dict) else v for v in record.values()]
+            assert all(isinstance(t, float) and t >= 0 for t in times), record
     return files
 
 

@@ -262,10 +262,9 @@ def _train_one(path: Path, inputs, labels, out_dir: Path, cfg: TrainConfig, i: i
     start = time.perf_counter()
     idx = np.flatnonzero(load_keep(out_dir)[i])
     model = fit_model(architecture, n_classes, inputs, labels, idx, replace(cfg, seed=cfg.seed + i))
+    _record_precision(out_dir, path.name, model, inputs, cfg)  # before the weights: a kill between re-trains it
     save_model(model.cpu(), path)
-    seconds = time.perf_counter() - start
-    _record_precision(out_dir, path.name, model, inputs, cfg)
-    return seconds
+    return time.perf_counter() - start
 
 
 def _record_precision(out_dir: Path, name: str, model, inputs, cfg: TrainConfig) -> None:
