@@ -90,6 +90,8 @@ def main() -> None:
                 "picked": meta.get("auto", {}).get("picked"),
                 "lira_final": fm["final"][key],
                 "lira_dev": fm["dev"][key],
+                "final_ci": m["final"].get("ci95"),
+                "lira_final_ci": fm["final"].get("ci95"),
                 "verdict": verdict,
             }
         )

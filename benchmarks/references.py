@@ -77,6 +77,8 @@ def main() -> None:
                     "n": n,
                     "final": m["final"][key] if "final" in m else None,
                     "dev": m["dev"][key] if "dev" in m else None,
+                    "final_ci": m["final"].get("ci95") if "final" in m else None,
+                    "dev_ci": m["dev"].get("ci95") if "dev" in m else None,
                     "validation": m["validation"][key],
                     "picked": auto.get("picked"),
                     "attack_s": elapsed / len(summary),

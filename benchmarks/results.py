@@ -33,19 +33,27 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# A quick run's archive: the demo at test size.
+QUICK_BUILD = {"train_models": 8, "dev_models": 2, "final_models": 2, "epochs": 5, "dp_epochs": 2}
+DATA = Path(".cache/results/data")  # a full run's local archives (built once, resumable; --data)
+PLACES = {"data": DATA}
 FULL = {
     "demo": {},  # the track's own [build] sizes, as `make submit`
     "resnet18": {"n": 2000, "epochs": None, "budget_min": 12.0},
     "tml26": {"n": 1000, "epochs": None, "budget_min": 12.0},
     "bf16": {"steps": 5},
     "tml26_cost": {"n": 14000, "epochs": 1, "budget_min": None},  # the organisers' size: the default's cost
+    "references": {"track": "purchase_shaped", "counts": "0,32,64,128", "scenarios": ()},
+    "mismatch": {"track": "purchase_shaped", "scenario": "purchase_shaped_inf", "build_epochs": 12, "n": 32},
 }
 QUICK = {
-    "demo": {"train_models": 8, "dev_models": 2, "final_models": 2, "epochs": 5, "dp_epochs": 2},
+    "demo": dict(QUICK_BUILD),
     "resnet18": {"n": 120, "epochs": 2, "budget_min": 0.0},
     "tml26": {"n": 60, "epochs": 1, "budget_min": 0.0},
     "bf16": {"steps": 1},
     "tml26_cost": {"n": 100, "epochs": 1, "budget_min": 0.0},
+    "references": {"track": "demo", "counts": "0,4", "scenarios": ("demo_inf",)},
+    "mismatch": {"track": "demo", "scenario": "demo_inf", "build_epochs": 3, "n": 4},
 }
 
 
@@ -206,6 +214,76 @@ def bf16(quick: bool, work: Path) -> dict:
     return out
 
 
+def _archive(track_name: str, quick: bool, work: Path) -> Path:
+    """The data folder holding ``track_name``'s local archive, built where missing (quick: at test size)."""
+    from dataclasses import replace
+
+    from toolkit.mico.builder import build_challenge
+    from toolkit.tracks import load_track
+
+    track, data = load_track(track_name), (work / "quick_data" if quick else PLACES["data"])
+    if quick:
+        sizes = {k: v for k, v in QUICK_BUILD.items() if k in ("epochs", "dp_epochs")}
+        track = replace(track, build=replace(track.build, **sizes))
+        build_challenge(track, data, progress=False, **{k: v for k, v in QUICK_BUILD.items() if k not in sizes})
+    else:
+        build_challenge(track, data, jobs=2, progress=False)
+    return data
+
+
+def _script(name: str, args: list[str], work: Path):
+    """Run ``benchmarks/<args[0]>`` with ``--out``: keep what it printed (``OUTPUTS[name]``), return its JSON."""
+    import subprocess
+
+    out = work / f"{name}.json"
+    cmd = [sys.executable, str(HERE / args[0]), *map(str, args[1:]), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
+    if done.returncode:
+        raise SystemExit(f"Error: {name}: {' '.join(cmd[1:])} failed:\n{done.stderr[-2000:]}")
+    OUTPUTS[name] = done.stdout.rstrip("\n")
+    return json.loads(out.read_text())
+
+
+def references(quick: bool, work: Path) -> dict:
+    """``mia references``' gain: auto's final/dev figure with N = 0, 32, … local references per scenario."""
+    from toolkit.metrics import pooled_ci
+
+    size = (QUICK if quick else FULL)["references"]
+    data = _archive(size["track"], quick, work)
+    only = [a for sc in size["scenarios"] for a in ("-s", sc)]
+    args = ["references.py", "--track", size["track"], "--data", data, "--counts", size["counts"], "-j", 2, *only]
+    rows = _script("references", [*args, "--runs", work / "runs_references"], work)
+    cmd = f"python benchmarks/references.py --track {size['track']} --data data --counts {size['counts']} -j 2"
+    out = {}
+    for r in rows:
+        for phase in ("final", "dev"):
+            out[f"references.{r['scenario']}.{r['n']}.{phase}"] = figure(r[phase], r[f"{phase}_ci"], cmd)
+        if r["n"] and r["s_per_model"]:
+            out[f"references.{r['scenario']}.s_per_model"] = figure(r["s_per_model"], None, cmd, "seconds")
+    for n in sorted({r["n"] for r in rows}):
+        for phase in ("final", "dev"):
+            vals = [r[phase] for r in rows if r["n"] == n]
+            cis = [r[f"{phase}_ci"] for r in rows if r["n"] == n]
+            out[f"references.mean.{n}.{phase}"] = figure(float(np.mean(vals)), pooled_ci(vals, cis), cmd)
+    return out
+
+
+def mismatch(quick: bool, work: Path) -> dict:
+    """A challenge built in another recipe than the track says: auto's and LiRA's figure per reference arm."""
+    size = (QUICK if quick else FULL)["mismatch"]
+    args = ["recipe_mismatch.py", "--track", size["track"], "-s", size["scenario"]]
+    args += ["--build-epochs", size["build_epochs"], "-n", size["n"], "-j", 2]
+    got = _script("mismatch", [*args, "--work", work / "mismatch"], work)
+    cmd = "python benchmarks/" + " ".join(map(str, args))
+    out = {}
+    for key, r in zip(("none", "track", "match", "built"), got["rows"]):
+        out[f"mismatch.{key}.auto"] = figure(r["final"], r["final_ci"], cmd)
+        out[f"mismatch.{key}.lira"] = figure(r["lira_final"], r["lira_final_ci"], cmd)
+    for g in got["grid"]:
+        out[f"mismatch.distance.{g['epochs']}_{g['lr']:g}"] = figure(g["distance"], None, cmd, "distance")
+    return out
+
+
 SECTIONS = {
     "demo": demo,
     "ceilings": ceilings,
@@ -213,6 +291,8 @@ SECTIONS = {
     "tml26": tml26,
     "tml26_cost": tml26_cost,
     "bf16": bf16,
+    "references": references,
+    "mismatch": mismatch,
 }
 
 
@@ -273,7 +353,9 @@ def main() -> None:
     p.add_argument(
         "--out", type=Path, default=None, help="default docs/results.json (quick: .cache/results-quick.json)"
     )
+    p.add_argument("--data", type=Path, default=None, help=f"where a full run builds its local archives ({DATA})")
     args = p.parse_args()
+    PLACES["data"] = args.data or DATA
     names = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in names if s not in SECTIONS]
     if unknown:
