@@ -17,6 +17,7 @@ from toolkit.tml.pipeline import (
     stratified_folds,
     validate,
 )
+from toolkit.tml.settings import TMLSettings
 from toolkit.tml.submission import normalise, read_submission_csv, submission_problems, write_submission_csv
 
 
@@ -119,16 +120,18 @@ def test_make_submission_end_to_end(task_dir, tmp_path):
     out = tmp_path / "submissions" / "resnet18"
     cache = tmp_path / "cache"
     make_submission(
-        task_dir,
-        out,
-        0,
-        params={"model": "lgbm", "n_estimators": 20},
-        folds=3,
-        cache_dir=cache,
-        run_name="r1",
-        n_boot=20,
-        n_sims=20,
-        progress=False,
+        TMLSettings(
+            data_dir=task_dir,
+            out_dir=out,
+            shadows=0,
+            params={"model": "lgbm", "n_estimators": 20},
+            folds=3,
+            cache_dir=cache,
+            run_name="r1",
+            n_boot=20,
+            n_sims=20,
+            progress=False,
+        )
     )
     from toolkit.data.tml import load_task
 
@@ -143,16 +146,18 @@ def test_make_submission_end_to_end(task_dir, tmp_path):
     assert len(entries) == 1
     stamp = entries[0].stat().st_mtime_ns
     make_submission(
-        task_dir,
-        out,
-        0,
-        attack="threshold",
-        folds=3,
-        cache_dir=cache,
-        run_name="r2",
-        n_boot=5,
-        n_sims=5,
-        progress=False,
+        TMLSettings(
+            data_dir=task_dir,
+            out_dir=out,
+            shadows=0,
+            attack="threshold",
+            folds=3,
+            cache_dir=cache,
+            run_name="r2",
+            n_boot=5,
+            n_sims=5,
+            progress=False,
+        )
     )
     assert entries[0].stat().st_mtime_ns == stamp  # served from the cache
 
@@ -162,18 +167,20 @@ def test_make_submission_with_shadows(task_dir, tmp_path):
     from toolkit.models.training import TrainConfig
 
     man = make_submission(
-        task_dir,
-        tmp_path / "out",
-        2,
-        attack="threshold",
-        folds=3,
-        shadow_dir=tmp_path / "sh",
-        train_cfg=TrainConfig(epochs=1, batch_size=64, lr=0.01),
-        cache_dir=tmp_path / "c",
-        run_name="s",
-        n_boot=10,
-        n_sims=10,
-        progress=False,
+        TMLSettings(
+            data_dir=task_dir,
+            out_dir=tmp_path / "out",
+            shadows=2,
+            attack="threshold",
+            folds=3,
+            shadow_dir=tmp_path / "sh",
+            train=TrainConfig(epochs=1, batch_size=64, lr=0.01),
+            cache_dir=tmp_path / "c",
+            run_name="s",
+            n_boot=10,
+            n_sims=10,
+            progress=False,
+        )
     )
     assert {"threshold", "lira", "rmia"} == set(man["validation"])
     assert man["shadows"]["n"] == 2 and len(list((tmp_path / "sh").glob("shadow_*.pt"))) == 2
