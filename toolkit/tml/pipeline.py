@@ -150,22 +150,15 @@ def _shadow_stage(task, s: TMLSettings, collect):
     """(paths, keep, info): none for ``s.shadows == 0``; else trained or reused (within the budget if it is None)."""
     if s.shadows == 0:
         return [], None, {"n": 0}
-    architecture = s.track.architecture
+    arch = s.track.architecture
     cfg = s.train or default_train_config(ShadowTraining(), s.seed)
     info = {"pool": s.pool}
     if s.match:
         cfg, info["match"] = match_recipe(
-            task,
-            cfg,
-            collect,
-            root=s.shadow_dir,
-            pool=s.pool,
-            seed=s.seed,
-            architecture=architecture,
-            progress=s.progress,
+            task, cfg, collect, root=s.shadow_dir, pool=s.pool, seed=s.seed, architecture=arch, progress=s.progress
         )
     folder = (
-        shadow_folder(task.folder, cfg, architecture, s.pool, s.seed, s.shadow_dir)
+        shadow_folder(task.folder, cfg, arch, s.pool, s.seed, s.shadow_dir)
         if s.match or not s.shadow_dir
         else s.shadow_dir
     )
@@ -180,7 +173,7 @@ def _shadow_stage(task, s: TMLSettings, collect):
         seed=s.seed,
         budget_s=budget_s,
         progress=s.progress,
-        architecture=architecture,
+        architecture=arch,
     )
     if not paths:
         info["note"] = "no pair of shadows fits the budget (a probe timed two training steps); --shadows 2 trains one"
