@@ -122,8 +122,10 @@ def _practice(track_name: str, quick: bool, work: Path) -> dict:
     sys.path.insert(0, str(HERE))
     from tml_task import _epochs, hidden_figures
 
+    from toolkit.kinds import Context
     from toolkit.tml.build import build_task
     from toolkit.tml.kind import submit_task
+    from toolkit.tml.settings import TMLSettings
     from toolkit.tracks import load_track
 
     size = (QUICK if quick else FULL)[track_name]
@@ -134,15 +136,15 @@ def _practice(track_name: str, quick: bool, work: Path) -> dict:
     acc = build_task(folder, answers, track=track, n_pub=size["n"], n_priv=size["n"], **cfg)
     built = time.perf_counter() - start
     start = time.perf_counter()
-    man = submit_task(
-        track, folder, out_dir=work / track_name / "out", budget_min=size["budget_min"], run_name="default",
-        shadow_dir=work / track_name / "shadows", cache_dir=work / "cache", progress=False,
-    )  # fmt: skip
+    ctx = Context(track=track, data_dir=folder, cache_dir=work / "cache", progress=False)
+    man = submit_task(TMLSettings.from_context(
+        ctx, out_dir=work / track_name / "out", budget_min=size["budget_min"], run_name="default",
+        shadow_dir=work / track_name / "shadows",
+    ))  # fmt: skip
     took = time.perf_counter() - start
     hidden = hidden_figures(Path(man["csv"]), answers, track, folder)
     bare = submit_task(
-        track, folder, out_dir=work / track_name / "out", shadows=0, run_name="no_shadows",
-        cache_dir=work / "cache", progress=False,
+        TMLSettings.from_context(ctx, out_dir=work / track_name / "out", shadows=0, run_name="no_shadows")
     )  # fmt: skip  # what a full-size task on a CPU gets: no pair of shadows fits its budget
     no_shadows = hidden_figures(Path(bare["csv"]), answers, track)["submitted"]
     cmd = f"mia submit --track {track_name} --data <practice task, {size['n']:,} + {size['n']:,}>"
@@ -172,8 +174,10 @@ def tml26_cost(quick: bool, work: Path) -> dict:
     """What ``mia submit --track tml26`` costs on a task of the organisers' size (14,000 + 14,000) on this
     machine, with nothing but the data folder given: minutes of the submission (the task's build is not
     counted; its target trains one epoch, as only the cost is measured), and the shadows that fit."""
+    from toolkit.kinds import Context
     from toolkit.tml.build import build_task
     from toolkit.tml.kind import submit_task
+    from toolkit.tml.settings import TMLSettings
     from toolkit.tracks import load_track
 
     sys.path.insert(0, str(HERE))
@@ -187,9 +191,9 @@ def tml26_cost(quick: bool, work: Path) -> dict:
         folder, work / "tml26_cost" / "answers.npz", track=track, n_pub=size["n"], n_priv=size["n"], train_cfg=cfg
     )
     start = time.perf_counter()
+    ctx = Context(track=track, data_dir=folder, cache_dir=work / "cache", progress=False)
     man = submit_task(
-        track, folder, out_dir=work / "tml26_cost" / "out", budget_min=size["budget_min"],
-        cache_dir=work / "cache", progress=False,
+        TMLSettings.from_context(ctx, out_dir=work / "tml26_cost" / "out", budget_min=size["budget_min"])
     )  # fmt: skip
     minutes = (time.perf_counter() - start) / 60
     cmd = f"mia submit --track tml26 --data <task, {size['n']:,} + {size['n']:,}>"

@@ -20,6 +20,7 @@ from toolkit.data.tml import TaskLayout, layout_of, load_task, organisers_transf
 from toolkit.errors import ConfigError, FormatError, ModelError
 from toolkit.task_format import TaskFiles, task_files, upload_protocol
 from toolkit.tml.build import save_membership_dataset, save_task_dataset
+from toolkit.tml.settings import TMLSettings
 from toolkit.tml.submission import read_submission_csv
 from toolkit.tml.target import check_target
 from toolkit.tracks import load_track, parse_track
@@ -157,15 +158,18 @@ def test_a_poisoned_target_is_refused_before_any_shadow_trains(tmp_path, track, 
     target = folder / (the_track.files.model or "01_MIA.pt")
     marker = tmp_path / "pwned"
     write_malicious(target, __import__("os").system, f"touch {marker}")
+    settings = TMLSettings(
+        track=the_track, data_dir=folder, out_dir=tmp_path / "out", shadows=2, attack="threshold", progress=False
+    )
     trained = []
     monkeypatch.setattr(pipeline, "train_task_shadows", lambda *a, **k: trained.append(1))
     start = time.perf_counter()
     with pytest.raises(ModelError, match=f"cannot read model .*{target.name}"):
-        pipeline.make_submission(folder, tmp_path / "out", 2, attack="threshold", track=the_track, progress=False)
+        pipeline.make_submission(settings)
     assert time.perf_counter() - start < 30 and not trained and not marker.exists()
     target.write_bytes(target.read_bytes()[:100])  # truncated
     with pytest.raises(ModelError, match="cannot read model"):
-        pipeline.make_submission(folder, tmp_path / "out", 2, attack="threshold", track=the_track, progress=False)
+        pipeline.make_submission(settings)
     assert not trained
 
 

@@ -11,6 +11,7 @@ from fixtures_tml import one_thread, write_task
 from toolkit.models.recipe_check import ModelStats, distance, matches, model_stats, reference_stats, verdict
 from toolkit.tml.candidates import candidates, oof_candidate
 from toolkit.tml.pipeline import TMLOutputs, make_submission, stratified_folds, validate
+from toolkit.tml.settings import TMLSettings
 from toolkit.tml.submission import normalise, read_submission_csv
 
 
@@ -125,18 +126,20 @@ def test_auto_submits_the_candidate_ranked_first(task_dir, tmp_path):
 
     cfg = TrainConfig(epochs=1, batch_size=64, lr=0.01)
     man = make_submission(
-        task_dir,
-        tmp_path,
-        2,
-        attack="auto",
-        folds=3,
-        shadow_dir=tmp_path / "sh",
-        train_cfg=cfg,
-        cache_dir=tmp_path / "c",
-        run_name="a",
-        n_boot=10,
-        n_sims=10,
-        progress=False,
+        TMLSettings(
+            data_dir=task_dir,
+            out_dir=tmp_path,
+            shadows=2,
+            attack="auto",
+            folds=3,
+            shadow_dir=tmp_path / "sh",
+            train=cfg,
+            cache_dir=tmp_path / "c",
+            run_name="a",
+            n_boot=10,
+            n_sims=10,
+            progress=False,
+        )
     )
     ranking = man["ranking"]
     objectives = [r["objective"] for r in ranking]
@@ -163,10 +166,10 @@ def test_auto_submits_the_candidate_ranked_first(task_dir, tmp_path):
     np.testing.assert_array_equal(ids, task.priv.ids)
     np.testing.assert_allclose(got, want, atol=1e-6)
     # a recipe fixed in track.toml is submitted even where another candidate ranks higher
-    fixed = make_submission(
-        task_dir, tmp_path, 2, attack="threshold", folds=3, shadow_dir=tmp_path / "sh", train_cfg=cfg,
-        cache_dir=tmp_path / "c", run_name="f", n_boot=5, n_sims=5, progress=False,
-    )  # fmt: skip
+    fixed = make_submission(TMLSettings(
+        data_dir=task_dir, out_dir=tmp_path, shadows=2, attack="threshold", folds=3, shadow_dir=tmp_path / "sh",
+        train=cfg, cache_dir=tmp_path / "c", run_name="f", n_boot=5, n_sims=5, progress=False,
+    ))  # fmt: skip
     assert fixed["chosen"] == "threshold" and set(fixed["validation"]) == {"threshold", "lira", "rmia"}
 
 
@@ -180,10 +183,11 @@ def test_match_trains_one_pair_per_recipe_and_keeps_the_closest(task_dir, tmp_pa
     assert [(c.epochs, c.lr, c.label_smoothing) for c in grid] == [
         (1, 0.01, 0), (2, 0.01, 0), (4, 0.01, 0), (2, 0.005, 0), (2, 0.02, 0), (2, 0.01, 0.06)
     ]  # fmt: skip
-    man = make_submission(
-        task_dir, tmp_path, 2, attack="threshold", compare=(), folds=3, shadow_dir=tmp_path / "sh", train_cfg=cfg,
-        match=True, cache_dir=tmp_path / "c", run_name="m", n_boot=5, n_sims=5, progress=False,
-    )  # fmt: skip
+    man = make_submission(TMLSettings(
+        data_dir=task_dir, out_dir=tmp_path, shadows=2, attack="threshold", compare=(), folds=3,
+        shadow_dir=tmp_path / "sh", train=cfg, match=True, cache_dir=tmp_path / "c", run_name="m", n_boot=5,
+        n_sims=5, progress=False,
+    ))  # fmt: skip
     rows = man["shadows"]["match"]
     assert [(r["epochs"], r["lr"]) for r in rows] == [(c.epochs, c.lr) for c in grid]
     best = min(rows, key=lambda r: r["distance"])

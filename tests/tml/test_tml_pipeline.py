@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from toolkit.tml.pipeline import (
     stratified_folds,
     validate,
 )
+from toolkit.tml.settings import TMLSettings
 from toolkit.tml.submission import normalise, read_submission_csv, submission_problems, write_submission_csv
 
 
@@ -118,10 +120,10 @@ def task_dir(tmp_path_factory):
 def test_make_submission_end_to_end(task_dir, tmp_path):
     out = tmp_path / "submissions" / "resnet18"
     cache = tmp_path / "cache"
-    make_submission(
-        task_dir,
-        out,
-        0,
+    settings = TMLSettings(
+        data_dir=task_dir,
+        out_dir=out,
+        shadows=0,
         params={"model": "lgbm", "n_estimators": 20},
         folds=3,
         cache_dir=cache,
@@ -130,6 +132,7 @@ def test_make_submission_end_to_end(task_dir, tmp_path):
         n_sims=20,
         progress=False,
     )
+    make_submission(settings)
     from toolkit.data.tml import load_task
 
     ids, scores = read_submission_csv(out / "r1.csv", load_task(task_dir).priv.ids)
@@ -142,18 +145,7 @@ def test_make_submission_end_to_end(task_dir, tmp_path):
     entries = sorted(cache.rglob("*.npy"))
     assert len(entries) == 1
     stamp = entries[0].stat().st_mtime_ns
-    make_submission(
-        task_dir,
-        out,
-        0,
-        attack="threshold",
-        folds=3,
-        cache_dir=cache,
-        run_name="r2",
-        n_boot=5,
-        n_sims=5,
-        progress=False,
-    )
+    make_submission(replace(settings, attack="threshold", params={}, run_name="r2", n_boot=5, n_sims=5))
     assert entries[0].stat().st_mtime_ns == stamp  # served from the cache
 
 
@@ -162,18 +154,20 @@ def test_make_submission_with_shadows(task_dir, tmp_path):
     from toolkit.models.training import TrainConfig
 
     man = make_submission(
-        task_dir,
-        tmp_path / "out",
-        2,
-        attack="threshold",
-        folds=3,
-        shadow_dir=tmp_path / "sh",
-        train_cfg=TrainConfig(epochs=1, batch_size=64, lr=0.01),
-        cache_dir=tmp_path / "c",
-        run_name="s",
-        n_boot=10,
-        n_sims=10,
-        progress=False,
+        TMLSettings(
+            data_dir=task_dir,
+            out_dir=tmp_path / "out",
+            shadows=2,
+            attack="threshold",
+            folds=3,
+            shadow_dir=tmp_path / "sh",
+            train=TrainConfig(epochs=1, batch_size=64, lr=0.01),
+            cache_dir=tmp_path / "c",
+            run_name="s",
+            n_boot=10,
+            n_sims=10,
+            progress=False,
+        )
     )
     assert {"threshold", "lira", "rmia"} == set(man["validation"])
     assert man["shadows"]["n"] == 2 and len(list((tmp_path / "sh").glob("shadow_*.pt"))) == 2

@@ -310,11 +310,13 @@ def test_cli_refuses_a_missing_id_in_one_line(ok_server, tmp_path, task):
 def test_make_submission_manifest_names_the_task(tmp_path):
     from toolkit.data.tml import TMLTask
     from toolkit.tml.pipeline import _manifest
+    from toolkit.tml.settings import TMLSettings
 
     write_priv(tmp_path)
     (tmp_path / "pub.pt").write_bytes(b"p")
     (tmp_path / "01_MIA.pt").write_bytes(b"m")
-    man = _manifest(TMLTask(tmp_path, None, None, tmp_path / "01_MIA.pt"), "resnet18", "x", {}, {"n": 0}, (), 2, 0, {})
+    settings = TMLSettings(data_dir=tmp_path, out_dir=tmp_path, attack="x", views=(), folds=2)
+    man = _manifest(TMLTask(tmp_path, None, None, tmp_path / "01_MIA.pt"), settings, {"n": 0}, {})
     assert man["task_dir"] == str(tmp_path.resolve())
     assert man["inputs"]["priv_out.pt"] == sha256_file(tmp_path / "priv_out.pt")
 
@@ -468,6 +470,7 @@ def test_a_submitted_csv_is_checked_against_its_own_task(ok_server, tmp_path, mo
 
     from toolkit.data.tml import load_task
     from toolkit.tml.pipeline import make_submission
+    from toolkit.tml.settings import TMLSettings
 
     url, seen = ok_server
     monkeypatch.setenv("MIA_TOKEN", TOKEN)
@@ -475,10 +478,10 @@ def test_a_submitted_csv_is_checked_against_its_own_task(ok_server, tmp_path, mo
     task_dir = tmp_path / "task"
     write_task(task_dir, n_pub=60, n_priv=40)
     with one_thread():
-        man = make_submission(
-            task_dir, tmp_path / "out", 0, attack="threshold", compare=(), folds=2, run_name="r1", n_boot=5,
-            n_sims=5, progress=False, cache_dir=tmp_path / "cache",
-        )  # fmt: skip
+        man = make_submission(TMLSettings(
+            data_dir=task_dir, out_dir=tmp_path / "out", shadows=0, attack="threshold", compare=(), folds=2,
+            run_name="r1", n_boot=5, n_sims=5, progress=False, cache_dir=tmp_path / "cache",
+        ))  # fmt: skip
     ledger = tmp_path / "l.jsonl"
     upload(man["csv"], track="resnet18", url=url, ledger=ledger, timeout=5)
     check = read_ledger(ledger)[-1]["id_check"]
@@ -587,12 +590,14 @@ def test_cli_2026_prints_the_submission_id_in_one_line_and_keeps_the_hour(server
 def test_a_2026_manifest_names_priv_pt_and_the_upload_checks_against_it(ok_server, tmp_path, task26):
     from toolkit.data.tml import TMLTask
     from toolkit.tml.pipeline import _manifest
+    from toolkit.tml.settings import TMLSettings
 
     url, seen = ok_server
     (task26 / "pub.pt").write_bytes(b"p")
     (task26 / "model.pt").write_bytes(b"m")
     task = TMLTask(task26, None, None, task26 / "model.pt", layout_of(TML26))
-    man = _manifest(task, "tml26", "x", {}, {"n": 0}, (), 2, 0, {})
+    settings = TMLSettings(track=TML26, data_dir=task26, out_dir=tmp_path, attack="x", views=(), folds=2)
+    man = _manifest(task, settings, {"n": 0}, {})
     assert man["inputs"]["priv.pt"] == sha256_file(task26 / "priv.pt") and "priv_out.pt" not in man["inputs"]
     (tmp_path / "r.manifest.json").write_text(json.dumps(man))
     (tmp_path / "r.csv").write_text("id,score\n10,0.25\n11,0.75\n")

@@ -21,6 +21,7 @@ __all__ = [
     "out_option",
     "folds_option",
     "attacks_option",
+    "shadow_options",
 ]
 
 
@@ -108,6 +109,27 @@ def attacks_option(
     return click.option(
         "--attacks", "-a", type=CommaList(), default=default, show_default=default is not None, help=help
     )
+
+
+def shadow_options(*, shadows: str, budget: str, max_shadows: str, match: str):
+    """Add the ResNet18 task's shadow options ``--shadows``, ``--budget``, ``--max-shadows`` and ``--match``.
+
+    Declared once for every command that has them; each command words their help (``mia submit``
+    says which task they are for).
+    """
+    options = (
+        click.option("--shadows", type=click.IntRange(0), default=None, help=shadows),
+        click.option("--budget", "budget_min", type=click.FloatRange(0), default=None, help=budget),
+        click.option("--max-shadows", type=click.IntRange(2), default=None, help=max_shadows),
+        click.option("--match", is_flag=True, help=match),
+    )
+
+    def add(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return add
 
 
 # Each option is a decorator; say what it adds (``help()`` and the public-API test read these).

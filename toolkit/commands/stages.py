@@ -17,6 +17,7 @@ from toolkit.commands.options import (
     jobs_option,
     scheduler_option,
     seed_option,
+    shadow_options,
     track_option,
     views_option,
 )
@@ -139,32 +140,15 @@ def check(**params):
     run_command("check", **params)
 
 
-def _shadow_options(fn):
-    for opt in (
-        click.option("--match", is_flag=True, help="ResNet18 task: search epochs/lr for shadows like the target."),
-        click.option("--max-shadows", type=click.IntRange(2), default=None, help="ResNet18 task: at most this many."),
-        click.option(
-            "--budget",
-            "budget_min",
-            type=click.FloatRange(0),
-            default=None,
-            help="ResNet18 task: minutes of shadow training (default 22).",
-        ),
-        click.option(
-            "--shadows",
-            type=click.IntRange(0),
-            default=None,
-            help="ResNet18 task: shadow models (even; 0 = none; default: as many as --budget holds).",
-        ),
-    ):
-        fn = opt(fn)
-    return fn
-
-
 @click.command("submit")
 @_common
 @_sizes
-@_shadow_options
+@shadow_options(
+    shadows="ResNet18 task: shadow models (even; 0 = none; default: as many as --budget holds).",
+    budget="ResNet18 task: minutes of shadow training (default 22).",
+    max_shadows="ResNet18 task: at most this many.",
+    match="ResNet18 task: search epochs/lr for shadows like the target.",
+)
 def submit_cmd(**params):
     """Every stage, end to end: (build) → outputs → attack → package → check; prints the metrics.
 

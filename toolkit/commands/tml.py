@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from toolkit.commands.options import cache_option, folds_option, jobs_option, out_option, seed_option
+from toolkit.commands.options import (
+    cache_option,
+    folds_option,
+    jobs_option,
+    out_option,
+    seed_option,
+    shadow_options,
+)
 
 __all__ = ["COMMANDS", "tml", "upload_cmd"]
 
@@ -38,29 +45,11 @@ def tml():
     help="Task folder holding the track's files ([files]: 2025 pub.pt, priv_out.pt, 01_MIA.pt).",
 )
 @out_option("Where the CSV and its manifest go (default: submissions/<track>).", default=None)
-@click.option(
-    "--shadows",
-    type=click.IntRange(0),
-    default=None,
-    help="Shadow ResNet18s to use (even; 0 = none). Default: as many as --budget holds, reusing earlier ones.",
-)
-@click.option(
-    "--budget",
-    "budget_min",
-    type=click.FloatRange(0),
-    default=None,
-    help="Minutes of shadow training when --shadows is not given (default 22; trained shadows count at their cost).",
-)
-@click.option(
-    "--max-shadows",
-    type=click.IntRange(2),
-    default=None,
-    help="At most this many shadows within the budget (default 64).",
-)
-@click.option(
-    "--match",
-    is_flag=True,
-    help="First try a grid of epochs/lr (one pair of shadows each) and train with the one closest to the target.",
+@shadow_options(
+    shadows="Shadow ResNet18s to use (even; 0 = none). Default: as many as --budget holds, reusing earlier ones.",
+    budget="Minutes of shadow training when --shadows is not given (default 22; trained shadows count at their cost).",
+    max_shadows="At most this many shadows within the budget (default 64).",
+    match="First try a grid of epochs/lr (one pair of shadows each) and train with the one closest to the target.",
 )
 @click.option(
     "--epochs", type=click.IntRange(1), default=None, help="Shadow training epochs (default: track.toml's [shadow])."
@@ -83,10 +72,7 @@ def tml():
 @click.option("--views", default=None, help="Query views, e.g. 'orig,flip,shift:2' (default: orig,flip).")
 @jobs_option
 @cache_option
-def tml_submit(
-    track_name, data_dir, out_dir, shadows, budget_min, max_shadows, match, epochs, shadow_dir, model, folds, seed,
-    run_name, views, jobs, cache_dir,
-):  # fmt: skip
+def tml_submit(track_name, data_dir, views, jobs, cache_dir, seed, **options):
     """Train shadows, rank every attack out-of-fold on the public set, submit the first as an ids,score CSV.
 
     \b
@@ -95,12 +81,11 @@ def tml_submit(
       mia tml submit --data data/resnet18 --shadows 0      # no shadows: thresholds and stackers only
     """
     from toolkit.errors import ConfigError
-    from toolkit.kinds import kind_module
+    from toolkit.kinds import Context, kind_module
     from toolkit.tml import kind as tml_kind
-    from toolkit.tml.kind import submit_task
+    from toolkit.tml.settings import TMLSettings
     from toolkit.tml.summary import format_validation
     from toolkit.tracks import load_track
-    from toolkit.views import parse_views
 
     track = load_track(track_name)
     if kind_module(track) is not tml_kind:
@@ -108,25 +93,8 @@ def tml_submit(
             f"track {track.name!r} is of kind {track.kind}; mia tml submit takes a ResNet18-task track",
             f"mia submit --track {track.name}",
         )
-    man = submit_task(
-        track,
-        data_dir,
-        out_dir=out_dir,
-        shadows=shadows,
-        budget_min=budget_min,
-        max_shadows=max_shadows,
-        match=match,
-        epochs=epochs,
-        shadow_dir=shadow_dir,
-        model=model,
-        folds=folds,
-        seed=seed,
-        run_name=run_name,
-        views=parse_views(views) if views else None,
-        jobs=jobs,
-        cache_dir=cache_dir,
-        log=click.echo,
-    )
+    ctx = Context(track=track, data_dir=data_dir, views=views or None, jobs=jobs, cache_dir=cache_dir, seed=seed)
+    man = tml_kind.submit_task(TMLSettings.from_context(ctx, **options), log=click.echo)
     click.echo(format_validation(man))
 
 

@@ -27,6 +27,7 @@ from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
 from toolkit.tml.board import FPR
 from toolkit.tml.candidates import candidates, oof_candidate, recipe_candidate, score_candidate
+from toolkit.tml.settings import TMLSettings
 from toolkit.tml.shadows import default_train_config, match_recipe, shadow_check, shadow_folder, train_task_shadows
 from toolkit.tml.submission import normalise, write_submission_csv
 from toolkit.tml.validation import (
@@ -145,91 +146,65 @@ def oof_scores(attack: str, params: dict, outs: TMLOutputs, k: int = 5, seed: in
     return oof_candidate(recipe_candidate(Recipe(attack, params)), outs, folds, seed)
 
 
-def _shadow_stage(
-    task, n_shadows, *, budget_s, max_shadows, match, shadow_dir, train_cfg, pool, seed, collect, progress, architecture
-):
-    """(paths, keep, info): none for ``n_shadows == 0``; else trained or reused (within the budget if it is None)."""
-    if n_shadows == 0:
+def _shadow_stage(task, s: TMLSettings, collect):
+    """(paths, keep, info): none for ``s.shadows == 0``; else trained or reused (within the budget if it is None)."""
+    if s.shadows == 0:
         return [], None, {"n": 0}
-    cfg = train_cfg or default_train_config(ShadowTraining(), seed)
-    info = {"pool": pool}
-    if match:
+    arch = s.track.architecture
+    cfg = s.train or default_train_config(ShadowTraining(), s.seed)
+    info = {"pool": s.pool}
+    if s.match:
         cfg, info["match"] = match_recipe(
-            task, cfg, collect, root=shadow_dir, pool=pool, seed=seed, architecture=architecture, progress=progress
+            task, cfg, collect, root=s.shadow_dir, pool=s.pool, seed=s.seed, architecture=arch, progress=s.progress
         )
     folder = (
-        shadow_folder(task.folder, cfg, architecture, pool, seed, shadow_dir) if match or not shadow_dir else shadow_dir
+        shadow_folder(task.folder, cfg, arch, s.pool, s.seed, s.shadow_dir)
+        if s.match or not s.shadow_dir
+        else s.shadow_dir
     )
+    budget_s = None if s.shadows else s.budget_s
     start = time.perf_counter()
     paths, keep = train_task_shadows(
         task,
         Path(folder),
-        n_shadows or max_shadows,
+        s.shadows or s.max_shadows,
         cfg,
-        pool=pool,
-        seed=seed,
-        budget_s=None if n_shadows else budget_s,
-        progress=progress,
-        architecture=architecture,
+        pool=s.pool,
+        seed=s.seed,
+        budget_s=budget_s,
+        progress=s.progress,
+        architecture=arch,
     )
     if not paths:
         info["note"] = "no pair of shadows fits the budget (a probe timed two training steps); --shadows 2 trains one"
     info.update(
         n=len(paths),
         dir=str(folder),
-        budget_s=None if n_shadows else budget_s,
+        budget_s=budget_s,
         seconds_this_run=time.perf_counter() - start,
         train=_finite(asdict(cfg)),
     )
     return paths, keep, info
 
 
-def make_submission(
-    task_dir: Path,
-    out_dir: Path,
-    n_shadows: int | None = 0,
-    *,
-    attack: str = "ensemble",
-    params: dict | None = None,
-    compare=("threshold", "lira", "rmia"),
-    views=("orig",),
-    folds: int = 5,
-    seed: int = 0,
-    shadow_dir: Path | None = None,
-    train_cfg=None,
-    pool: str = "all",
-    budget_s: float | None = None,
-    max_shadows: int = 64,
-    match: bool = False,
-    cache_dir: Path | None = None,
-    jobs: int = 1,
-    run_name: str | None = None,
-    n_boot: int = 200,
-    n_sims: int = 200,
-    progress: bool = True,
-    track=None,
-    log=None,
-) -> dict:
+def make_submission(s: TMLSettings, *, log=None) -> dict:
     """Outputs → shadows → out-of-fold validation of the candidates → private scores → CSV + manifest.
 
-    ``attack = "auto"`` ranks every candidate (``tml.candidates``) and submits the first; a fixed
-    attack is submitted as it is, with ``compare`` validated beside it (reference attacks only with
-    shadows). ``n_shadows`` None trains as many shadows as ``budget_s`` seconds hold (≤ ``max_shadows``),
-    reusing the folder's; 0 trains none. ``match`` first searches epochs/lr for shadows like the target.
-    Writes ``<out_dir>/<run>.csv``, ``<run>.manifest.json`` and ``<run>.scores.npz`` (``save_oof``);
+    ``s.attack = "auto"`` ranks every candidate (``tml.candidates``) and submits the first; a fixed
+    attack is submitted as it is, with ``s.compare`` validated beside it (reference attacks only with
+    shadows). ``s.shadows`` None trains as many shadows as ``s.budget_s`` seconds hold (≤ ``s.max_shadows``),
+    reusing the folder's; 0 trains none. ``s.match`` first searches epochs/lr for shadows like the target.
+    Writes ``<s.out_dir>/<run>.csv``, ``<run>.manifest.json`` and ``<run>.scores.npz`` (``save_oof``);
     returns the manifest (with ``csv`` and ``manifest`` paths). ``log(line)`` hears each stage's news.
-    ``track`` (default: the built-in ``resnet18``) gives the files' layout, the architecture and the CSV.
+    ``s.track`` gives the files' layout, the architecture and the CSV.
     Every input is read and checked (both datasets, the target against the track) before any shadow trains.
     """
     from toolkit.tml.target import check_target
-    from toolkit.tracks import load_track
 
     log = log or (lambda line: None)
-    params = dict(params or {})
-    track = track or load_track("resnet18")
-    architecture, track_name = track.architecture, track.name
-    task = load_task(task_dir, layout_of(track))
-    target_line = check_target(task, architecture)
+    track, attack, seed = s.track, s.attack, s.seed
+    task = load_task(s.data_dir, layout_of(track))
+    target_line = check_target(task, track.architecture)
     log(target_line)
     clock, seconds = time.perf_counter(), {}
 
@@ -240,23 +215,17 @@ def make_submission(
 
     def collect(paths, keep):
         return collect_outputs(
-            task, paths, keep, views=views, cache_dir=cache_dir, jobs=jobs, progress=progress, architecture=architecture
+            task,
+            paths,
+            keep,
+            views=s.views,
+            cache_dir=s.cache_dir,
+            jobs=s.jobs,
+            progress=s.progress,
+            architecture=track.architecture,
         )
 
-    paths, keep, shadows = _shadow_stage(
-        task,
-        n_shadows,
-        budget_s=budget_s,
-        max_shadows=max_shadows,
-        match=match,
-        shadow_dir=shadow_dir,
-        train_cfg=train_cfg,
-        pool=pool,
-        seed=seed,
-        collect=collect,
-        progress=progress,
-        architecture=architecture,
-    )
+    paths, keep, shadows = _shadow_stage(task, s, collect)
     lap("shadows")
     outs = collect(paths, keep)
     lap("outputs")
@@ -265,29 +234,29 @@ def make_submission(
         log(f"shadows: {len(paths)} in {shadows['dir']}; {shadows['check']['verdict']}")
     elif "note" in shadows:
         log(f"shadows: none; {shadows['note']}")
-    pub_folds = stratified_folds(outs.membership[: outs.n_pub], folds, seed)
+    pub_folds = stratified_folds(outs.membership[: outs.n_pub], s.folds, seed)
     if attack == AUTO:
         cands = candidates(bool(paths), outs.target.shape[2])
     else:
-        fixed = recipe_candidate(Recipe(attack, params))
-        others = [recipe_candidate(Recipe(c)) for c in compare if c != attack and (paths or c in ("threshold",))]
+        fixed = recipe_candidate(Recipe(attack, dict(s.params)))
+        others = [recipe_candidate(Recipe(c)) for c in s.compare if c != attack and (paths or c in ("threshold",))]
         cands = [replace(fixed, label=attack)] + [replace(c, label=c.family) for c in others]
-    ranking, oof, figures = rank(cands, outs, pub_folds, seed, n_boot, n_sims)
+    ranking, oof, figures = rank(cands, outs, pub_folds, seed, s.n_boot, s.n_sims)
     chosen = next(c for c in cands if c.label == (ranking[0]["label"] if attack == AUTO else attack))
     pub_y = outs.membership[: outs.n_pub].astype(np.int64)
-    corrected = corrected_estimate(pub_y, ranking, oof, chosen.label, attack == AUTO, n_boot, seed)
+    corrected = corrected_estimate(pub_y, ranking, oof, chosen.label, attack == AUTO, s.n_boot, seed)
     lap("validation")
     for r in ranking:
         r["chosen"] = r["label"] == chosen.label
     priv = np.arange(outs.n_pub, len(outs.ids))
     scores = normalise(score_candidate(chosen, outs, priv, np.arange(outs.n_pub), seed))
     lap("private scores")
-    run = run_name or time.strftime("%Y%m%d-%H%M%S")
+    run = s.run_name or time.strftime("%Y%m%d-%H%M%S")
     id_column = (track.upload or Upload()).id_column
     csv_path = write_submission_csv(
-        Path(out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids, id_column=id_column
+        Path(s.out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids, id_column=id_column
     )
-    manifest = _manifest(task, track_name, attack, params, shadows, views, folds, seed, figures)
+    manifest = _manifest(task, s, shadows, figures)
     manifest.update(
         target=target_line,
         chosen=chosen.label,
@@ -318,16 +287,16 @@ def load_oof(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return data["membership"], {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("oof/")}
 
 
-def _manifest(task, track_name, attack, params, shadows, views, folds, seed, figures) -> dict:
+def _manifest(task, s: TMLSettings, shadows: dict, figures: dict) -> dict:
     from toolkit.provenance import manifest_base
 
     return {
         **manifest_base(),
-        "track": track_name,
-        "recipe": {"attack": attack, **params},
-        "seed": seed,
-        "views": list(views),
-        "folds": folds,
+        "track": s.track.name,
+        "recipe": {"attack": s.attack, **s.params},
+        "seed": s.seed,
+        "views": list(s.views),
+        "folds": s.folds,
         "shadows": shadows,
         "task_dir": str(Path(task.folder).resolve()),  # where `mia upload` finds the private ids to check
         "inputs": {p.name: sha256_file(p) for p in task.input_paths},
