@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("-s", "--scenario", default="purchase_shaped_inf")
     p.add_argument("--build-epochs", type=int, default=12)
     p.add_argument("-n", type=int, default=32, help="local references per arm (even)")
+    p.add_argument("--models", default=None, help="train,dev,final models to build (default: the track's [build])")
     p.add_argument("-j", "--jobs", type=int, default=2)
     p.add_argument("--work", type=Path, default=Path("runs/recipe_mismatch"))
     p.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
@@ -52,6 +53,9 @@ def main() -> None:
     sc = track.scenarios[0]
     data = args.work / "data"
     built = replace(track, build=replace(track.build, epochs=args.build_epochs))
+    if args.models:
+        n_train, n_dev, n_final = (int(v) for v in args.models.split(","))
+        built = replace(built, build=replace(built.build, train_models=n_train, dev_models=n_dev, final_models=n_final))
     start = time.perf_counter()
     build_challenge(built, data, jobs=args.jobs, progress=False)
     print(

@@ -53,7 +53,7 @@ QUICK = {
     "bf16": {"steps": 1},
     "tml26_cost": {"n": 100, "epochs": 1, "budget_min": 0.0},
     "references": {"track": "demo", "counts": "0,4", "scenarios": ("demo_inf",)},
-    "mismatch": {"track": "demo", "scenario": "demo_inf", "build_epochs": 3, "n": 4},
+    "mismatch": {"track": "demo", "scenario": "demo_inf", "build_epochs": 3, "n": 4, "models": "8,2,2"},
 }
 
 
@@ -277,6 +277,7 @@ def mismatch(quick: bool, work: Path) -> dict:
     size = (QUICK if quick else FULL)["mismatch"]
     args = ["recipe_mismatch.py", "--track", size["track"], "-s", size["scenario"]]
     args += ["--build-epochs", size["build_epochs"], "-n", size["n"], "-j", 2]
+    args += ["--models", size["models"]] if "models" in size else []
     got = _script("mismatch", [*args, "--work", work / "mismatch"], work)
     cmd = "python benchmarks/" + " ".join(map(str, args))
     out = {}
