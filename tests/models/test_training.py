@@ -9,7 +9,7 @@ import torch
 
 from toolkit.errors import ConfigError
 from toolkit.models import training
-from toolkit.models.shadow import _recipe, recipe_key
+from toolkit.references.plan import _recipe, recipe_key
 from toolkit.models.training import TrainConfig, _clipped_sums_linear, train_model
 from toolkit.recipes import References
 

@@ -75,7 +75,7 @@ def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
 
     from toolkit.data import load_population
     from toolkit.models import save_model
-    from toolkit.models.shadow import fit_model
+    from toolkit.references.plan import fit_model
     from toolkit.models.training import TrainConfig
 
     torch.set_num_threads(threads)

@@ -32,7 +32,7 @@ from toolkit.mico.references import (
     reference_tasks,
 )
 from toolkit.mico.references_stage import scenario_recipe
-from toolkit.outputs.training import run_train_tasks
+from toolkit.references.runner import run_train_tasks
 from toolkit.tracks import References, runs_dir
 
 __all__ = ["matched_pointer", "stage_matched", "train_matched", "load_matched", "matched_scores", "MatchedSelection"]

@@ -34,7 +34,7 @@ import numpy as np
 from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text, sha256_bytes
 from toolkit.models.training import TrainConfig
-from toolkit.outputs.training import TrainTask, run_train_tasks
+from toolkit.references.runner import TrainTask, run_train_tasks
 from toolkit.tracks import References, runs_dir
 
 __all__ = [

@@ -26,7 +26,7 @@ def check(sd, paths: dict) -> dict:
     Both sets' pooled train/test accuracy and member/non-member loss quartiles (each model's IN
     points as its training set), the per-point correlation of their OUT means, and a one-line verdict.
     """
-    from toolkit.models.recipe_check import distance, matches, out_correlation, reference_stats, verdict
+    from toolkit.references.check import distance, matches, out_correlation, reference_stats, verdict
     from toolkit.outputs import load_outputs
 
     union = sd.union_points()
@@ -58,7 +58,7 @@ def match(ctx, sd, refs: References, *, probes: int = 2) -> tuple[References, li
 
     The probes are the first models of their recipe's folder, so the chosen recipe's run reuses them.
     """
-    from toolkit.models.recipe_check import match_grid
+    from toolkit.references.check import match_grid
 
     cfg = TrainConfig(**refs.training(sd.scenario.epsilon))
     dp = sd.scenario.dp

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.models.recipe_check import distance, match_grid, model_stats, reference_stats, verdict
+from toolkit.references.check import distance, match_grid, model_stats, reference_stats, verdict
 
 __all__ = [
     "DEFAULT_BUDGET_MIN",
@@ -48,7 +48,7 @@ def default_train_config(sh, seed: int = 0, epochs: int | None = None):
 
 def shadow_folder(task_folder: Path, cfg, architecture: str, pool: str, seed: int, root: Path | None = None) -> Path:
     """``<root or <task>_shadows>/<recipe hash>``: one folder per recipe, beside the task by default."""
-    from toolkit.models.shadow import recipe_key
+    from toolkit.references.plan import recipe_key
 
     folder = Path(task_folder).resolve()
     base = Path(root) if root else folder.parent / f"{folder.name}_shadows"
@@ -74,7 +74,7 @@ def train_task_shadows(
     points only have OUT shadows. With ``budget_s`` at most ``n_shadows`` are trained, as many as the budget holds.
     """
     from toolkit.data import load_population
-    from toolkit.models.shadow import train_shadows
+    from toolkit.references.plan import train_shadows
 
     if pool not in ("pub", "all"):
         raise ConfigError(f"unknown shadow pool {pool!r}; valid: pub, all")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.io import atomic_write_bytes, sweep_stale_temporaries
-from toolkit.models.shadow import fit_model, shadow_paths
+from toolkit.references.plan import fit_model, shadow_paths
 from toolkit.models.training import TrainConfig
 
 __all__ = ["TrainTask", "train_task", "train_block", "run_train_tasks", "shadow_train_tasks"]

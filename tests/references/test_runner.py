@@ -10,7 +10,7 @@ import pytest
 from fixtures_tml import one_thread
 
 from toolkit.errors import ConfigError
-from toolkit.models.shadow import _pairs_within, balanced_keep, load_keep, paired_keep, shadow_paths, train_shadows
+from toolkit.references.plan import _pairs_within, balanced_keep, load_keep, paired_keep, shadow_paths, train_shadows
 from toolkit.models.training import TrainConfig
 
 
