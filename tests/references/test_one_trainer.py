@@ -101,3 +101,34 @@ def test_the_call_finder_finds_a_bypass(tmp_path):
     probe.parent.mkdir(parents=True)
     probe.write_text("from toolkit.models.training import fit_model\nm = fit_model('demo_mlp', 10, x, y, rows, cfg)\n")
     assert _calls(probe, {"fit_model"}, tmp_path / "toolkit") == ["toolkit/mico/probe.py:2 fit_model"]
+
+
+@pytest.mark.parametrize("epsilon", [float("inf"), 4.0])
+def test_train_config_gives_each_table_the_settings_it_was_given_by_hand(epsilon):
+    """[build] as the builder set it field by field; [references] and [shadow] as their ``training()`` say."""
+    import math
+
+    from toolkit.models.training import TrainConfig
+    from toolkit.recipes import Build, References, ShadowTraining
+    from toolkit.references.training import train_config
+
+    b = Build(optimizer="adam", weight_decay=1e-3, clip=2.0, delta=1e-6)
+    dp = math.isfinite(epsilon)
+    by_hand = TrainConfig(
+        epochs=b.dp_epochs if dp else b.epochs,
+        batch_size=b.dp_batch_size if dp else b.batch_size,
+        lr=b.dp_lr if dp else b.lr,
+        optimizer=b.optimizer,
+        weight_decay=b.weight_decay,
+        epsilon=epsilon,
+        delta=b.delta,
+        clip=b.clip,
+        seed=123,
+    )
+    assert train_config(b, seed=123, epsilon=epsilon) == by_hand
+    refs = References(dp_lr=0.5, precision="bf16")
+    assert train_config(refs, seed=2, epsilon=epsilon, device="meta") == TrainConfig(
+        **refs.training(epsilon, 2), device="meta"
+    )
+    sh = ShadowTraining(augment="flip")
+    assert train_config(sh, seed=3, epochs=2) == TrainConfig(**sh.training(3, 2))
