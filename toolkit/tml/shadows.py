@@ -32,7 +32,7 @@ __all__ = [
     "match_recipe",
 ]
 
-SMOOTHING = 0.06  # the label smoothing --match tries where the recipe has none
+SMOOTHING = 0.06  # the label smoothing --match tries where the [shadow] settings have none
 
 DEFAULT_BUDGET_MIN = 22.0  # shadow training; with outputs and validation a 4,000 + 4,000 task stays under 30 min
 MAX_SHADOWS = 64  # LiRA's gains flatten well before this
@@ -110,17 +110,17 @@ def shadow_check(outs) -> dict:
 
 
 def shadow_grid(cfg) -> list:
-    """``match_grid``'s epochs × lr, then label smoothing toggled at the recipe's epochs and lr (6 recipes)."""
+    """``match_grid``'s epochs × lr, then label smoothing toggled at ``cfg``'s epochs and lr (6 settings)."""
     from dataclasses import replace
 
     return match_grid(cfg) + [replace(cfg, label_smoothing=0.0 if cfg.label_smoothing else SMOOTHING)]
 
 
 def match_recipe(task, cfg, collect, *, root=None, pool="all", seed=0, architecture="resnet18_44", progress=True):
-    """Train one pair of shadows per grid recipe; return (the recipe closest to the target, a row per recipe).
+    """Train one pair of shadows per grid point; return (the settings closest to the target, a row per point).
 
     ``collect(paths, keep)`` returns the task's outputs with those shadows (``collect_outputs``).
-    Each probe pair is the first pair of its recipe's folder, so the chosen recipe's run reuses it.
+    Each probe pair is the first pair of its settings' folder, so the chosen settings' run reuses it.
     """
     rows, best = [], None
     for probe in shadow_grid(cfg):
