@@ -70,26 +70,27 @@ CORE = [
 PACKAGER = ["mico/package", "mico/predictions", "mico/check"]
 KIND_COMMANDS = ["mico/kind", "tml/kind"]  # imported only through toolkit/kinds.py (and by the CLI)
 _T = lambda *rooms: tuple(f"toolkit.{r}" for r in rooms)  # noqa: E731
-ABOVE_MODELS = _T("outputs", "mico", "tml", "tuning", "studies", "report", "commands", "cli")
+ABOVE_MODELS = _T("outputs", "references", "mico", "tml", "tuning", "studies", "report", "commands", "cli")
 CLI = (*_T("commands", "cli"), "click")
 
 # One entry per room of the README's table "Where things are": (id, its modules, what they must not import).
 RULES = [
     ("core", CORE, (*_T("attacks", "data", "models"), *ABOVE_MODELS, "click")),
     ("attacks", ["attacks"], (*_T("data", "models"), *ABOVE_MODELS, "torch", "click")),
-    ("outputs", ["outputs"], (*_T("attacks", "mico", "tml", "tuning", "studies", "report"), *CLI)),
+    ("outputs", ["outputs"], (*_T("attacks", "references", "mico", "tml", "tuning", "studies", "report"), *CLI)),
+    ("references", ["references"], (*_T("attacks", "mico", "tml", "tuning", "studies", "report"), *CLI)),
     ("data", ["data"], (*_T("attacks"), *ABOVE_MODELS, "click")),
     ("models", ["models"], (*_T("attacks", "data"), *ABOVE_MODELS, "click")),
     ("mico", ["mico"], (*_T("tml", "tuning", "studies", "report"), *CLI)),
     (
         "packager",
         ["mico/package", "mico/predictions", "mico/check"],
-        _T("attacks", "outputs", "models", "mico.scoring"),
+        _T("attacks", "outputs", "references", "models", "mico.scoring"),
     ),
     ("tml", ["tml"], (*_T("mico", "tuning", "studies", "report"), *CLI)),
     ("tuning", ["tuning"], (*_T("tml", "studies", "report", "mico.kind"), *CLI)),
     ("studies", ["studies"], (*_T("tuning", "report", "mico.kind", "tml.kind"), *CLI)),
-    ("report", ["report"], (*_T("outputs", "tuning", "studies", "mico.kind", "tml.kind"), *CLI)),
+    ("report", ["report"], (*_T("outputs", "references", "tuning", "studies", "mico.kind", "tml.kind"), *CLI)),
     ("kind commands", KIND_COMMANDS, CLI),
     ("cli", ["cli", "commands"], ()),
 ]

@@ -136,12 +136,12 @@ def test_tune_killed_at_random_points_resumes_to_the_undisturbed_study_and_recip
 # ---- shadow training, and two trainers sharing one folder ---------------------------------------------
 
 SHADOWS = (
-    _announcing("toolkit.models.shadow", "save_model", "saving")
+    _announcing("toolkit.references.runner", "atomic_write_bytes", "saving")
     + """
 import sys
 import torch
 torch.set_num_threads(1)
-import toolkit.models.shadow as shadow
+import toolkit.references.runner as shadow
 from toolkit.data import load_population
 from toolkit.models.training import TrainConfig
 pop = load_population("demo")
@@ -258,7 +258,7 @@ def test_two_tuners_sharing_one_runs_folder_keep_both_recipes(tmp_path):
 # ---- challenge build ----------------------------------------------------------------------------------
 
 BUILD = (
-    _announcing("toolkit.models", "save_model", "saving")
+    _announcing("toolkit.references.runner", "atomic_write_bytes", "saving")
     + """
 import sys
 from dataclasses import replace
@@ -301,14 +301,14 @@ def test_challenge_build_killed_at_random_points_resumes_to_the_same_challenge(t
 # ---- training many models at once (mia references) ----------------------------------------------------
 
 TRAIN = (
-    _announcing("toolkit.outputs.training", "atomic_write_bytes", "writing")
+    _announcing("toolkit.references.runner", "atomic_write_bytes", "writing")
     + """
 import sys
 import numpy as np
 import torch
 torch.set_num_threads(1)
 from pathlib import Path
-import toolkit.outputs.training as tr
+import toolkit.references.runner as tr
 from toolkit.models.training import TrainConfig
 rng = np.random.default_rng(0)
 out = Path(sys.argv[1])

@@ -75,14 +75,16 @@ def test_built_model_does_not_depend_on_the_process_rng(tmp_path):
 
     import torch
 
-    from toolkit.mico.builder import _jobs, _train_one
+    from toolkit.mico.builder import _jobs, _write_seeds
+    from toolkit.references.runner import run_train_tasks
     from toolkit.tracks import load_track
 
     track = load_track("demo")
     build = replace(track.build, epochs=1, train_models=1, dev_models=0, final_models=0)
     out = []
     for noise in (1, 2):
-        job = _jobs(track, build, tmp_path / str(noise))[0]
+        task = _write_seeds(_jobs(track, build, tmp_path / str(noise))[0], build)
         torch.manual_seed(noise)  # another job's training left the global RNG elsewhere
-        out.append((_train_one(job, build) / "model.pt").read_bytes())
+        run_train_tasks([task], group=1, threads=1, progress=False, records=())
+        out.append(task.out_path.read_bytes())
     assert out[0] == out[1]

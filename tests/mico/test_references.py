@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from toolkit.cli import cli
 from toolkit.errors import ConfigError, DataError
-from toolkit.mico.references import MatchedPlan, PooledPlan
 from toolkit.models.training import TrainConfig
+from toolkit.references.plan import MatchedPlan, PooledPlan
 from toolkit.tracks import parse_track
 
 # ---- the plan: which rows each reference trains on ---------------------------------------------

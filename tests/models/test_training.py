@@ -9,9 +9,9 @@ import torch
 
 from toolkit.errors import ConfigError
 from toolkit.models import training
-from toolkit.models.shadow import _recipe, recipe_key
 from toolkit.models.training import TrainConfig, _clipped_sums_linear, train_model
 from toolkit.recipes import References
+from toolkit.references.training import training_key, training_record
 
 _MAKE_OPTIMIZER = training._optimizer
 
@@ -127,19 +127,35 @@ def test_a_recipe_the_trainer_cannot_run_is_one_line(bad, words):
 
 
 def test_new_fields_at_their_defaults_and_precision_leave_the_folder_hashes_alone():
-    from toolkit.mico.references import _recipe_dict
+    from toolkit.mico.references import _training_record
 
     first = {"epochs", "batch_size", "lr", "optimizer", "weight_decay", "epsilon", "delta", "clip"}
-    assert set(_recipe(TrainConfig(), "resnet18_44", 44, 0, None, 10)["train"]) == first  # the first shadow folders'
+    shadow_train = training_record(TrainConfig(), "resnet18_44", 44, 0, None, 10)["train"]
+    assert set(shadow_train) == first  # the first shadow folders'
     before = first | {"momentum", "lr_step", "lr_gamma", "order", "accountant"}  # reference folders before nesterov…
-    assert set(_recipe_dict(References(), TrainConfig(), "mico_mlp")["train"]) == before
-    assert _recipe_dict(References(), TrainConfig(precision="bf16"), "mico_cnn") == _recipe_dict(
+    assert set(_training_record(References(), TrainConfig(), "mico_mlp")["train"]) == before
+    assert _training_record(References(), TrainConfig(precision="bf16"), "mico_cnn") == _training_record(
         References(), TrainConfig(), "mico_cnn"
     )
-    key = recipe_key(TrainConfig())
-    assert recipe_key(TrainConfig(precision="auto")) == recipe_key(TrainConfig(precision="bf16")) == key
+    key = training_key(TrainConfig())
+    assert training_key(TrainConfig(precision="auto")) == training_key(TrainConfig(precision="bf16")) == key
     for changed in ({"nesterov": True}, {"schedule": "cosine"}, {"label_smoothing": 0.1}, {"augment": "flip"}):
-        assert recipe_key(TrainConfig(**changed)) != key
+        assert training_key(TrainConfig(**changed)) != key
+
+
+def test_folder_names_are_those_folders_on_disk_already_have():
+    """The hashes that name shadow and reference folders, pinned: a change would orphan every trained folder."""
+    import json
+
+    from toolkit.io import sha256_bytes
+    from toolkit.mico.references import _training_record
+    from toolkit.references.training import train_config
+
+    assert training_key(TrainConfig()) == "b254b5e330"
+    cfg = TrainConfig(epochs=3, augment="flip", nesterov=True, precision="auto")
+    assert training_key(cfg, "resnet18_cifar", "pub", 4) == "bd2bced37f"
+    record = _training_record(References(), train_config(References(), epsilon=8.0), "mico_mlp")
+    assert sha256_bytes(json.dumps(record, sort_keys=True).encode())[:16] == "f13353aa63d47bec"
 
 
 def test_references_pass_their_precision_and_dp_trains_in_fp32():

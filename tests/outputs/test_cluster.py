@@ -72,10 +72,10 @@ def test_shadow_training_on_the_cluster_matches_local_training(cluster, tmp_path
     import torch
 
     from toolkit.models import load_state_dict
-    from toolkit.models.shadow import balanced_keep
     from toolkit.models.training import TrainConfig
     from toolkit.outputs.cluster import run_training_on_cluster
-    from toolkit.outputs.training import shadow_train_tasks, train_task
+    from toolkit.references.plan import balanced_keep
+    from toolkit.references.runner import shadow_train_tasks, train_task
 
     keep = balanced_keep(2, 1797, seed=0, pool=np.arange(400))
     cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fixtures_tml import one_thread, write_task
 
-from toolkit.models.recipe_check import ModelStats, distance, matches, model_stats, reference_stats, verdict
+from toolkit.references.check import ModelStats, distance, matches, model_stats, reference_stats, verdict
 from toolkit.tml.candidates import candidates, oof_candidate
 from toolkit.tml.pipeline import TMLOutputs, make_submission, stratified_folds, validate
 from toolkit.tml.settings import TMLSettings
@@ -154,7 +154,7 @@ def test_auto_submits_the_candidate_ranked_first(task_dir, tmp_path):
     assert set(oof) == set(saved["validation"])
     # the CSV holds the chosen candidate's private scores, trained on the whole public set
     from toolkit.data.tml import load_task
-    from toolkit.models.shadow import load_keep, shadow_paths
+    from toolkit.references.plan import load_keep, shadow_paths
 
     task = load_task(task_dir)
     outs = collect_outputs(

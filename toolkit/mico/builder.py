@@ -6,14 +6,13 @@ dev/final answers go to ``<data>/answers/<task>/<scenario>/<phase>/model_<id>/so
 read only by ``check``. Splits come from the seeds through ``randperm_mt``, so the built
 challenge is read back by the same code that reads the organisers' archives.
 
-Resumable: a model whose ``model.pt`` exists is skipped (weights are written last, atomically).
+Resumable: a model whose ``model.pt`` exists is skipped (weights are written last, atomically, by the
+reference runner ``toolkit.references.runner``, one model per process, in the track's ``[build]`` settings).
 """
 
 from __future__ import annotations
 
-import math
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +21,8 @@ import numpy as np
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_text, sweep_stale_temporaries
 from toolkit.mico.challenge import PHASES, make_splits, write_solution
+from toolkit.references.runner import TrainTask, run_train_tasks
+from toolkit.references.training import train_config
 from toolkit.tracks import Build, Scenario, Track
 
 __all__ = ["answers_dir", "build_challenge", "ModelJob"]
@@ -70,15 +71,8 @@ def _jobs(track: Track, build: Build, data_dir: Path) -> list[ModelJob]:
     return jobs
 
 
-def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
-    import torch
-
-    from toolkit.data import load_population
-    from toolkit.models import save_model
-    from toolkit.models.shadow import fit_model
-    from toolkit.models.training import TrainConfig
-
-    torch.set_num_threads(threads)
+def _write_seeds(job: ModelJob, build: Build) -> TrainTask:
+    """Write the seed files the job's phase reveals and its solution; the model to train, as a task."""
     track, sc = job.track, job.scenario
     splits = make_splits(track.population_size_of(sc), track.len_training_of(sc), track.m, *job.seeds)
     job.folder.mkdir(parents=True, exist_ok=True)
@@ -90,23 +84,9 @@ def _train_one(job: ModelJob, build: Build, threads: int = 1) -> Path:
             atomic_write_text(job.folder / name, f"{value}\n")
     target = job.folder if job.phase == "train" else job.answers
     write_solution(target / "solution.csv", splits.solution)
-    pop = load_population(track.dataset_of(sc))
-    idx = splits.training_set()
-    dp = math.isfinite(sc.epsilon)
-    cfg = TrainConfig(
-        epochs=build.dp_epochs if dp else build.epochs,
-        batch_size=build.dp_batch_size if dp else build.batch_size,
-        lr=build.dp_lr if dp else build.lr,
-        optimizer=build.optimizer,
-        weight_decay=build.weight_decay,
-        epsilon=sc.epsilon,
-        delta=build.delta,
-        clip=build.clip,
-        seed=job.seeds[1] % (2**31),
-    )
-    model = fit_model(track.architecture_of(sc), track.n_classes_of(sc), pop.inputs, pop.labels, idx, cfg)
-    save_model(model, job.folder / "model.pt")  # last: its presence marks the model as done
-    return job.folder
+    cfg = train_config(build, seed=job.seeds[1] % (2**31), epsilon=sc.epsilon)
+    arch, n_classes = track.architecture_of(sc), track.n_classes_of(sc)
+    return TrainTask(job.folder / "model.pt", arch, n_classes, track.dataset_of(sc), splits.training_set(), cfg)
 
 
 def build_challenge(
@@ -121,8 +101,6 @@ def build_challenge(
     progress: bool = True,
 ) -> Path:
     """Build (or finish building) the track's local challenge under ``data_dir``; return the task folder."""
-    from tqdm import tqdm
-
     if track.build is None:
         raise ConfigError(f"track {track.name!r} has no [build] table: its challenge comes from the organisers")
     overrides = {
@@ -134,18 +112,7 @@ def build_challenge(
     if build.train_models < 2 or build.dev_models < 1 or build.final_models < 1:
         raise ConfigError("a challenge needs at least 2 train models and 1 dev and 1 final model per scenario")
     todo = [j for j in _jobs(track, build, data_dir) if not (j.folder / "model.pt").exists()]
-    bar = tqdm(total=len(todo), desc="training", unit="model", disable=not progress, leave=False)
-    if jobs <= 1:
-        for job in todo:
-            _train_one(job, build)
-            bar.update()
-    else:
-        import multiprocessing as mp
-
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            for fut in as_completed([pool.submit(_train_one, j, build, threads) for j in todo]):
-                fut.result()
-                bar.update()
-    bar.close()
+    tasks = [_write_seeds(job, build) for job in todo]  # the weights last: their presence marks a model as done
+    threads = 1 if jobs <= 1 else max(1, (os.cpu_count() or 1) // jobs)
+    run_train_tasks(tasks, jobs=jobs, group=1, threads=threads, progress=progress, desc="training", records=())
     return Path(data_dir) / track.task

@@ -1,7 +1,7 @@
 """References matched to each target, for tracks whose targets reveal ``seed_training`` (ddp).
 
 A ddp target's training set is known but for which half of its 200 challenge points it holds.
-``mia references --matched`` trains K references per target (``references.MatchedPlan``): its
+``mia references --matched`` trains K references per target (``toolkit.references.plan.MatchedPlan``): its
 known training rows plus a random half of its challenge points, in the track's recipe, so every
 challenge point has K/2 references that hold it and K/2 that do not, each otherwise trained on
 exactly the target's data. The same is done for a few train-phase models (their membership is
@@ -25,14 +25,10 @@ from toolkit.errors import ConfigError, DataError, ToolkitError
 from toolkit.io import atomic_write_text
 from toolkit.mico.calibration import TRANSFORMS, per_target
 from toolkit.mico.challenge import TARGET_PHASES
-from toolkit.mico.references import (
-    LocalReferences,
-    MatchedPlan,
-    record_seconds,
-    reference_tasks,
-)
-from toolkit.mico.references_stage import scenario_recipe
-from toolkit.outputs.training import run_train_tasks
+from toolkit.mico.references import LocalReferences, reference_tasks
+from toolkit.mico.references_stage import scenario_references
+from toolkit.references.plan import MatchedPlan
+from toolkit.references.runner import run_train_tasks
 from toolkit.tracks import References, runs_dir
 
 __all__ = ["matched_pointer", "stage_matched", "train_matched", "load_matched", "matched_scores", "MatchedSelection"]
@@ -76,7 +72,7 @@ def train_matched(
         local, t = reference_tasks(sd, k, refs, plan=_plan(sd, key, refs.seed))
         locals_[key] = local
         tasks += t
-    record_seconds(run_train_tasks(tasks, jobs=ctx.jobs, scheduler=ctx.scheduler, progress=ctx.progress))
+    run_train_tasks(tasks, jobs=ctx.jobs, scheduler=ctx.scheduler, progress=ctx.progress)
     body = {f"{ph}/{i}": {"folder": str(loc.folder.resolve()), "n_models": k} for (ph, i), loc in locals_.items()}
     path = matched_pointer(sd.track, sd.scenario)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,7 +213,7 @@ def stage_matched(ctx, *, n_models: int | None = None, scenarios=None, overrides
 
     lines = []
     for name in list(scenarios or ctx.track.scenario_names):
-        refs = scenario_recipe(ctx, name, overrides)
+        refs = scenario_references(ctx, name, overrides)
         k = n_models or MATCHED_DEFAULT
         start = time.perf_counter()
         done = train_matched(ctx, ctx.open(ctx.track.scenario(name)), k, refs)

@@ -1,4 +1,4 @@
-"""``mia references``, stage by stage: the scenario's recipe, an optional grid search (``--match``),
+"""``mia references``, stage by stage: the scenario's training settings, an optional grid search (``--match``),
 training, the check against the provided train-phase models, and the pointer ``submit`` reads."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from toolkit.mico.references import (
     seconds_per_model,
     train_references,
 )
-from toolkit.models.training import TrainConfig
+from toolkit.references.training import train_config
 from toolkit.tracks import References
 
-__all__ = ["check", "check_inputs", "match", "scenario_recipe", "stage_references"]
+__all__ = ["check", "check_inputs", "match", "scenario_references", "stage_references"]
 
 
 def check(sd, paths: dict) -> dict:
@@ -26,8 +26,8 @@ def check(sd, paths: dict) -> dict:
     Both sets' pooled train/test accuracy and member/non-member loss quartiles (each model's IN
     points as its training set), the per-point correlation of their OUT means, and a one-line verdict.
     """
-    from toolkit.models.recipe_check import distance, matches, out_correlation, reference_stats, verdict
     from toolkit.outputs import load_outputs
+    from toolkit.references.check import distance, matches, out_correlation, reference_stats, verdict
 
     union = sd.union_points()
     labels = sd.labels()[union]
@@ -54,13 +54,13 @@ def _attach(ctx, sd, local: LocalReferences) -> dict:
 
 
 def match(ctx, sd, refs: References, *, probes: int = 2) -> tuple[References, list[dict]]:
-    """Train ``probes`` references per grid recipe (epochs ×½, ×1, ×2; lr ×½, ×2); keep the closest one.
+    """Train ``probes`` references per grid point (epochs ×½, ×1, ×2; lr ×½, ×2); keep the closest settings.
 
-    The probes are the first models of their recipe's folder, so the chosen recipe's run reuses them.
+    The probes are the first models of their settings' folder, so the chosen settings' run reuses them.
     """
-    from toolkit.models.recipe_check import match_grid
+    from toolkit.references.check import match_grid
 
-    cfg = TrainConfig(**refs.training(sd.scenario.epsilon))
+    cfg = train_config(refs, epsilon=sd.scenario.epsilon)
     dp = sd.scenario.dp
     rows, best = [], None
     for probe in match_grid(cfg):
@@ -78,9 +78,9 @@ def match(ctx, sd, refs: References, *, probes: int = 2) -> tuple[References, li
     return best[0], rows
 
 
-def scenario_recipe(ctx, name: str, overrides: dict | None = None) -> References:
-    """The reference recipe of scenario ``name``: its table with the command line's ``overrides``, checked
-    (a recipe the trainer cannot run, or no [references] table, fails here, before any training)."""
+def scenario_references(ctx, name: str, overrides: dict | None = None) -> References:
+    """The ``[references]`` table of scenario ``name`` with the command line's ``overrides``, checked
+    (settings the trainer cannot run, or no [references] table, fail here, before any training)."""
     sc = ctx.track.scenario(name)
     refs = ctx.track.references_of(sc)
     if refs is None:
@@ -89,7 +89,7 @@ def scenario_recipe(ctx, name: str, overrides: dict | None = None) -> References
             "add one to its track.toml (see the purchase100 track)",
         )
     refs = replace(refs, **{k: v for k, v in (overrides or {}).items() if v is not None})
-    TrainConfig(**refs.training(sc.epsilon))
+    train_config(refs, epsilon=sc.epsilon)
     reference_architecture(ctx.track, sc, refs)
     return refs
 
@@ -117,7 +117,7 @@ def stage_references(
 
     lines, opened = [], []
     for name in list(scenarios or ctx.track.scenario_names):  # every input checked before any reference trains
-        refs = scenario_recipe(ctx, name, overrides)
+        refs = scenario_references(ctx, name, overrides)
         sc = ctx.track.scenario(name)
         reference_architecture(ctx.track, sc, refs)  # a model the trainer cannot make stops before any reading
         sd = ctx.open(sc)
@@ -130,7 +130,7 @@ def stage_references(
                 lines.append(
                     f"  match {name}: epochs {row['epochs']}, lr {row['lr']:g}: distance {row['distance']:.3f}"
                 )
-            chosen = TrainConfig(**refs.training(sc.epsilon))
+            chosen = train_config(refs, epsilon=sc.epsilon)
             lines.append(f"  match {name}: chose epochs {chosen.epochs}, lr {chosen.lr:g}")
         n = n_models or refs.count
         start = time.perf_counter()

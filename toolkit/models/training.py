@@ -1,4 +1,5 @@
-"""Training models: the local challenge builder, shadow models and studies all call ``train_model``.
+"""Training models: ``fit_model`` (a built model on population rows; every reference the runner trains) and the
+studies call ``train_model``.
 
 Non-private training is minibatch SGD/Adam, reshuffled every epoch or (``order="fixed"``) in the
 given order every epoch, as MICO's organisers trained (members first). Private training is DP-SGD
@@ -23,7 +24,16 @@ from toolkit.models.step import make_optimizer as _optimizer
 from toolkit.models.step import train_step as _step
 from toolkit.recipes import ACCOUNTANTS, OPTIMIZERS, ORDERS, check_training
 
-__all__ = ["TrainConfig", "train_model", "noise_multiplier", "lr_schedule", "OPTIMIZERS", "ORDERS", "ACCOUNTANTS"]
+__all__ = [
+    "TrainConfig",
+    "train_model",
+    "fit_model",
+    "noise_multiplier",
+    "lr_schedule",
+    "OPTIMIZERS",
+    "ORDERS",
+    "ACCOUNTANTS",
+]
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,20 @@ def train_model(model, x, y, cfg: TrainConfig):
             if schedule:
                 schedule.step()
     return model.eval()
+
+
+def fit_model(architecture: str, n_classes: int, inputs, labels, points, cfg: TrainConfig):
+    """A model of ``architecture`` initialised with ``cfg.seed`` and trained on rows ``points`` (in that order)."""
+    import numpy as np
+    import torch
+
+    from toolkit.models import build_model
+
+    idx = np.asarray(points, dtype=np.int64)
+    model = build_model(architecture, n_classes, seed=cfg.seed)
+    x = torch.from_numpy(np.ascontiguousarray(inputs[idx]))
+    y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
+    return train_model(model, x, y, cfg)
 
 
 def _linear_layers(model):

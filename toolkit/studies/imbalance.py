@@ -19,7 +19,9 @@ from toolkit.attacks import attack_names, run_attack
 from toolkit.errors import ConfigError
 from toolkit.metrics import bootstrap_ci, scorer_metrics
 from toolkit.models import build_model
-from toolkit.models.training import TrainConfig, train_model
+from toolkit.models.training import train_model
+from toolkit.recipes import References
+from toolkit.references.training import train_config
 from toolkit.studies.leakage import leakage_summary
 
 __all__ = [
@@ -88,7 +90,7 @@ def _train(cfg: ImbalanceConfig, x, y, rows, seed: int, n_classes: int):
     import torch
 
     model = build_model(cfg.arch, n_classes, seed=seed)
-    tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed)
+    tc = train_config(References(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr), seed=seed)
     model = train_model(model, torch.from_numpy(x[rows]), torch.from_numpy(y[rows]), tc)
     with torch.inference_mode():
         return model(torch.from_numpy(x)).numpy()[:, None, :].astype(np.float32)

@@ -22,7 +22,9 @@ import numpy as np
 from toolkit.attacks import attack_names, run_attack
 from toolkit.errors import ConfigError
 from toolkit.models import register_architecture
-from toolkit.models.training import TrainConfig, train_model
+from toolkit.models.training import train_model
+from toolkit.recipes import References
+from toolkit.references.training import train_config
 from toolkit.studies.leakage import leakage_summary
 
 __all__ = [
@@ -127,7 +129,8 @@ def _train(cfg: ScalingConfig, width: int, x, y, seed: int, n_classes: int):
 
     torch.manual_seed(seed)  # the initialisation, before train_model seeds the batch order
     model = study_mlp(n_classes=n_classes, in_features=x.shape[1], width=width)
-    tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam", seed=seed)
+    table = References(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam")
+    tc = train_config(table, seed=seed)
     return train_model(model, torch.from_numpy(x), torch.from_numpy(y), tc)
 
 

@@ -1,13 +1,13 @@
 """The ResNet18 task's shadow models: trained by default within a time budget, checked against the target.
 
 The organisers give one target and no reference models, so the toolkit trains its own ResNet18s
-on paired halves of pub + priv (``models.shadow``), in the track's ``[shadow]`` recipe. Each
-recipe has its own folder under ``<task>_shadows/`` (named by the recipe's hash), so two
-recipes never mix and a later run reuses what an earlier one trained.
+on paired halves of pub + priv, through the one reference runner (``references.runner.train_shadows``),
+in the track's ``[shadow]`` settings. Each setting has its own folder under ``<task>_shadows/``
+(named by its ``training_key``), so two settings never mix and a later run reuses what an earlier one trained.
 
 ``shadow_check`` compares the shadows with the target on the public set, where the target's
-membership is known (``models.recipe_check``); ``match_recipe`` tries a small grid (``shadow_grid``:
-epochs, learning rates and label smoothing), one pair of shadows each, and keeps the recipe whose
+membership is known (``references.check``); ``match_recipe`` tries a small grid (``shadow_grid``:
+epochs, learning rates and label smoothing), one pair of shadows each, and keeps the settings whose
 shadows come closest (the 2026 teams found label smoothing 0.06 closest to that year's target).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.models.recipe_check import distance, match_grid, model_stats, reference_stats, verdict
+from toolkit.references.check import distance, match_grid, model_stats, reference_stats, verdict
 
 __all__ = [
     "DEFAULT_BUDGET_MIN",
@@ -32,7 +32,7 @@ __all__ = [
     "match_recipe",
 ]
 
-SMOOTHING = 0.06  # the label smoothing --match tries where the recipe has none
+SMOOTHING = 0.06  # the label smoothing --match tries where the [shadow] settings have none
 
 DEFAULT_BUDGET_MIN = 22.0  # shadow training; with outputs and validation a 4,000 + 4,000 task stays under 30 min
 MAX_SHADOWS = 64  # LiRA's gains flatten well before this
@@ -41,18 +41,18 @@ MAX_SHADOWS = 64  # LiRA's gains flatten well before this
 def default_train_config(sh, seed: int = 0, epochs: int | None = None):
     """The ``[shadow]`` table as a ``TrainConfig`` on the best device here."""
     from toolkit.models import default_device
-    from toolkit.models.training import TrainConfig
+    from toolkit.references.training import train_config
 
-    return TrainConfig(**sh.training(seed, epochs), device=default_device())
+    return train_config(sh, seed=seed, epochs=epochs, device=default_device())
 
 
 def shadow_folder(task_folder: Path, cfg, architecture: str, pool: str, seed: int, root: Path | None = None) -> Path:
-    """``<root or <task>_shadows>/<recipe hash>``: one folder per recipe, beside the task by default."""
-    from toolkit.models.shadow import recipe_key
+    """``<root or <task>_shadows>/<training key>``: one folder per training settings, beside the task by default."""
+    from toolkit.references.training import training_key
 
     folder = Path(task_folder).resolve()
     base = Path(root) if root else folder.parent / f"{folder.name}_shadows"
-    return base / recipe_key(cfg, architecture, pool, seed)
+    return base / training_key(cfg, architecture, pool, seed)
 
 
 def train_task_shadows(
@@ -74,7 +74,7 @@ def train_task_shadows(
     points only have OUT shadows. With ``budget_s`` at most ``n_shadows`` are trained, as many as the budget holds.
     """
     from toolkit.data import load_population
-    from toolkit.models.shadow import train_shadows
+    from toolkit.references.runner import train_shadows
 
     if pool not in ("pub", "all"):
         raise ConfigError(f"unknown shadow pool {pool!r}; valid: pub, all")
@@ -110,17 +110,17 @@ def shadow_check(outs) -> dict:
 
 
 def shadow_grid(cfg) -> list:
-    """``match_grid``'s epochs × lr, then label smoothing toggled at the recipe's epochs and lr (6 recipes)."""
+    """``match_grid``'s epochs × lr, then label smoothing toggled at ``cfg``'s epochs and lr (6 settings)."""
     from dataclasses import replace
 
     return match_grid(cfg) + [replace(cfg, label_smoothing=0.0 if cfg.label_smoothing else SMOOTHING)]
 
 
 def match_recipe(task, cfg, collect, *, root=None, pool="all", seed=0, architecture="resnet18_44", progress=True):
-    """Train one pair of shadows per grid recipe; return (the recipe closest to the target, a row per recipe).
+    """Train one pair of shadows per grid point; return (the settings closest to the target, a row per point).
 
     ``collect(paths, keep)`` returns the task's outputs with those shadows (``collect_outputs``).
-    Each probe pair is the first pair of its recipe's folder, so the chosen recipe's run reuses it.
+    Each probe pair is the first pair of its settings' folder, so the chosen settings' run reuses it.
     """
     rows, best = [], None
     for probe in shadow_grid(cfg):

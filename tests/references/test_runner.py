@@ -1,4 +1,4 @@
-"""Shadow models: LiRA-balanced keep masks and resumable training of the real resnet18_44."""
+"""Shadow models through the one runner: LiRA-balanced keep masks and resumable training of the real resnet18_44."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from fixtures_tml import one_thread
 
 from toolkit.errors import ConfigError
-from toolkit.models.shadow import _pairs_within, balanced_keep, load_keep, paired_keep, shadow_paths, train_shadows
 from toolkit.models.training import TrainConfig
+from toolkit.references.plan import balanced_keep, load_keep, paired_keep, shadow_paths
+from toolkit.references.runner import _pairs_within, train_shadows
 
 
 @pytest.fixture(autouse=True, scope="module")

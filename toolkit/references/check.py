@@ -1,11 +1,13 @@
 """Do our reference models look like the target? Their accuracy and loss beside the target's.
 
-Reference attacks assume the references were trained like the target: same recipe, same
+The one check that references were trained like the target, for both kinds (MICO references
+against the provided train-phase models, the ResNet18 task's shadows against its target).
+Reference attacks assume the references were trained like the target: same settings, same
 overfitting. Where the target's membership is known on some points (the ResNet18 task's public
 set), its train accuracy, test accuracy and member/non-member loss quartiles are measured there,
 and the references' the same way on the same points (each reference's IN points as its training
 set, its OUT points as its test set). ``verdict`` says in one line whether they match, and
-``distance`` scores a recipe for ``--match``'s grid search.
+``distance`` scores training settings for ``--match``'s grid search.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def verdict(refs: ModelStats, target: ModelStats, what: str = "shadow models", a
 
 
 def match_grid(cfg) -> list:
-    """Epochs ×½, ×1, ×2 at the recipe's lr, then lr ×½ and ×2 at the recipe's epochs (5 recipes)."""
+    """Epochs ×½, ×1, ×2 at ``cfg``'s lr, then lr ×½ and ×2 at its epochs (5 settings)."""
     from dataclasses import replace
 
     e, lr = cfg.epochs, cfg.lr
