@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from toolkit.kinds import leaderboard_fpr
+from toolkit.context import leaderboard_fpr
 from toolkit.metrics import objective_value
 from toolkit.mico.auto import candidate_scores, select
 from toolkit.mico.pipeline import Context

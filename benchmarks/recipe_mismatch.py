@@ -40,7 +40,7 @@ def main() -> None:
     os.environ["MIA_RUNS_DIR"] = str(args.work / "runs")
     os.environ.setdefault("MIA_CACHE_DIR", str(args.work / "cache"))
 
-    from toolkit.kinds import Context
+    from toolkit.context import Context
     from toolkit.metrics import metric_key
     from toolkit.mico.builder import build_challenge
     from toolkit.mico.pipeline import stage_attack

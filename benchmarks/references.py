@@ -34,7 +34,7 @@ def main() -> None:
     args = p.parse_args()
     os.environ["MIA_RUNS_DIR"] = str(args.runs)
 
-    from toolkit.kinds import Context
+    from toolkit.context import Context
     from toolkit.metrics import metric_key
     from toolkit.mico.pipeline import stage_attack
     from toolkit.mico.references import pointer_path, save_pointer, seconds_per_model, train_references

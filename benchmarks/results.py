@@ -70,7 +70,7 @@ def demo(quick: bool, work: Path) -> dict:
     """``make submit``: per scenario the recipe's and the baseline's final-phase figure, and their means."""
     from dataclasses import replace
 
-    from toolkit.kinds import Context
+    from toolkit.context import Context
     from toolkit.metrics import metric_key, pooled_ci
     from toolkit.mico.pipeline import submit
     from toolkit.tracks import load_track
@@ -122,9 +122,9 @@ def _practice(track_name: str, quick: bool, work: Path) -> dict:
     sys.path.insert(0, str(HERE))
     from tml_task import _epochs, hidden_figures
 
-    from toolkit.kinds import Context
+    from toolkit.context import Context
+    from toolkit.kinds.tml import submit_task
     from toolkit.tml.build import build_task
-    from toolkit.tml.kind import submit_task
     from toolkit.tml.settings import TMLSettings
     from toolkit.tracks import load_track
 
@@ -174,9 +174,9 @@ def tml26_cost(quick: bool, work: Path) -> dict:
     """What ``mia submit --track tml26`` costs on a task of the organisers' size (14,000 + 14,000) on this
     machine, with nothing but the data folder given: minutes of the submission (the task's build is not
     counted; its target trains one epoch, as only the cost is measured), and the shadows that fit."""
-    from toolkit.kinds import Context
+    from toolkit.context import Context
+    from toolkit.kinds.tml import submit_task
     from toolkit.tml.build import build_task
-    from toolkit.tml.kind import submit_task
     from toolkit.tml.settings import TMLSettings
     from toolkit.tracks import load_track
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.kinds import leaderboard_fpr
+from toolkit.context import leaderboard_fpr
 from toolkit.mico.pipeline import Context
 from toolkit.tracks import Track, load_track
 

@@ -36,7 +36,7 @@ _EXPORTS = {
     "scorer_metrics": ("toolkit.metrics", "scorer_metrics"),
     "known_solution": ("toolkit.mico.scoring", "known_solution"),
     "validation_scores": ("toolkit.mico.scoring", "validation_scores"),
-    "Context": ("toolkit.kinds", "Context"),
+    "Context": ("toolkit.context", "Context"),
     "stage_outputs": ("toolkit.mico.pipeline", "stage_outputs"),
     "stage_attack": ("toolkit.mico.pipeline", "stage_attack"),
     "stage_package": ("toolkit.mico.pipeline", "stage_package"),
@@ -45,7 +45,7 @@ _EXPORTS = {
     "format_table": ("toolkit.mico.pipeline", "format_table"),
     "tpr_ceiling": ("toolkit.privacy", "tpr_ceiling"),
     "recipe_ceiling": ("toolkit.mico.ceiling", "recipe_ceiling"),
-    "write_submission_report": ("toolkit.report.mico", "write_submission_report"),
+    "write_submission_report": ("toolkit.mico.report", "write_submission_report"),
     "rebuild_report": ("toolkit.report", "rebuild"),
     "make_submission": ("toolkit.tml.pipeline", "make_submission"),
 }

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from toolkit.context import KIND_TABLES, KINDS
 from toolkit.errors import ConfigError
 from toolkit.io import read_bounded
-from toolkit.kinds import KIND_TABLES, KINDS
 from toolkit.recipes import Build, References, ShadowTraining, check_training
 from toolkit.settings import check_types, listed, reject_unknown, settings_parser, shown, table
 from toolkit.task_format import TaskFiles, Upload, task_files, upload_protocol

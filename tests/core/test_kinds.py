@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from toolkit.context import CONTEXT_FIELDS, Context, reads
 from toolkit.errors import ConfigError
-from toolkit.kinds import CONTEXT_FIELDS, Context, command_names, reads, run
+from toolkit.kinds import command_names, run
 from toolkit.tracks import load_track
 
 

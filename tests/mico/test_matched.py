@@ -42,7 +42,7 @@ def _references(data, *extra):
 
 
 def test_matched_references_per_target_score_the_targets(revealed, runs):
-    from toolkit.kinds import Context
+    from toolkit.context import Context
     from toolkit.mico.matched import load_matched, matched_pointer
     from toolkit.mico.pipeline import stage_attack
 

@@ -134,7 +134,7 @@ def runs(tmp_path, monkeypatch):
 
 
 def _ctx(data):
-    from toolkit.kinds import Context
+    from toolkit.context import Context
     from toolkit.tracks import load_track
 
     track = load_track("demo")

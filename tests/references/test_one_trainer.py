@@ -36,7 +36,7 @@ def trained(monkeypatch, tmp_path):
 
 
 def test_a_built_challenge_and_its_references_and_matched_references_train_in_the_runner(trained, tmp_path):
-    from toolkit.kinds import Context
+    from toolkit.context import Context
     from toolkit.mico.builder import build_challenge
     from toolkit.mico.matched import train_matched
     from toolkit.mico.references import train_references

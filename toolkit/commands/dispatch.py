@@ -10,7 +10,8 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from toolkit.kinds import CONTEXT_FIELDS, Context, run
+from toolkit.context import CONTEXT_FIELDS, Context
+from toolkit.kinds import run
 from toolkit.tracks import load_track
 from toolkit.views import parse_views
 

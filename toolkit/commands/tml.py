@@ -80,9 +80,10 @@ def tml_submit(track_name, data_dir, views, jobs, cache_dir, seed, **options):
       mia tml submit --data data/resnet18 --budget 30 --run r1
       mia tml submit --data data/resnet18 --shadows 0      # no shadows: thresholds and stackers only
     """
+    from toolkit.context import Context
     from toolkit.errors import ConfigError
-    from toolkit.kinds import Context, kind_module
-    from toolkit.tml import kind as tml_kind
+    from toolkit.kinds import kind_module
+    from toolkit.kinds import tml as tml_kind
     from toolkit.tml.settings import TMLSettings
     from toolkit.tml.summary import format_validation
     from toolkit.tracks import load_track

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toolkit.context import Context, reads
 from toolkit.errors import ConfigError
-from toolkit.kinds import Context, reads
 from toolkit.mico.pipeline import (
-    LEADERBOARD_FPR,
     format_table,
     stage_attack,
     stage_challenge,
@@ -20,22 +19,11 @@ from toolkit.mico.pipeline import (
     stage_package,
     submit,
 )
-from toolkit.tracks import Scenario
 
-__all__ = ["LEADERBOARD_FPR", "COMMANDS", "open_scenario"]
+__all__ = ["COMMANDS"]
 
 _WHERE = ("data_dir", "dataset_dir")  # where the challenge folders and the public datasets are
 _RUN = (*_WHERE, "cache_dir", "jobs", "views", "scheduler", "progress")  # and how its models run
-
-
-def open_scenario(ctx: Context, scenario: Scenario):
-    """``Context.open`` for a MICO track: the scenario's challenge folders (``mico.scenario``)."""
-    from toolkit.mico.references import load_local
-    from toolkit.mico.scenario import open_scenario as open_folders
-
-    sd = open_folders(ctx.track, scenario, ctx.data_dir, ctx.dataset_dir)
-    sd.local = load_local(sd)  # reference models of our own, where `mia references` trained some
-    return sd
 
 
 def _sizes(train_models=None, dev_models=None, final_models=None) -> dict:
@@ -81,7 +69,7 @@ def check(ctx: Context, *, zip_path: Path, format_only: bool = False) -> str:
 @reads(*_RUN)
 def run_submit(ctx: Context, *, train_models=None, dev_models=None, final_models=None) -> str:
     """Every stage (``pipeline.submit``), then the report beside the zip; the metrics, timings and both paths."""
-    from toolkit.report.mico import write_submission_report
+    from toolkit.mico.report import write_submission_report
 
     zip_path, _, table = submit(ctx, **_sizes(train_models, dev_models, final_models))
     lines = [

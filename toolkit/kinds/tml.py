@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import time
 
-from toolkit.kinds import Context, reads
-from toolkit.tml.board import FPR
+from toolkit.context import Context, reads
 from toolkit.tml.settings import TMLSettings
 from toolkit.tml.summary import format_validation
 
-__all__ = ["LEADERBOARD_FPR", "COMMANDS", "submit_task"]
-
-LEADERBOARD_FPR = FPR  # the task's server ranks by TPR at 5% FPR
+__all__ = ["COMMANDS", "submit_task"]
 
 
 def submit_task(settings: TMLSettings, *, log=None) -> dict:
     """The task's pipeline (``make_submission``) with ``settings``, then the run's report; returns the manifest.
 
-    The report goes beside the CSV (``toolkit.report.tml``); its path is the manifest's ``report``.
+    The report goes beside the CSV (``toolkit.tml.report``); its path is the manifest's ``report``.
     ``log(line)`` hears each stage's news.
     """
-    from toolkit.report.tml import write_tml_report
     from toolkit.tml.pipeline import make_submission
+    from toolkit.tml.report import write_tml_report
 
     start = time.perf_counter()
     manifest = make_submission(settings, log=log)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.context import KIND_FACTS, Context, leaderboard_fpr
 from toolkit.errors import ConfigError
-from toolkit.kinds import Context, leaderboard_fpr
 from toolkit.metrics import FPR_GRID, figure_ci, metric_key, pooled_ci
 from toolkit.mico.auto import AUTO, auto_rule, ranking_lines
 from toolkit.mico.ceiling import ceiling_line, recipe_ceiling
@@ -26,6 +26,7 @@ from toolkit.mico.scoring import known_solution, phase_metrics, score_phase, val
 from toolkit.tracks import Recipe, Scenario, Track, runs_dir
 
 __all__ = [
+    "open_scenario",
     "Context",
     "resolve_recipe",
     "own_calibration",
@@ -41,8 +42,18 @@ __all__ = [
 ]
 
 METRIC_COLUMNS = [metric_key(x) for x in FPR_GRID] + ["AUC", "MIA", "accuracy"]
-LEADERBOARD_FPR = 0.1  # MICO ranks by TPR at FPR strictly below 10%, pooled over a phase's targets
+LEADERBOARD_FPR = KIND_FACTS["mico"].leaderboard_fpr  # MICO ranks by TPR at FPR < 10%, pooled over a phase
 RANKING_KEY = metric_key(LEADERBOARD_FPR)  # the scorer's name for that figure: TPR_FPR_1000
+
+
+def open_scenario(ctx: Context, scenario: Scenario) -> ScenarioData:
+    """``Context.open`` for a MICO track: the scenario's challenge folders (``mico.scenario``) and our references."""
+    from toolkit.mico.references import load_local
+    from toolkit.mico.scenario import open_scenario as open_folders
+
+    sd = open_folders(ctx.track, scenario, ctx.data_dir, ctx.dataset_dir)
+    sd.local = load_local(sd)  # reference models of our own, where `mia references` trained some
+    return sd
 
 
 def _tuned_entry(track: Track, scenario: Scenario) -> dict | None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.context import leaderboard_fpr
 from toolkit.errors import ToolkitError
-from toolkit.kinds import leaderboard_fpr
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.report.build import REPORT_DATA, write_report
 from toolkit.report.data import ReportData, rank_methods
@@ -264,7 +264,7 @@ def collect(ctx, zip_path: Path, *, families: list[str] | None = None, n_boot: i
         data.meta["notes"].append(
             "Not compared (each "
             + "; ".join(f"{n}: {TRAINED_FAMILIES[n]}" for n in left)
-            + "): pass families= to toolkit.report.mico.collect to include them."
+            + "): pass families= to toolkit.mico.report.collect to include them."
         )
     return data
 

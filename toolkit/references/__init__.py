@@ -5,3 +5,7 @@ builds a ``TrainConfig`` from a track's training table and names a folder by its
 trains task lists (many at once, resumable, within a time budget), ``check`` compares trained
 references with the target.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []  # a package of rooms: import its modules by name

@@ -1,6 +1,6 @@
 """What a report is drawn from: one ``.npz`` in the run folder, per-point scores plus a JSON header.
 
-A collector (``toolkit.report.mico``, ``toolkit.report.tml``) writes it once, at submit time, from
+A collector (``toolkit.mico.report``, ``toolkit.tml.report``) writes it once, at submit time, from
 the stage files, the known answers and the manifest; ``mia report`` draws the page again from it
 alone, so a run folder moved elsewhere still rebuilds its report. Curves are keyed
 ``<scenario>/<split>/<method>/{labels,scores,groups}``; the header (``meta``) says what to draw:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from toolkit.context import KIND_FACTS
+
 __all__ = ["FPR", "STRICT", "INCLUSIVE"]
 
-FPR = 0.05  # the scoring server ranks by TPR at this FPR
+FPR = KIND_FACTS["tml"].leaderboard_fpr  # the scoring server ranks by TPR at this FPR (5%)
 STRICT = "tpr@5%fpr_strict"  # TPR where fpr < FPR
 INCLUSIVE = "tpr@5%fpr_inclusive"  # TPR where fpr <= FPR

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toolkit.kinds import leaderboard_fpr
+from toolkit.context import leaderboard_fpr
 from toolkit.report.build import REPORT_DATA, write_report
 from toolkit.report.data import ReportData
 from toolkit.tml.board import INCLUSIVE, STRICT

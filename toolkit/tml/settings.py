@@ -1,7 +1,7 @@
 """The settings of one ``tml`` submission, held once: the run's context, the track's recipe, the command's options.
 
 ``mia tml submit`` and ``mia submit`` build one ``TMLSettings`` (``from_context``) from the run
-``Context`` (``toolkit.kinds``), the track's recipe and ``[shadow]`` table (checked when its
+``Context`` (``toolkit.context``), the track's recipe and ``[shadow]`` table (checked when its
 ``track.toml`` was read) and the command's own options; the kind (``submit_task``) and the pipeline
 (``make_submission``) read its fields. It is frozen: nothing changes a run's settings under it.
 """
@@ -18,7 +18,7 @@ from toolkit.tml.shadows import DEFAULT_BUDGET_MIN, MAX_SHADOWS
 from toolkit.tracks import Track, load_track
 
 if TYPE_CHECKING:
-    from toolkit.kinds import Context
+    from toolkit.context import Context
     from toolkit.models.training import TrainConfig
 
 __all__ = ["TMLSettings"]

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.attacks.variants import default_recipes
+from toolkit.context import Context, leaderboard_fpr
 from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text
-from toolkit.kinds import Context, leaderboard_fpr
 from toolkit.metrics import AUC_WEIGHT, figures, gain_ci, objective_value
 from toolkit.mico.auto import AUTO, auto_rule, select
 from toolkit.mico.folds import fold_arrays, pool, train_logits, validation_folds
