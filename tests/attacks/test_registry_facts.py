@@ -87,6 +87,7 @@ def test_ranges_variants_and_columns_are_checked_against_the_function(scratch):
     bad_range = {**FACTS, "tuning": {"online": FloatRange(0.0, 1.0), "two_sided": FIXED}}
     assert "with tuning FloatRange" in refused(fake, **bad_range) and "'online'" in refused(fake, **bad_range)
     assert "naming no parameter of it: nope" in refused(fake, **{**FACTS, "variants": [{}, {"nope": 1}]})
+    assert "with no variants" in refused(fake, **FACTS, variants=[])
     assert "naming no parameter of it: nope" in refused(fake, **{**FACTS, "tuning": {**FACTS["tuning"], "nope": FIXED}})
     assert "column 0, already 'lira'" in refused(fake, **FACTS, stacker_features={0: {}})
 

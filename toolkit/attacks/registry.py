@@ -156,6 +156,9 @@ def _spec(name, fn, simplicity, needs_references, tuning, variants, stacker_feat
     def fail(fact: str):
         raise ConfigError(f"attack {name!r} is registered {fact}")
 
+    variants = tuple(dict(v) for v in variants)
+    if not variants:
+        fail("with no variants (give at least {}, its defaults)")
     if not isinstance(simplicity, int) or isinstance(simplicity, bool):
         fail("without simplicity (an int, lower = simpler: threshold 0 … ensemble 5)")
     if not isinstance(needs_references, bool):
@@ -166,7 +169,7 @@ def _spec(name, fn, simplicity, needs_references, tuning, variants, stacker_feat
             fail(f"without a tuning range for parameter {p!r} (give a Choice, FloatRange, IntRange or FIXED)")
         if not _fits(tuning[p], default):
             fail(f"with tuning {tuning[p]!r} for parameter {p!r}, which does not fit its default {default!r}")
-    named = [("tuning", tuning)] + [(f"variant {dict(v)}", v) for v in (*variants, *stacker_features.values())]
+    named = [("tuning", tuning)] + [(f"variant {v}", v) for v in (*variants, *stacker_features.values())]
     for fact, keys in named:
         unknown = sorted(set(keys) - set(params))
         if unknown:
@@ -175,7 +178,6 @@ def _spec(name, fn, simplicity, needs_references, tuning, variants, stacker_feat
     for column in stacker_features:
         if column in taken:
             fail(f"with stacker feature column {column}, already {taken[column]!r}'s")
-    variants = tuple(dict(v) for v in variants)
     features = {c: dict(v) for c, v in stacker_features.items()}
     return AttackSpec(name, simplicity, needs_references, dict(tuning), variants, features)
 
