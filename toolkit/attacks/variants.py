@@ -12,14 +12,19 @@ from toolkit.attacks.registry import attack_names, attack_spec, check_attack_nam
 from toolkit.errors import ConfigError
 from toolkit.tracks import Recipe
 
-__all__ = ["VARIANTS", "default_recipes", "stacker_recipes"]
+__all__ = ["VARIANTS", "default_recipes", "stacker_recipes"]  # noqa: F822 (VARIANTS: built on first use, below)
 
-VARIANTS: dict[str, list[dict]] = {name: [dict(v) for v in attack_spec(name).variants] for name in attack_names()}
+
+def __getattr__(name: str):
+    """``VARIANTS``, {family: [params, …]}, is read on first use: the registry imports every attack to build it."""
+    if name == "VARIANTS":
+        return {n: [dict(v) for v in attack_spec(n).variants] for n in attack_names()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_recipes(names: Iterable[str] | None = None) -> list[Recipe]:
     """Recipes for ``names`` (default: every registered attack), with their default variants."""
-    return [Recipe(name, dict(params)) for name in check_attack_names(names) for params in VARIANTS[name]]
+    return [Recipe(name, dict(params)) for name in check_attack_names(names) for params in attack_spec(name).variants]
 
 
 def stacker_recipes() -> tuple[Recipe, ...]:

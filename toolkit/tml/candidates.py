@@ -36,10 +36,8 @@ from toolkit.attacks.variants import default_recipes, stacker_recipes
 from toolkit.errors import ToolkitError
 from toolkit.tracks import Recipe
 
-__all__ = ["Candidate", "candidates", "recipe_candidate", "score_candidate", "oof_candidate", "REFERENCE_FEATURES"]
+__all__ = ["Candidate", "candidates", "recipe_candidate", "score_candidate", "oof_candidate"]
 
-# Reference attacks whose scores feed the stackers and fusion (cheap, and each strong somewhere), as registered.
-REFERENCE_FEATURES = stacker_recipes()
 TRAIN_ARGS = ("train_logits", "train_labels", "train_membership")
 _OWN_CANDIDATES = ("ensemble",)  # the registered supervised attack is replaced by the stackers below
 QUANTILE_LEVEL = 0.95  # 1 − the board's FPR
@@ -83,10 +81,11 @@ def recipe_candidate(recipe: Recipe) -> Candidate:
 
 
 def _reference_scores(outs, rows, seed) -> np.ndarray:
-    """[len(rows), len(REFERENCE_FEATURES)]: the reference attacks' scores, ranked to [0, 1] per column."""
+    """[len(rows), n_features]: the scores of the attacks registered as stacker features (``stacker_recipes``:
+    cheap, and each strong somewhere), ranked to [0, 1] per column."""
     from scipy.stats import rankdata
 
-    cols = [recipe_candidate(r).fit_score(outs, rows, None, seed) for r in REFERENCE_FEATURES]
+    cols = [recipe_candidate(r).fit_score(outs, rows, None, seed) for r in stacker_recipes()]
     return np.column_stack([rankdata(c) / len(c) for c in cols])
 
 
