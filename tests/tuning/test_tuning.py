@@ -49,16 +49,16 @@ def tune(data, *args):
 # ---- the space --------------------------------------------------------------------------------------
 
 
-def test_distributions_follow_the_default_type():
-    assert param_distribution("online", True).choices == (True, False)
-    assert "modified_entropy" in param_distribution("signal", "loss").choices
-    assert param_distribution("formula", "in").choices == ("in", "mid", "z")
-    d = param_distribution("gamma", 2.0)
+def test_distributions_follow_the_registered_ranges():
+    assert param_distribution("lira", "online").choices == (True, False)
+    assert "modified_entropy" in param_distribution("hardness", "signal").choices
+    assert param_distribution("hardness", "formula").choices == ("in", "mid", "z")
+    d = param_distribution("rmia", "gamma")
     assert (d.low, d.high) == (1.0, 4.0)
-    assert param_distribution("mystery", "x") is None  # str without known choices: stays at default
-    assert param_distribution("mystery", 0.5) is None
-    assert param_distribution("train_logits", None) is None
-    assert param_distribution("max_pseudo", 16) is None  # int without a range: fixed
+    assert param_distribution("hardness", "pool") is None  # str marked FIXED: stays at default
+    assert param_distribution("quantile", "level") is None
+    assert param_distribution("ensemble", "train_logits") is None
+    assert param_distribution("ensemble", "max_pseudo") is None  # int marked FIXED
 
 
 def test_every_registered_attack_has_a_space_and_bad_names_are_listed():

@@ -3,6 +3,6 @@
 See ``registry`` for the one signature every attack shares.
 """
 
-from toolkit.attacks.registry import attack_names, attack_params, get_attack, register, run_attack
+from toolkit.attacks.registry import attack_names, attack_params, attack_spec, get_attack, register, run_attack
 
-__all__ = ["attack_names", "attack_params", "get_attack", "register", "run_attack"]
+__all__ = ["attack_names", "attack_params", "attack_spec", "get_attack", "register", "run_attack"]

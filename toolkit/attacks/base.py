@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import BOOL, FIXED, TEMPERATURE, register
 from toolkit.errors import ConfigError
 from toolkit.signals import log_softmax
 
@@ -65,7 +65,14 @@ def base_scores(
     return logp_target - offline_scale * out
 
 
-@register("base")
+@register(
+    "base",
+    simplicity=2,
+    needs_references=True,
+    tuning={"online": BOOL, "temperature": TEMPERATURE, "offline_scale": FIXED},
+    variants=[{}, {"online": False}],
+    stacker_features={3: {}},
+)
 def base(
     target,
     labels,
@@ -90,5 +97,5 @@ def base(
         )
     labels = np.asarray(labels)
     logp_target = log_true_class_prob(target, labels, temperature)
-    ref_logp = log_true_class_prob(ref, labels, temperature) if len(ref) else np.zeros((0, len(labels)))
+    ref_logp = log_true_class_prob(ref, labels, temperature)
     return base_scores(logp_target, ref_logp, np.asarray(keep, dtype=bool), online=online, offline_scale=offline_scale)

@@ -43,7 +43,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from toolkit.attacks.lira import gaussian_logpdf
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import BOOL, FIXED, register
 from toolkit.errors import ConfigError
 from toolkit.signals import phi
 
@@ -138,7 +138,13 @@ def bavaria_scores(
     return per_view.mean(axis=-1)
 
 
-@register("bavaria")
+@register(
+    "bavaria",
+    simplicity=3,
+    needs_references=True,
+    tuning={"variant": FIXED, "online": BOOL},
+    variants=[{}, {"variant": "n"}, {"online": False}, {"variant": "n", "online": False}],
+)
 def bavaria(target, labels, ref, keep, *, groups=None, seed=0, variant: str = "t", online: bool = True) -> np.ndarray:
     """Brännvall (2026) BaVarIA: LiRA with NIG-posterior means and variances; see the module docstring.
 
@@ -148,5 +154,5 @@ def bavaria(target, labels, ref, keep, *, groups=None, seed=0, variant: str = "t
     if variant not in VARIANTS:
         raise ConfigError(f"unknown bavaria variant {variant!r}; valid: {', '.join(VARIANTS)}")
     s = phi(target, labels)
-    ref_s = phi(ref, labels) if len(ref) else np.zeros((0,) + s.shape)
+    ref_s = phi(ref, labels)
     return bavaria_scores(s, ref_s, keep, online=online, variant=variant)

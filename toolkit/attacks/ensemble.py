@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 from toolkit.attacks.features import calibrated_features, output_features
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import BOOL, FIXED, LEARNING_RATE, N_ESTIMATORS, Choice, IntRange, register
 from toolkit.errors import ConfigError
 from toolkit.signals import oriented
 
@@ -108,7 +108,20 @@ def fit_predict(name: str, x, y, folds, x_target, make) -> np.ndarray:
     return iso.predict(pred[:, 0]) + 1e-6 * pred[:, 0]
 
 
-@register("ensemble")
+@register(
+    "ensemble",
+    simplicity=5,
+    needs_references=True,
+    tuning={
+        "model": Choice(("lgbm", "rf", "mlp", "stack")),
+        "calibrated": BOOL,
+        "n_estimators": N_ESTIMATORS,
+        "max_depth": IntRange(3, 12),
+        "learning_rate": LEARNING_RATE,
+        **dict.fromkeys(("n_folds", "max_rows", "max_pseudo"), FIXED),
+        **dict.fromkeys(("train_logits", "train_labels", "train_membership"), FIXED),  # data, not settings
+    },
+)
 def ensemble(
     target,
     labels,

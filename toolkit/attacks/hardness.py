@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from toolkit.attacks.reference_stats import POOLS, fill_missing_side, masked_mean, masked_std, pooled_mean
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import FIXED, SIGNAL, Choice, register
 from toolkit.errors import ConfigError
 from toolkit.signals import oriented
 
@@ -57,7 +57,20 @@ def calibrate(
     return s - (mu_in_f + mu_out_f) / 2
 
 
-@register("hardness")
+@register(
+    "hardness",
+    simplicity=1,
+    needs_references=True,
+    tuning={"signal": SIGNAL, "formula": Choice(("in", "mid", "z")), "pool": FIXED},
+    variants=[
+        {"formula": "in"},
+        {"formula": "mid"},
+        {"formula": "z"},
+        {"formula": "gap"},
+        {"formula": "mid", "pool": "class"},
+    ],
+    stacker_features={4: {}},
+)
 def hardness(
     target, labels, ref, keep, *, groups=None, seed=0, signal: str = "loss", formula: str = "in", pool: str = "none"
 ) -> np.ndarray:
@@ -66,5 +79,5 @@ def hardness(
     if pool not in POOLS:
         raise ConfigError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
     s = oriented(signal, target, labels).mean(axis=-1)
-    ref_s = oriented(signal, ref, labels).mean(axis=-1) if len(ref) else np.zeros((0, len(s)))
+    ref_s = oriented(signal, ref, labels).mean(axis=-1)
     return calibrate(s, ref_s, keep, formula, pool, labels)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import BOOL, TEMPERATURE, FloatRange, register
 from toolkit.attacks.rmia import reference_prob, true_class_prob
 from toolkit.errors import ConfigError
 
@@ -46,7 +46,13 @@ def population_correction(log_ratio: np.ndarray, pr_x: np.ndarray, groups: np.nd
     return expected[idx]
 
 
-@register("informia")
+@register(
+    "informia",
+    simplicity=2,
+    needs_references=True,
+    tuning={"offline": BOOL, "a": FloatRange(0.0, 1.0), "temperature": TEMPERATURE},
+    variants=[{}, {"offline": False}],
+)
 def informia(
     target,
     labels,
@@ -64,8 +70,7 @@ def informia(
         raise ConfigError(f"informia needs 0 <= a <= 1 and temperature > 0; got a={a}, temperature={temperature}")
     labels = np.asarray(labels)
     p_target = true_class_prob(target, labels, temperature)
-    ref_p = true_class_prob(ref, labels, temperature) if len(ref) else np.zeros((0, len(labels)))
+    ref_p = true_class_prob(ref, labels, temperature)
     pr_x = reference_prob(ref_p, np.asarray(keep, dtype=bool), offline=offline, a=a)
     log_ratio = log2_ratio(p_target, pr_x)
-    groups = np.zeros(len(labels), dtype=np.int64) if groups is None else np.asarray(groups)
-    return log_ratio - population_correction(log_ratio, pr_x, groups)
+    return log_ratio - population_correction(log_ratio, pr_x, np.asarray(groups))

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from toolkit.attacks.reference_stats import POOLS, fill_missing_side, shrink_to_class
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import BOOL, FIXED, register
 from toolkit.errors import ConfigError
 from toolkit.signals import check_keep, phi
 
@@ -132,7 +132,14 @@ def lira_scores(
     return per_view.mean(axis=-1)
 
 
-@register("lira")
+@register(
+    "lira",
+    simplicity=3,
+    needs_references=True,
+    tuning={"online": BOOL, "fix_variance": BOOL, "two_sided": BOOL, "pool": FIXED},
+    variants=[{}, {"fix_variance": False}, {"online": False}, {"online": False, "two_sided": True}, {"pool": "class"}],
+    stacker_features={0: {}, 1: {"fix_variance": False}},
+)
 def lira(
     target,
     labels,
@@ -155,7 +162,7 @@ def lira(
     if pool not in POOLS:
         raise ConfigError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
     s = phi(target, labels)
-    ref_s = phi(ref, labels) if len(ref) else np.zeros((0,) + s.shape)
+    ref_s = phi(ref, labels)
     return lira_scores(
         s, ref_s, keep, online=online, fix_variance=fix_variance, two_sided=two_sided, pool=pool, labels=labels
     )

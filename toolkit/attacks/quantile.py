@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 
 from toolkit.attacks.features import output_features
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import FIXED, LEARNING_RATE, N_ESTIMATORS, SIGNAL, register
 from toolkit.errors import ConfigError
 from toolkit.signals import SIGNALS, oriented
 
@@ -106,7 +106,20 @@ def training_rows(own: np.ndarray, total: np.ndarray, labels: np.ndarray, keep: 
     return np.column_stack([labels[j], x]), k, j
 
 
-@register("quantile")
+@register(
+    "quantile",
+    simplicity=4,
+    needs_references=True,
+    tuning={
+        "signal": SIGNAL,
+        "level": FIXED,
+        "n_estimators": N_ESTIMATORS,
+        "num_leaves": FIXED,
+        "learning_rate": LEARNING_RATE,
+        "max_rows": FIXED,
+    },
+    variants=[{}, {"level": 0.99}],
+)
 def quantile(
     target,
     labels,

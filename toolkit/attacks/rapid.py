@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import SIGNAL, register
 from toolkit.signals import oriented
 
 __all__ = ["rapid", "MAX_ROWS"]
@@ -31,7 +31,7 @@ def _features(raw: np.ndarray, calibrated: np.ndarray) -> np.ndarray:
     return np.column_stack([raw, calibrated, raw * calibrated])
 
 
-@register("rapid")
+@register("rapid", simplicity=4, needs_references=True, tuning={"signal": SIGNAL})
 def rapid(target, labels, ref, keep, *, groups=None, seed=0, signal: str = "loss") -> np.ndarray:
     """RAPID's two-feature fusion of the raw and the reference-calibrated ``signal``; see the module docstring."""
     s = oriented(signal, target, labels).mean(axis=-1)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from toolkit.attacks.reference_stats import masked_mean
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import BOOL, TEMPERATURE, FloatRange, register
 from toolkit.errors import ConfigError
 from toolkit.signals import log_softmax
 
@@ -66,7 +66,14 @@ def pairwise_quantile(log_ratio: np.ndarray, groups: np.ndarray, gamma: float) -
     return out
 
 
-@register("rmia")
+@register(
+    "rmia",
+    simplicity=2,
+    needs_references=True,
+    tuning={"offline": BOOL, "a": FloatRange(0.0, 1.0), "gamma": FloatRange(1.0, 4.0), "temperature": TEMPERATURE},
+    variants=[{}, {"offline": False}],
+    stacker_features={2: {}},
+)
 def rmia(
     target,
     labels,
@@ -87,9 +94,8 @@ def rmia(
         )
     labels = np.asarray(labels)
     p_target = true_class_prob(target, labels, temperature)
-    ref_p = true_class_prob(ref, labels, temperature) if len(ref) else np.zeros((0, len(labels)))
+    ref_p = true_class_prob(ref, labels, temperature)
     pr_x = reference_prob(ref_p, np.asarray(keep, dtype=bool), offline=offline, a=a)
     tiny = np.finfo(np.float64).tiny
     log_ratio = np.log(np.maximum(p_target, tiny)) - np.log(np.maximum(pr_x, tiny))
-    groups = np.zeros(len(labels), dtype=np.int64) if groups is None else np.asarray(groups)
-    return pairwise_quantile(log_ratio, groups, gamma)
+    return pairwise_quantile(log_ratio, np.asarray(groups), gamma)

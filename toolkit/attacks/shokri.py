@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.attacks.registry import register
+from toolkit.attacks.registry import BOOL, FIXED, Choice, register
 from toolkit.errors import ConfigError
 from toolkit.signals import log_softmax, oriented
 
@@ -56,7 +56,18 @@ def _fit(x: np.ndarray, y: np.ndarray, seed: int):
     return clf.fit(x, y)
 
 
-@register("shokri")
+@register(
+    "shokri",
+    simplicity=4,
+    needs_references=True,
+    tuning={
+        "classifier": Choice(CLASSIFIERS),
+        "top_k": FIXED,
+        "sort": BOOL,
+        "true_class": BOOL,
+        "min_rows": FIXED,
+    },
+)
 def shokri(
     target,
     labels,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolkit.attacks.fusion import weighted_logreg
+from toolkit.attacks.registry import attack_spec
 from toolkit.attacks.variants import default_recipes
 from toolkit.errors import ConfigError, ToolkitError
 from toolkit.metrics import bootstrap_ci, objective_value
@@ -50,7 +51,7 @@ from toolkit.tracks import Recipe
 __all__ = [
     "AUTO",
     "FUSION",
-    "SIMPLICITY",
+    "FUSION_SIMPLICITY",
     "Candidate",
     "Selection",
     "select",
@@ -61,25 +62,12 @@ __all__ = [
 ]
 
 AUTO = "auto"
-# How much machinery a family adds over a loss threshold; ties in the CI go to the lower number.
-SIMPLICITY = {
-    "threshold": 0,
-    "hardness": 1,
-    "rmia": 2,
-    "informia": 2,
-    "base": 2,
-    "lira": 3,
-    "bavaria": 3,
-    "quantile": 4,
-    "shokri": 4,
-    "rapid": 4,
-    "ensemble": 5,
-    FUSION: 6,
-}
+# How much machinery a family adds over a loss threshold (each attack registers its own); ties in the CI
+# go to the lower number. The stacker over every family's scores adds the most.
+FUSION_SIMPLICITY = 6
 # Families too slow or too redundant to feed the stacker: ensemble is a stacker itself.
 _NOT_FUSED = ("ensemble", "shokri")
 GIVEN, LOCAL = "given", "local"  # which references a candidate scored with: the provided, or + our own
-_NO_REFERENCES = ("threshold",)  # families that read no reference model: one candidate, not two
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +94,8 @@ class Candidate:
         return self.base() if self.transform == "raw" else f"{self.base()} [{self.transform}]"
 
     def simplicity(self) -> tuple[int, int, int]:
-        return SIMPLICITY.get(self.family, 5), int(self.refs == LOCAL), TRANSFORMS.index(self.transform)
+        family = FUSION_SIMPLICITY if self.recipe is None else attack_spec(self.family).simplicity
+        return family, int(self.refs == LOCAL), TRANSFORMS.index(self.transform)
 
 
 @dataclass
@@ -246,7 +235,7 @@ def select(
     raw = _raw_scores(folds, recipes, seed)
     if sd.local is not None:  # the same folds with our own references added
         with_local = [sd.with_local(f, paths) for f in folds]
-        raw += _raw_scores(with_local, [r for r in recipes if r.attack not in _NO_REFERENCES], seed, LOCAL)
+        raw += _raw_scores(with_local, [r for r in recipes if attack_spec(r.attack).needs_references], seed, LOCAL)
     cands = {}
     for r, refs, s in raw:
         for t in transforms:

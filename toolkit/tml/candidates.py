@@ -31,21 +31,13 @@ import numpy as np
 
 from toolkit.attacks import attack_params, run_attack
 from toolkit.attacks.fusion import weighted_logreg
-from toolkit.attacks.variants import default_recipes
+from toolkit.attacks.registry import attack_spec
+from toolkit.attacks.variants import default_recipes, stacker_recipes
 from toolkit.errors import ToolkitError
 from toolkit.tracks import Recipe
 
-__all__ = ["Candidate", "candidates", "recipe_candidate", "score_candidate", "oof_candidate", "REFERENCE_FEATURES"]
+__all__ = ["Candidate", "candidates", "recipe_candidate", "score_candidate", "oof_candidate"]
 
-# Reference attacks whose scores feed the stackers and fusion (cheap, and each strong somewhere).
-REFERENCE_FEATURES = (
-    Recipe("lira"),
-    Recipe("lira", {"fix_variance": False}),
-    Recipe("rmia"),
-    Recipe("base"),
-    Recipe("hardness"),
-)
-_NO_SHADOWS = ("threshold",)  # families that need no reference models
 TRAIN_ARGS = ("train_logits", "train_labels", "train_membership")
 _OWN_CANDIDATES = ("ensemble",)  # the registered supervised attack is replaced by the stackers below
 QUANTILE_LEVEL = 0.95  # 1 − the board's FPR
@@ -89,10 +81,11 @@ def recipe_candidate(recipe: Recipe) -> Candidate:
 
 
 def _reference_scores(outs, rows, seed) -> np.ndarray:
-    """[len(rows), len(REFERENCE_FEATURES)]: the reference attacks' scores, ranked to [0, 1] per column."""
+    """[len(rows), n_features]: the scores of the attacks registered as stacker features (``stacker_recipes``:
+    cheap, and each strong somewhere), ranked to [0, 1] per column."""
     from scipy.stats import rankdata
 
-    cols = [recipe_candidate(r).fit_score(outs, rows, None, seed) for r in REFERENCE_FEATURES]
+    cols = [recipe_candidate(r).fit_score(outs, rows, None, seed) for r in stacker_recipes()]
     return np.column_stack([rankdata(c) / len(c) for c in cols])
 
 
@@ -158,7 +151,7 @@ def candidates(has_shadows: bool, n_views: int) -> list[Candidate]:
     out = [
         recipe_candidate(r)
         for r in default_recipes()
-        if r.attack not in _OWN_CANDIDATES and (has_shadows or r.attack in _NO_SHADOWS)
+        if r.attack not in _OWN_CANDIDATES and (has_shadows or not attack_spec(r.attack).needs_references)
     ]
     out.append(_quantile_public())
     view_sets = ("orig", "all") if n_views > 1 else ("orig",)

@@ -1,13 +1,12 @@
 """The search of ``mia tune``: attack families and their parameters as Optuna distributions, and the study.
 
-The space is built from the registry, not written per attack: ``attack_params(name)`` gives each
-keyword parameter and its default, and the default's type decides the distribution —
+The space is read from the registry: each family registers a tuning range for every keyword
+parameter (``attacks.registry.register``), which becomes one Optuna distribution —
 
-- bool  → categorical {True, False}
-- str   → categorical over ``CHOICES[param]`` (a param without known choices stays at its default)
-- float → ``FLOAT_RANGES[param]`` (uniform, or log-uniform where marked); unknown floats stay fixed
-- int   → ``INT_RANGES[param]``; unknown ints stay fixed
-- None  → data arguments (e.g. ``train_logits``), never tuned
+- ``Choice``     → categorical over its values
+- ``FloatRange`` → uniform (or log-uniform) float
+- ``IntRange``   → uniform (or log-uniform) int
+- ``FIXED``      → not searched: the parameter stays at its default (data arguments, e.g. ``train_logits``, too)
 
 The space is conditional (Optuna's define-by-run): a trial first picks ``attack``, then only that
 family's parameters, named ``<attack>.<param>`` so that two families never share a parameter.
@@ -29,16 +28,13 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from toolkit.attacks.registry import attack_params, check_attack_names
+from toolkit.attacks.registry import FIXED, Choice, FloatRange, attack_params, attack_spec, check_attack_names
 from toolkit.errors import ConfigError, DataError, ToolkitError
 from toolkit.mico.scenario import PhaseArrays
 from toolkit.tracks import Recipe
 from toolkit.tuning.resume import FinishedSeededTPE, fail_orphans
 
 __all__ = [
-    "CHOICES",
-    "FLOAT_RANGES",
-    "INT_RANGES",
     "ALL_VIEWS",
     "Candidate",
     "param_distribution",
@@ -55,26 +51,6 @@ __all__ = [
 ]
 
 ALL_VIEWS = "all"
-
-# str parameters: the values worth trying (the registry cannot know them).
-CHOICES: dict[str, tuple] = {
-    "signal": ("loss", "confidence", "phi", "margin", "modified_entropy"),
-    "formula": ("in", "mid", "z"),
-    "model": ("lgbm", "rf", "mlp", "stack"),
-    "classifier": ("logreg", "per_class"),
-}
-# float parameters: (low, high, log scale)
-FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
-    "a": (0.0, 1.0, False),
-    "gamma": (1.0, 4.0, False),
-    "temperature": (0.5, 4.0, True),
-    "learning_rate": (0.01, 0.3, True),
-}
-# int parameters: (low, high, log scale); kept small so that a trial stays cheap
-INT_RANGES: dict[str, tuple[int, int, bool]] = {
-    "n_estimators": (50, 300, True),
-    "max_depth": (3, 12, False),
-}
 
 
 @dataclass(frozen=True)
@@ -97,28 +73,22 @@ class Candidate:
         return {"recipe": self.recipe.as_dict(), "views": self.views}
 
 
-def param_distribution(param: str, default: Any) -> BaseDistribution | None:
-    """The distribution of one attack parameter, from its default's type; None = keep the default."""
-    if default is None:
+def param_distribution(name: str, param: str) -> BaseDistribution | None:
+    """The distribution of one attack parameter, from its registered range; None = ``FIXED``, keep the default."""
+    tuning = attack_spec(name).tuning[param]
+    if tuning == FIXED:
         return None
-    if isinstance(default, bool):  # before int: bool is an int subclass
-        return CategoricalDistribution((True, False))
-    if isinstance(default, str):
-        return CategoricalDistribution(CHOICES[param]) if param in CHOICES else None
-    if isinstance(default, float) and param in FLOAT_RANGES:
-        lo, hi, log = FLOAT_RANGES[param]
-        return FloatDistribution(lo, hi, log=log)
-    if isinstance(default, int) and param in INT_RANGES:
-        lo, hi, log = INT_RANGES[param]
-        return IntDistribution(lo, hi, log=log)
-    return None
+    if isinstance(tuning, Choice):
+        return CategoricalDistribution(tuning.values)
+    dist = FloatDistribution if isinstance(tuning, FloatRange) else IntDistribution
+    return dist(tuning.low, tuning.high, log=tuning.log)
 
 
 def attack_space(name: str) -> dict[str, BaseDistribution]:
-    """``{param: distribution}`` of one attack family (only the parameters that are searched)."""
+    """``{param: distribution}`` of one attack family (only the parameters that are searched), in signature order."""
     space = {}
-    for param, default in attack_params(name).items():
-        dist = param_distribution(param, default)
+    for param in attack_params(name):
+        dist = param_distribution(name, param)
         if dist is not None:
             space[param] = dist
     return space
