@@ -70,16 +70,21 @@ CORE = [
 PACKAGER = ["mico/package", "mico/predictions", "mico/check"]
 KIND_COMMANDS = ["mico/kind", "tml/kind"]  # imported only through toolkit/kinds.py (and by the CLI)
 _T = lambda *rooms: tuple(f"toolkit.{r}" for r in rooms)  # noqa: E731
-ABOVE_MODELS = _T("outputs", "mico", "tml", "tuning", "studies", "report", "commands", "cli")
+ABOVE_MODELS = _T("outputs", "choose", "mico", "tml", "tuning", "studies", "report", "commands", "cli")
 CLI = (*_T("commands", "cli"), "click")
 
 # One entry per room of the README's table "Where things are": (id, its modules, what they must not import).
 RULES = [
     ("core", CORE, (*_T("attacks", "data", "models"), *ABOVE_MODELS, "click")),
     ("attacks", ["attacks"], (*_T("data", "models"), *ABOVE_MODELS, "torch", "click")),
-    ("outputs", ["outputs"], (*_T("attacks", "mico", "tml", "tuning", "studies", "report"), *CLI)),
+    ("outputs", ["outputs"], (*_T("attacks", "choose", "mico", "tml", "tuning", "studies", "report"), *CLI)),
     ("data", ["data"], (*_T("attacks"), *ABOVE_MODELS, "click")),
     ("models", ["models"], (*_T("attacks", "data"), *ABOVE_MODELS, "click")),
+    (
+        "choose",
+        ["choose"],
+        (*_T("data", "models", "outputs", "mico", "tml", "tuning", "studies", "report"), *CLI, "torch"),
+    ),
     ("mico", ["mico"], (*_T("tml", "tuning", "studies", "report"), *CLI)),
     (
         "packager",
