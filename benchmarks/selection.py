@@ -8,7 +8,7 @@ dev/final answers, so for every scenario the benchmark knows each candidate's fi
 Per scenario it scores every candidate of ``recipe = "auto"`` on the validation split (train models
 as targets, the others as references) and on the final phase (targets = final models, references =
 every train model), and stores both score matrices (``runs/selection/<scenario>.npz``). Then each
-decision rule of ``toolkit.mico.rules`` picks from the validation scores alone, and its
+decision rule of ``toolkit.choose.rules`` picks from the validation scores alone, and its
 final-phase strict TPR@10%FPR is compared with the best candidate's in hindsight: the regret.
 Mean and worst regret are printed per rule, split into no-DP and DP scenarios, and the rule with
 the lowest mean regret is also chosen leave-one-archive-out (the rule picked on the other archives,
@@ -17,6 +17,15 @@ scored on the held-out one), which is the honest estimate of choosing a rule thi
     python benchmarks/selection.py --data data -j 2          # build what is missing, score, print
     python benchmarks/selection.py --data data --only-build  # just the archives (resumable)
     python benchmarks/selection.py --data data --rescore     # score again (e.g. after new candidates)
+
+``--kind tml`` asks the same of the ResNet18 task: its archives are practice tasks of both editions
+(``resnet18``, ``tml26``; ``toolkit.tml.build``, or ``tests/fixtures_tml.write_task``'s tiny ones with
+``--tiny``), ``--tasks`` seeds each, with ``--shadows`` shadow models. Every candidate of ``tml.candidates``
+is ranked out-of-fold on the public set (the validation) and scored on the private set after training on
+the whole public set; the hidden private answers are the final phase (strict TPR at the board's 5% FPR).
+
+    python benchmarks/selection.py --kind tml --data runs/tml_tasks --tasks 3 --n 2000 --epochs 10 --shadows 8
+    python benchmarks/selection.py --kind tml --data /tmp/tml_tiny --tiny --tasks 2 --n 150 --shadows 2  # minutes
 
 Everything is cached: the archives (the builder resumes), the models' outputs (content-addressed)
 and the score matrices (keyed by the candidate list); a re-run only applies the rules.
@@ -81,9 +90,9 @@ def build_all(tracks: list[Track], data: Path, jobs: int) -> None:
 def candidate_list() -> list[str]:
     """The labels auto ranks today (recipes × transforms, then the stackers): the score cache's key."""
     from toolkit.attacks.variants import default_recipes
-    from toolkit.mico.auto import Candidate
-    from toolkit.mico.calibration import TRANSFORMS
-    from toolkit.mico.rules import FUSION, FUSION_LOWFPR
+    from toolkit.choose.calibration import TRANSFORMS
+    from toolkit.choose.candidates import Candidate
+    from toolkit.choose.rules import FUSION, FUSION_LOWFPR
 
     labels = [Candidate(r, t).label() for r in default_recipes() for t in TRANSFORMS]
     return sorted(labels + [FUSION, FUSION_LOWFPR])
@@ -91,7 +100,6 @@ def candidate_list() -> list[str]:
 
 def score_scenario(track: Track, sc, data: Path, jobs: int, out: Path) -> None:
     """Every candidate's validation and final-phase scores of one scenario, saved to ``out`` (.npz)."""
-    from toolkit.io import atomic_file
     from toolkit.mico.auto import candidate_scores, select
     from toolkit.mico.scoring import known_solution
 
@@ -101,9 +109,18 @@ def score_scenario(track: Track, sc, data: Path, jobs: int, out: Path) -> None:
     t0 = time.perf_counter()
     sel = select(sd, paths, fpr=leaderboard_fpr(track), rule="best")
     took = time.perf_counter() - t0
-    t = sel.table
     arrays = sd.phase_arrays("final", paths)
-    final = candidate_scores(sel, arrays, t.labels)
+    final = candidate_scores(sel, arrays, sel.table.labels)
+    final_y = known_solution(sd, data, "final").ravel()
+    save_record(out, sel.table, np.stack([final[label] for label in sel.table.labels]), final_y, arrays.groups,
+                json.dumps(candidate_list()), took)  # fmt: skip
+
+
+def save_record(out: Path, t, final: np.ndarray, final_y, final_groups, key: str, seconds: float) -> None:
+    """One scenario's (or practice task's) validation table and every candidate's final scores, as an .npz."""
+    from toolkit.io import atomic_file
+
+    no_groups = np.zeros(0, np.int64)  # one target: rows are resampled alone
     arrays_out = dict(
         labels=np.array(t.labels),
         families=np.array(t.families),
@@ -111,23 +128,23 @@ def score_scenario(track: Track, sc, data: Path, jobs: int, out: Path) -> None:
         simplicity=np.array(t.simplicity),
         scores=t.scores,
         y=t.y,
-        groups=t.groups,
+        groups=no_groups if t.groups is None else t.groups,
         objective=t.objective,
         ci=t.ci,
         dp=np.array(t.dp),
         fpr=np.array(t.fpr),
-        final=np.stack([final[label] for label in t.labels]),
-        final_y=known_solution(sd, data, "final").ravel(),
-        final_groups=arrays.groups,
-        key=np.array(json.dumps(candidate_list())),
-        seconds=np.array(took),
+        final=final,
+        final_y=final_y,
+        final_groups=no_groups if final_groups is None else final_groups,
+        key=np.array(key),
+        seconds=np.array(seconds),
     )
     with atomic_file(out) as f:
         np.savez(f, **arrays_out)
 
 
 def load_record(path: Path) -> dict:
-    from toolkit.mico.rules import Table
+    from toolkit.choose.rules import Table
 
     z = np.load(path)
     table = Table(
@@ -137,7 +154,7 @@ def load_record(path: Path) -> dict:
         simplicity=tuple(tuple(int(x) for x in v) for v in z["simplicity"]),
         scores=z["scores"],
         y=z["y"],
-        groups=z["groups"],
+        groups=z["groups"] if z["groups"].size else None,  # empty: one target (tml), rows resampled alone
         objective=z["objective"],
         ci=z["ci"],
         fpr=float(z["fpr"]),
@@ -147,10 +164,93 @@ def load_record(path: Path) -> dict:
         "table": table,
         "final": z["final"],
         "y": z["final_y"],
-        "groups": z["final_groups"],
+        "groups": z["final_groups"] if z["final_groups"].size else None,
         "seconds": float(z["seconds"]),
         "key": str(z["key"]),
     }
+
+
+TML_EDITIONS = ("resnet18", "tml26")
+
+
+def tml_tasks(args) -> list[tuple[str, Path, Path]]:
+    """(edition, task folder, answers file) of every practice task, each built where it is missing."""
+    out = []
+    for edition in TML_EDITIONS:
+        for seed in range(args.tasks):
+            name = f"{edition}_n{args.n}_seed{seed}" + ("_tiny" if args.tiny else "")
+            folder, answers, done = (args.data / f"{name}{end}" for end in ("", "_answers.npz", ".built"))
+            if not done.is_file():
+                t0 = time.perf_counter()
+                _build_tml(edition, folder, answers, args, seed)
+                done.write_text("built\n")
+                print(f"built {name} in {time.perf_counter() - t0:.0f} s", flush=True)
+            out.append((edition, folder, answers))
+    return out
+
+
+def _build_tml(edition: str, folder: Path, answers: Path, args, seed: int) -> None:
+    if args.tiny:  # the tests' tiny tasks: a target trained briefly with Adam on a few hundred points
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from fixtures_tml import write_task
+
+        truth = write_task(folder, n_pub=args.n, n_priv=args.n, seed=seed, train_epochs=args.epochs or 2, track=edition)
+        np.savez(answers, ids=truth["ids"][args.n :], membership=truth["membership"][args.n :])
+        return
+    from tml_task import build  # benchmarks/tml_task.py: the organisers' files of the edition, its answers
+
+    build(argparse.Namespace(track=edition, out=folder, answers=answers, n=args.n, seed=seed, epochs=args.epochs))
+
+
+def score_tml_task(edition: str, folder: Path, answers: Path, args, out: Path, key: str) -> None:
+    """Every candidate's out-of-fold scores on the public set (the validation) and its private scores, trained on
+    the whole public set, with the hidden private answers (the final phase), saved to ``out`` (.npz)."""
+    from toolkit.data.tml import layout_of, load_task
+    from toolkit.tml.candidates import candidates, score_candidate
+    from toolkit.tml.pipeline import collect_outputs
+    from toolkit.tml.shadows import default_train_config, train_task_shadows
+    from toolkit.tml.validation import rank, stratified_folds
+    from toolkit.tracks import ShadowTraining
+    from toolkit.views import parse_views
+
+    track = load_track(edition)
+    task = load_task(folder, layout_of(track))
+    paths, keep = [], None
+    if args.shadows:
+        cfg = default_train_config(track.shadow or ShadowTraining(), 0, args.shadow_epochs)
+        paths, keep = train_task_shadows(task, folder.with_name(f"{folder.name}_shadows"), args.shadows, cfg,
+                                         progress=False, architecture=track.architecture)  # fmt: skip
+    views = parse_views(track.views)
+    outs = collect_outputs(task, paths, keep, views=views, cache_dir=args.data / "cache", jobs=args.jobs,
+                           progress=False, architecture=track.architecture)  # fmt: skip
+    t0 = time.perf_counter()
+    cands = candidates(bool(paths), outs.target.shape[2])
+    table, _, _ = rank(cands, outs, stratified_folds(outs.membership[: outs.n_pub], 5, 0), 0, 200, 200)
+    took = time.perf_counter() - t0
+    by_label, pub, priv = {c.label: c for c in cands}, np.arange(outs.n_pub), np.arange(outs.n_pub, len(outs.ids))
+    final = np.stack([score_candidate(by_label[label], outs, priv, pub) for label in table.labels])
+    with np.load(answers) as a:
+        member = dict(zip(a["ids"].tolist(), a["membership"].tolist()))
+    final_y = np.array([member[i] for i in outs.ids[priv].tolist()], np.int64)
+    save_record(out, table, final, final_y, None, key, took)
+
+
+def tml_records(args) -> dict:
+    """{(task, task): record} of every practice task (one scenario each), scored where missing or stale."""
+    runs, records = RUNS / "tml", {}
+    runs.mkdir(parents=True, exist_ok=True)
+    for edition, folder, answers in tml_tasks(args):
+        if args.only_build:
+            continue
+        key = json.dumps({"shadows": args.shadows, "shadow_epochs": args.shadow_epochs, "version": 1})
+        path = runs / f"{folder.name}.npz"
+        if args.rescore or not path.is_file() or load_record(path)["key"] != key:
+            score_tml_task(edition, folder, answers, args, path, key)
+        records[(folder.name, folder.name)] = load_record(path)
+        print(f"scored {folder.name} ({records[(folder.name, folder.name)]['seconds']:.0f} s ranking)", flush=True)
+    return records
 
 
 def final_tpr(rec: dict, scores: np.ndarray) -> float:
@@ -161,7 +261,7 @@ def final_tpr(rec: dict, scores: np.ndarray) -> float:
 
 def rule_outcomes(records: dict, rules: list[str]) -> dict:
     """{(archive, scenario): {rule: (pick, final TPR)}, plus the best in hindsight}: priors leave the archive out."""
-    from toolkit.mico.rules import apply_rule, combine, fit_prior
+    from toolkit.choose.rules import apply_rule, combine, fit_prior
 
     out = {}
     for (arch, name), rec in records.items():
@@ -194,23 +294,25 @@ def regret_table(outcomes: dict, rules: list[str]) -> tuple[list[str], dict]:
         f"{'mean final':>12}"
     ]
     stats = {}
+    mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731  (tml has no DP scenario)
+    worst = lambda xs: max(xs) if xs else float("nan")  # noqa: E731
     for rule in rules:
         nd = regrets(rule, lambda k, o: not o["dp"])
         dp = regrets(rule, lambda k, o: o["dp"])
         al = nd + dp
         fin = np.mean([o["rules"][rule]["final"] for o in outcomes.values()])
         stats[rule] = {
-            "nodp_mean": np.mean(nd),
-            "nodp_worst": max(nd),
-            "dp_mean": np.mean(dp),
-            "dp_worst": max(dp),
-            "mean": np.mean(al),
-            "worst": max(al),
+            "nodp_mean": mean(nd),
+            "nodp_worst": worst(nd),
+            "dp_mean": mean(dp),
+            "dp_worst": worst(dp),
+            "mean": mean(al),
+            "worst": worst(al),
             "final": fin,
         }
         lines.append(
-            f"{rule:<16}{np.mean(nd):>11.4f}{max(nd):>8.4f}{np.mean(dp):>9.4f}{max(dp):>8.4f}"
-            f"{np.mean(al):>10.4f}{max(al):>8.4f}{fin:>12.4f}"
+            f"{rule:<16}{mean(nd):>11.4f}{worst(nd):>8.4f}{mean(dp):>9.4f}{worst(dp):>8.4f}"
+            f"{mean(al):>10.4f}{worst(al):>8.4f}{fin:>12.4f}"
         )
     archives_ = sorted({a for a, _ in outcomes})
     loao, chosen_by = [], {}
@@ -234,23 +336,12 @@ def regret_table(outcomes: dict, rules: list[str]) -> tuple[list[str], dict]:
     }
 
 
-def main() -> None:
-    from toolkit.mico.rules import RULES, fit_prior
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="data", type=Path)
-    ap.add_argument("-j", "--jobs", default=2, type=int)
-    ap.add_argument("--only-build", action="store_true")
-    ap.add_argument("--rescore", action="store_true", help="score every scenario again")
-    ap.add_argument(
-        "--write-prior", action="store_true", help="write the family prior of rule 'shrunk' from every archive"
-    )
-    args = ap.parse_args()
-    t_start = time.perf_counter()
+def mico_records(args) -> dict:
+    """{(archive, scenario): record} of every local MICO archive, built and scored where missing or stale."""
     tracks = archives()
     build_all(tracks, args.data, args.jobs)
     if args.only_build:
-        return
+        return {}
     RUNS.mkdir(parents=True, exist_ok=True)
     key = json.dumps(candidate_list())
     records = {}
@@ -261,9 +352,38 @@ def main() -> None:
                 score_scenario(track, sc, args.data, args.jobs, path)
             records[(track.name, sc.name)] = load_record(path)
             print(f"scored {sc.name} ({records[(track.name, sc.name)]['seconds']:.0f} s selection)", flush=True)
+    return records
+
+
+def main() -> None:
+    from toolkit.choose.rules import RULES, fit_prior
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kind", choices=("mico", "tml"), default="mico", help="local MICO archives or tml tasks")
+    ap.add_argument("--data", default="data", type=Path)
+    ap.add_argument("-j", "--jobs", default=2, type=int)
+    ap.add_argument("--only-build", action="store_true")
+    ap.add_argument("--rescore", action="store_true", help="score every scenario again")
+    ap.add_argument(
+        "--write-prior", action="store_true", help="write the family prior of rule 'shrunk' from every archive"
+    )
+    tml = ap.add_argument_group("--kind tml")
+    tml.add_argument("--tasks", type=int, default=3, help="practice tasks per edition (seeds 0…)")
+    tml.add_argument("--n", type=int, default=2000, help="points in each of pub and priv")
+    tml.add_argument("--epochs", type=int, default=None, help="the target's epochs (default: the track's)")
+    tml.add_argument("--shadows", type=int, default=4, help="shadow models per task")
+    tml.add_argument("--shadow-epochs", type=int, default=None, help="their epochs (default: the track's)")
+    tml.add_argument("--tiny", action="store_true", help="tests/fixtures_tml's tiny tasks (seconds to build)")
+    args = ap.parse_args()
+    t_start = time.perf_counter()
+    records = mico_records(args) if args.kind == "mico" else tml_records(args)
+    if args.only_build:
+        return
+    runs = RUNS if args.kind == "mico" else RUNS / "tml"
+    what = "final-phase strict TPR@10%FPR" if args.kind == "mico" else "hidden private answers, strict TPR@5%FPR"
     rules = list(RULES)
     outcomes = rule_outcomes(records, rules)
-    print("\nper scenario, final-phase strict TPR@10%FPR (best candidate in hindsight, then each rule):")
+    print(f"\nper scenario, {what} (best candidate in hindsight, then each rule):")
     print(f"{'scenario':<24}{'best':>7}{'single':>8}  " + "".join(f"{r:>15}" for r in rules))
     for (_, name), o in outcomes.items():
         print(
@@ -286,9 +406,9 @@ def main() -> None:
         )
     summary["seconds"] = time.perf_counter() - t_start
     summary["outcomes"] = {f"{a}/{n}": o for (a, n), o in outcomes.items()}
-    (RUNS / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    if args.write_prior:
-        from toolkit.mico.rules import PRIOR_FILE
+    (runs / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    if args.write_prior and args.kind == "mico":
+        from toolkit.choose.rules import PRIOR_FILE
 
         PRIOR_FILE.write_text(
             json.dumps(

@@ -106,9 +106,8 @@ def test_stacker_features_keep_their_columns():
 
 def test_every_family_has_a_selection_prior_or_fails_here():
     """``auto``'s rule "shrunk" shrinks a family toward its record; one the prior has not seen keeps its own figure
-    (``mico.rules``). A new family therefore needs its entry: ``python benchmarks/selection.py --write-prior``."""
-    from toolkit.mico.auto import FUSION
-    from toolkit.mico.rules import load_prior
+    (``choose.rules``). A new family therefore needs its entry: ``python benchmarks/selection.py --write-prior``."""
+    from toolkit.choose.rules import FUSION, load_prior
 
     prior = load_prior()
     missing = [(dp, f) for dp in (False, True) for f in (*attack_names(), FUSION) if (dp, f) not in prior.means]

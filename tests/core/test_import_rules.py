@@ -69,7 +69,9 @@ CORE = [
 ]
 PACKAGER = ["mico/package", "mico/predictions", "mico/check"]
 _T = lambda *rooms: tuple(f"toolkit.{r}" for r in rooms)  # noqa: E731
-ABOVE_MODELS = _T("outputs", "references", "mico", "tml", "tuning", "studies", "report", "kinds", "commands", "cli")
+ABOVE_MODELS = _T(
+    "outputs", "references", "choose", "mico", "tml", "tuning", "studies", "report", "kinds", "commands", "cli"
+)
 CLI = (*_T("commands", "cli"), "click")
 
 # One entry per room of the README's table "Where things are": (id, its modules, what they must not import).
@@ -79,11 +81,24 @@ RULES = [
     (
         "outputs",
         ["outputs"],
-        (*_T("attacks", "references", "mico", "tml", "tuning", "studies", "report", "kinds"), *CLI),
+        (*_T("attacks", "references", "choose", "mico", "tml", "tuning", "studies", "report", "kinds"), *CLI),
     ),
-    ("references", ["references"], (*_T("attacks", "mico", "tml", "tuning", "studies", "report", "kinds"), *CLI)),
+    (
+        "references",
+        ["references"],
+        (*_T("attacks", "choose", "mico", "tml", "tuning", "studies", "report", "kinds"), *CLI),
+    ),
     ("data", ["data"], (*_T("attacks"), *ABOVE_MODELS, "click")),
     ("models", ["models"], (*_T("attacks", "data"), *ABOVE_MODELS, "click")),
+    (
+        "choose",
+        ["choose"],
+        (
+            *_T("data", "models", "outputs", "references", "mico", "tml", "tuning", "studies", "report", "kinds"),
+            *CLI,
+            "torch",
+        ),
+    ),
     ("mico", ["mico"], (*_T("tml", "tuning", "studies", "kinds"), *CLI)),
     (
         "packager",

@@ -48,7 +48,7 @@ def test_the_wheel_ships_every_package_and_the_built_in_tracks(wheel):
     assert tracks and all(f"toolkit/builtin_tracks/{t}/track.toml" in names for t in tracks)
     packages = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "toolkit").rglob("__init__.py")}
     assert all(f"{pkg}/__init__.py" in names for pkg in packages)
-    assert "toolkit/mico/selection_prior.json" in names  # auto's rule "shrunk" reads it
+    assert "toolkit/choose/selection_prior.json" in names  # auto's rule "shrunk" reads it
 
 
 def test_installed_wheel_builds_the_demo_from_an_empty_folder(wheel, tmp_path):

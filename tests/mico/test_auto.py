@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from toolkit.choose.calibration import per_target
+from toolkit.choose.candidates import Candidate
+from toolkit.choose.ranking import Scored, rank
+from toolkit.choose.rules import apply_rule
 from toolkit.errors import ConfigError
-from toolkit.mico.auto import Candidate, _rank, _table, auto_rule, score_arrays_auto, select
-from toolkit.mico.calibration import per_target
+from toolkit.mico.auto import DEFAULT_RULE, auto_rule, score_arrays_auto, select
 from toolkit.mico.pipeline import Context
-from toolkit.mico.rules import DEFAULT_RULE, apply_rule
 from toolkit.tracks import Recipe, load_track
 
 
@@ -41,9 +43,10 @@ def _cands(rng, n_models=20, per=50):
 
 
 def _simplest(cands, y, g) -> str:
-    rows = _rank(cands, y, g, 0.1, 100, 0)
-    assert [r["objective"] for r in rows] == sorted((r["objective"] for r in rows), reverse=True)
-    pick = apply_rule("simplest_in_ci", _table(rows, cands, y, g, 0.1, False), n_boot=100)
+    table = rank([Scored(c.label(), c.family, c.base(), c.simplicity(), s) for c, s in cands.values()], y,
+                 fpr=0.1, groups=g, n_boot=100, seed=0)  # fmt: skip
+    assert list(table.objective) == sorted(table.objective, reverse=True)
+    pick = apply_rule("simplest_in_ci", table, n_boot=100)
     assert pick.rule == "simplest_in_ci" and len(pick.labels) == 1
     return pick.labels[0]
 

@@ -18,7 +18,7 @@ from toolkit.mico.pipeline import Context, resolve_recipe
 from toolkit.tracks import Recipe, load_track
 from toolkit.tuning.space import (
     ALL_VIEWS,
-    Candidate,
+    SearchPoint,
     attack_space,
     candidate_from_params,
     param_distribution,
@@ -82,10 +82,10 @@ def test_conditional_suggestions_round_trip():
 
 
 def test_params_of_refuses_recipes_outside_the_space():
-    assert params_of(Candidate(Recipe("hardness", {"signal": "nope"})), ["hardness"], ("orig",)) is None
-    assert params_of(Candidate(Recipe("lira", {})), ["hardness"], ("orig",)) is None
+    assert params_of(SearchPoint(Recipe("hardness", {"signal": "nope"})), ["hardness"], ("orig",)) is None
+    assert params_of(SearchPoint(Recipe("lira", {})), ["hardness"], ("orig",)) is None
     # omitted params take the defaults, exactly as the recipe would
-    assert params_of(Candidate(Recipe("hardness", {})), ["hardness"], ("orig",)) == {
+    assert params_of(SearchPoint(Recipe("hardness", {})), ["hardness"], ("orig",)) == {
         "attack": "hardness",
         "hardness.signal": "loss",
         "hardness.formula": "in",
@@ -104,9 +104,9 @@ def test_view_selection_slices_the_view_axis():
         [0],
         np.arange(3),
     )
-    one = Candidate(Recipe("threshold"), "flip").select(arr, ("orig", "flip"))
+    one = SearchPoint(Recipe("threshold"), "flip").select(arr, ("orig", "flip"))
     assert one.target.shape == (3, 1, 4) and one.ref.shape == (5, 3, 1, 4)
-    assert Candidate(Recipe("threshold"), ALL_VIEWS).select(arr, ("orig", "flip")) is arr
+    assert SearchPoint(Recipe("threshold"), ALL_VIEWS).select(arr, ("orig", "flip")) is arr
 
 
 # ---- the objective ------------------------------------------------------------------------------------

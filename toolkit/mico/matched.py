@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.choose.calibration import TRANSFORMS, per_target
 from toolkit.errors import ConfigError, DataError, ToolkitError
 from toolkit.io import atomic_write_text
-from toolkit.mico.calibration import TRANSFORMS, per_target
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.references import LocalReferences, reference_tasks
 from toolkit.mico.references_stage import scenario_references

@@ -20,10 +20,10 @@ import pandas as pd
 
 from toolkit.attacks import run_attack
 from toolkit.attacks.variants import VARIANTS, default_recipes
+from toolkit.choose.calibration import rank_within
 from toolkit.context import Context
 from toolkit.errors import ConfigError, ToolkitError
 from toolkit.metrics import bootstrap_ci, metric_key, objective_value, scorer_metrics
-from toolkit.mico.calibration import rank_within
 from toolkit.tracks import Recipe, Track, load_track
 
 __all__ = [

@@ -30,13 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from toolkit.attacks import attack_params, run_attack
-from toolkit.attacks.fusion import weighted_logreg
 from toolkit.attacks.registry import attack_spec
 from toolkit.attacks.variants import default_recipes, stacker_recipes
+from toolkit.choose.fusion import fit_fusion
+from toolkit.choose.rules import FUSION, FUSION_LOWFPR
 from toolkit.errors import ToolkitError
 from toolkit.tracks import Recipe
 
-__all__ = ["Candidate", "candidates", "recipe_candidate", "score_candidate", "oof_candidate"]
+__all__ = ["RowScorer", "candidates", "recipe_candidate", "score_candidate", "oof_candidate"]
 
 TRAIN_ARGS = ("train_logits", "train_labels", "train_membership")
 _OWN_CANDIDATES = ("ensemble",)  # the registered supervised attack is replaced by the stackers below
@@ -45,8 +46,9 @@ LOW_FPR = 0.1  # fusion up-weights the rows above the non-members' 90th percenti
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A named way to score rows: ``fit_score(outs, rows, train_rows, seed)``; supervised ones read ``train_rows``."""
+class RowScorer:
+    """One candidate of the task, a named way to score its rows: ``fit_score(outs, rows, train_rows, seed)``;
+    supervised ones read ``train_rows``. (``choose.candidates.Candidate`` is MICO's: a recipe under a transform.)"""
 
     label: str
     family: str
@@ -54,7 +56,7 @@ class Candidate:
     fit_score: Callable
 
 
-def recipe_candidate(recipe: Recipe) -> Candidate:
+def recipe_candidate(recipe: Recipe) -> RowScorer:
     """A registered attack as a candidate; one that takes a labelled training set gets the training rows'."""
     supervised = set(TRAIN_ARGS) <= set(attack_params(recipe.attack))
 
@@ -77,7 +79,7 @@ def recipe_candidate(recipe: Recipe) -> Candidate:
             **extra,
         )
 
-    return Candidate(recipe.label(), recipe.attack, supervised, fit_score)
+    return RowScorer(recipe.label(), recipe.attack, supervised, fit_score)
 
 
 def _reference_scores(outs, rows, seed) -> np.ndarray:
@@ -97,7 +99,7 @@ def _features(outs, rows, views: str, refs: bool, seed: int) -> np.ndarray:
     return np.hstack([x, _reference_scores(outs, rows, seed)]) if refs else x
 
 
-def _stacker(model: str, views: str, refs: bool) -> Candidate:
+def _stacker(model: str, views: str, refs: bool) -> RowScorer:
     def fit_score(outs, rows, train_rows, seed):
         from toolkit.attacks.ensemble import fit_predict, make_classifier
 
@@ -112,10 +114,10 @@ def _stacker(model: str, views: str, refs: bool) -> Candidate:
             )
 
     label = f"stack(model={model},views={views}" + (",refs=yes)" if refs else ")")
-    return Candidate(label, "stack", True, fit_score)
+    return RowScorer(label, "stack", True, fit_score)
 
 
-def _fusion() -> Candidate:
+def _fusion() -> RowScorer:
     def fit_score(outs, rows, train_rows, seed):
         from toolkit.attacks.features import output_features
 
@@ -123,13 +125,13 @@ def _fusion() -> Candidate:
         feats, names = output_features(outs.target[both], outs.labels[both])
         keep = [names.index(n) for n in ("loss", "phi", "logit_margin", "entropy")]
         x = np.hstack([feats[:, keep], _reference_scores(outs, both, seed)])
-        model = weighted_logreg(x[: len(train_rows)], outs.membership[train_rows].astype(np.int64), seed, fpr=LOW_FPR)
-        return model.decision_function(x[len(train_rows) :])
+        y = outs.membership[train_rows].astype(np.int64)
+        return fit_fusion(x[: len(train_rows)], y, seed, FUSION_LOWFPR, LOW_FPR).decision_function(x[len(train_rows) :])
 
-    return Candidate("fusion(low-FPR weighted)", "fusion", True, fit_score)
+    return RowScorer(FUSION_LOWFPR, FUSION, True, fit_score)
 
 
-def _quantile_public() -> Candidate:
+def _quantile_public() -> RowScorer:
     def fit_score(outs, rows, train_rows, seed):
         from toolkit.attacks.quantile import fit_quantile, point_features, quantile_threshold
         from toolkit.signals import phi
@@ -143,10 +145,10 @@ def _quantile_public() -> Candidate:
         model = fit_quantile(x_of(non), s_non, QUANTILE_LEVEL, seed=seed)
         return phi(outs.target[rows], outs.labels[rows]).mean(-1) - quantile_threshold(model, x_of(rows))
 
-    return Candidate(f"quantile(public non-members, level={QUANTILE_LEVEL})", "quantile", True, fit_score)
+    return RowScorer(f"quantile(public non-members, level={QUANTILE_LEVEL})", "quantile", True, fit_score)
 
 
-def candidates(has_shadows: bool, n_views: int) -> list[Candidate]:
+def candidates(has_shadows: bool, n_views: int) -> list[RowScorer]:
     """Every candidate this task can run: reference attacks only with shadows, view variants only with views."""
     out = [
         recipe_candidate(r)
@@ -161,12 +163,12 @@ def candidates(has_shadows: bool, n_views: int) -> list[Candidate]:
     return out
 
 
-def score_candidate(cand: Candidate, outs, rows: np.ndarray, train_rows: np.ndarray, seed: int = 0) -> np.ndarray:
+def score_candidate(cand: RowScorer, outs, rows: np.ndarray, train_rows: np.ndarray, seed: int = 0) -> np.ndarray:
     """float64 scores of ``rows``; a supervised candidate is trained on ``train_rows``."""
     return np.asarray(cand.fit_score(outs, np.asarray(rows), np.asarray(train_rows), seed), dtype=np.float64)
 
 
-def oof_candidate(cand: Candidate, outs, folds: np.ndarray, seed: int = 0) -> np.ndarray | None:
+def oof_candidate(cand: RowScorer, outs, folds: np.ndarray, seed: int = 0) -> np.ndarray | None:
     """Out-of-fold scores of the public set (fold id per public row); None if the candidate cannot run here."""
     pub = np.arange(outs.n_pub)
     try:

@@ -4,7 +4,8 @@ One target, a public set whose membership is real for that target, a private set
 By default (``attack = "auto"``) shadow ResNet18s are trained within a time budget
 (``tml.shadows``), every candidate attack (``tml.candidates``: reference attacks, supervised
 stackers on the target's outputs, quantile regression, fusion) is scored out-of-fold on the
-public set, and the one ranked first is submitted. A fixed recipe is submitted as it is.
+public set, and the track's decision rule (``choose.rules``; by default ``best``, the one ranked
+first) picks what is submitted. A fixed recipe is submitted as it is.
 
 Validation (``tml.validation``) is what the board cannot give: out-of-fold figures on the public
 set with their intervals, the spread of the board's 30% slice, and the submitted figure corrected
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.choose.rules import Pick, apply_rule, combine, corrected_estimate, load_prior, named_rule
 from toolkit.data.tml import TMLTask, layout_of, load_task
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
@@ -31,8 +33,10 @@ from toolkit.tml.settings import TMLSettings
 from toolkit.tml.shadows import default_train_config, match_recipe, shadow_check, shadow_folder, train_task_shadows
 from toolkit.tml.submission import normalise, write_submission_csv
 from toolkit.tml.validation import (
-    corrected_estimate,
+    DEFAULT_RULE,
+    SELECTION_TOP,
     rank,
+    ranking_rows,
     simulate_leaderboard,
     stratified_folds,
     validate,
@@ -52,14 +56,13 @@ __all__ = [
     "oof_scores",
     "simulate_leaderboard",
     "validate",
-    "corrected_estimate",
     "make_submission",
     "save_oof",
     "load_oof",
 ]
 
 ARCH = "resnet18_44"
-AUTO = "auto"  # recipe: rank every candidate on the public set, submit the first
+AUTO = "auto"  # recipe: rank every candidate on the public set, submit what the track's rule picks
 
 
 @dataclass(frozen=True)
@@ -187,10 +190,34 @@ def _shadow_stage(task, s: TMLSettings, collect):
     return paths, keep, info
 
 
+def _ranked(cands, outs, folds, attack: str, params: dict, seed: int, n_boot: int, n_sims: int):
+    """(ranking rows, oof, figures, pick, corrected): every candidate ranked out-of-fold on the public set, and
+    what is submitted: for ``auto`` the pick of the track's rule (``rule = "..."`` in its recipe, default
+    ``DEFAULT_RULE``) with its figure corrected by replaying the rule; else the fixed recipe itself.
+
+    A pick of several candidates (``rank_top3``) is entered in ``oof`` and ``figures`` under its label too.
+    """
+    table, oof, figures = rank(cands, outs, folds, seed, n_boot, n_sims)
+    if attack == AUTO:
+        rule = named_rule(params, DEFAULT_RULE, ignored=("model",))  # --model reaches a fixed ensemble only
+        prior = load_prior() if rule == "shrunk" else None
+        pick = apply_rule(rule, table, prior=prior, n_boot=n_boot, seed=seed)
+        corrected = corrected_estimate(table, rule, prior=prior, top=SELECTION_TOP, n_boot=n_boot, seed=seed)
+    else:  # a fixed recipe was not chosen: only its own noise is resampled
+        pick = Pick("fixed", (attack,))
+        corrected = corrected_estimate(table.take([table.index(attack)]), "best", n_boot=n_boot, seed=seed)
+    if len(pick.labels) > 1:
+        oof[pick.label()] = combine([oof[label] for label in pick.labels], None, pick.combine)
+        figures[pick.label()] = validate(table.y, oof[pick.label()], n_boot=n_boot, n_sims=n_sims, seed=seed)
+    ranking = [{**row, "chosen": row["label"] in pick.labels} for row in ranking_rows(table, figures)]
+    return ranking, oof, figures, pick, corrected
+
+
 def make_submission(s: TMLSettings, *, log=None) -> dict:
     """Outputs → shadows → out-of-fold validation of the candidates → private scores → CSV + manifest.
 
-    ``s.attack = "auto"`` ranks every candidate (``tml.candidates``) and submits the first; a fixed
+    ``s.attack = "auto"`` ranks every candidate (``tml.candidates``) and submits what the decision rule in
+    ``s.params`` (``rule``, default ``DEFAULT_RULE``: the first) picks (``_ranked``); a fixed
     attack is submitted as it is, with ``s.compare`` validated beside it (reference attacks only with
     shadows). ``s.shadows`` None trains as many shadows as ``s.budget_s`` seconds hold (≤ ``s.max_shadows``),
     reusing the folder's; 0 trains none. ``s.match`` first searches epochs/lr for shadows like the target.
@@ -202,7 +229,9 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     from toolkit.tml.target import check_target
 
     log = log or (lambda line: None)
-    track, attack, seed = s.track, s.attack, s.seed
+    track, attack, seed, params = s.track, s.attack, s.seed, dict(s.params)
+    if attack == AUTO:
+        named_rule(params, DEFAULT_RULE, ignored=("model",))  # a wrong rule fails before any shadow trains
     task = load_task(s.data_dir, layout_of(track))
     target_line = check_target(task, track.architecture)
     log(target_line)
@@ -241,15 +270,13 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
         fixed = recipe_candidate(Recipe(attack, dict(s.params)))
         others = [recipe_candidate(Recipe(c)) for c in s.compare if c != attack and (paths or c in ("threshold",))]
         cands = [replace(fixed, label=attack)] + [replace(c, label=c.family) for c in others]
-    ranking, oof, figures = rank(cands, outs, pub_folds, seed, s.n_boot, s.n_sims)
-    chosen = next(c for c in cands if c.label == (ranking[0]["label"] if attack == AUTO else attack))
-    pub_y = outs.membership[: outs.n_pub].astype(np.int64)
-    corrected = corrected_estimate(pub_y, ranking, oof, chosen.label, attack == AUTO, s.n_boot, seed)
+    ranking, oof, figures, pick, corrected = _ranked(cands, outs, pub_folds, attack, params, seed, s.n_boot, s.n_sims)
+    chosen = pick.label()
     lap("validation")
-    for r in ranking:
-        r["chosen"] = r["label"] == chosen.label
     priv = np.arange(outs.n_pub, len(outs.ids))
-    scores = normalise(score_candidate(chosen, outs, priv, np.arange(outs.n_pub), seed))
+    by_label = {c.label: c for c in cands}
+    picked = [score_candidate(by_label[label], outs, priv, np.arange(outs.n_pub), seed) for label in pick.labels]
+    scores = normalise(combine(picked, None, pick.combine))
     lap("private scores")
     run = s.run_name or time.strftime("%Y%m%d-%H%M%S")
     id_column = (track.upload or Upload()).id_column
@@ -259,10 +286,10 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     manifest = _manifest(task, s, shadows, figures)
     manifest.update(
         target=target_line,
-        chosen=chosen.label,
+        chosen=chosen,
         ranking=ranking,
-        estimate=figures[chosen.label],
-        corrected=with_board(corrected, figures[chosen.label]),
+        estimate=figures[chosen],
+        corrected=with_board(corrected, figures[chosen]),
         seconds=seconds,
         csv=str(csv_path),
         csv_sha256=sha256_file(csv_path),

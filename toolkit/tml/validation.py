@@ -3,20 +3,39 @@
 Out-of-fold scores on stratified folds (``stratified_folds``), TPR@5%FPR under both the strict
 ``fpr < 0.05`` and the inclusive ``fpr <= 0.05`` rule, AUC, a bootstrap CI, the spread of the visible
 board (the server scores a fixed 30% slice, so such slices are redrawn from the out-of-fold scores:
-``simulate_leaderboard``), the ranking of every candidate (``rank``), and the submitted figure
-corrected for having picked the best of many (``corrected_estimate``, BBC-CV).
+``simulate_leaderboard``), and the ranking of every candidate (``rank``: ``choose.ranking`` on the
+out-of-fold scores, the ``choose.rules.Table`` the decision rules read). ``auto`` submits what the track's
+rule picks (``DEFAULT_RULE`` unless ``recipe = { attack = "auto", rule = "..." }``), and its figure is
+corrected for the choice by replaying that rule (``choose.rules.corrected_estimate``, BBC-CV).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from toolkit.choose.ranking import Scored
+from toolkit.choose.ranking import rank as rank_scored
+from toolkit.choose.rules import Table
 from toolkit.errors import ConfigError
-from toolkit.metrics import bootstrap_ci, objective_value, pick_best, roc, selection_corrected, tpr_at_fpr
+from toolkit.metrics import bootstrap_ci, roc, tpr_at_fpr
 from toolkit.tml.board import FPR, INCLUSIVE, STRICT
 from toolkit.tml.candidates import oof_candidate
 
-__all__ = ["stratified_folds", "simulate_leaderboard", "validate", "rank", "corrected_estimate", "with_board"]
+__all__ = [
+    "DEFAULT_RULE",
+    "SELECTION_TOP",
+    "stratified_folds",
+    "simulate_leaderboard",
+    "validate",
+    "rank",
+    "ranking_rows",
+    "with_board",
+]
+
+# The top of the out-of-fold ranking: the task's first default, kept until benchmarks/selection.py --kind tml
+# measures a rule with less regret on practice tasks of both editions.
+DEFAULT_RULE = "best"
+SELECTION_TOP = 10  # candidates the resampled selections choose among (those ranked lower are never picked there)
 
 
 def stratified_folds(membership: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -73,39 +92,35 @@ def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: 
     }
 
 
-def rank(cands, outs, folds, seed, n_boot, n_sims) -> tuple[list[dict], dict, dict]:
-    """Out-of-fold scores and figures of every candidate that runs here, best first (objective, then order)."""
+def rank(cands, outs, folds, seed, n_boot, n_sims) -> tuple[Table, dict, dict]:
+    """Out-of-fold scores and figures of every candidate that runs here, and their ranking, best first (objective,
+    then the candidates' order: each candidate's simplicity is its place in ``tml.candidates.candidates``)."""
     pub_y = outs.membership[: outs.n_pub].astype(np.int64)
-    rows, oof, figures = [], {}, {}
+    scored, oof, figures = [], {}, {}
     for order, cand in enumerate(cands):
         s = oof_candidate(cand, outs, folds, seed)
         if s is None or not np.isfinite(s).all():
             continue
         oof[cand.label] = s
         figures[cand.label] = validate(pub_y, s, n_boot=n_boot, n_sims=n_sims, seed=seed)
-        obj = objective_value(pub_y, s, FPR)[0]
-        rows.append({"label": cand.label, "family": cand.family, "objective": obj, "order": order})
-    rows.sort(key=lambda r: (-r["objective"], r["order"]))
-    for r in rows:
-        f = figures[r["label"]]
-        r.update(tpr=f[STRICT], ci=f["tpr_ci95"], auc=f["auc"])
-        del r["order"]
-    return rows, oof, figures
+        scored.append(Scored(cand.label, cand.family, cand.label, (order,), s))
+    intervals = {label: f["tpr_ci95"] for label, f in figures.items()}  # the strict TPR's, as printed
+    return rank_scored(scored, pub_y, fpr=FPR, n_boot=n_boot, seed=seed, intervals=intervals), oof, figures
 
 
-SELECTION_TOP = 10  # candidates the resampled selections choose among (those ranked lower are never picked there)
-
-
-def corrected_estimate(pub_y, ranking: list[dict], oof: dict, chosen: str, auto: bool, n_boot: int, seed: int) -> dict:
-    """The submitted candidate's figure corrected for the choice (``metrics.selection_corrected``, BBC-CV).
-
-    ``auto`` re-runs "the best out-of-fold objective" among the first ``SELECTION_TOP`` candidates in
-    every resample; a fixed recipe was not chosen, so only its own noise is resampled. The board's
-    30% slice is then expected around the corrected figure, with the slices' spread.
-    """
-    labels = [r["label"] for r in ranking[:SELECTION_TOP]] if auto else [chosen]
-    scores = np.stack([oof[label] for label in labels])
-    return selection_corrected(pub_y, scores, pick_best(FPR), fpr_x=FPR, n_boot=n_boot, seed=seed)
+def ranking_rows(table: Table, figures: dict) -> list[dict]:
+    """The manifest's ranking: each candidate's objective and its figures (strict TPR, CI, AUC), best first."""
+    return [
+        {
+            "label": label,
+            "family": family,
+            "objective": float(objective),
+            "tpr": figures[label][STRICT],
+            "ci": figures[label]["tpr_ci95"],
+            "auc": figures[label]["auc"],
+        }
+        for label, family, objective in zip(table.labels, table.families, table.objective)
+    ]
 
 
 def with_board(corrected: dict, figure: dict) -> dict:

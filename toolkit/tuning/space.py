@@ -36,7 +36,7 @@ from toolkit.tuning.resume import FinishedSeededTPE, fail_orphans
 
 __all__ = [
     "ALL_VIEWS",
-    "Candidate",
+    "SearchPoint",
     "param_distribution",
     "attack_space",
     "suggest_candidate",
@@ -54,7 +54,7 @@ ALL_VIEWS = "all"
 
 
 @dataclass(frozen=True)
-class Candidate:
+class SearchPoint:
     """What one trial evaluates: a recipe and the query views it reads (``all`` or one name)."""
 
     recipe: Recipe
@@ -107,14 +107,14 @@ def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution):
     return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
 
 
-def suggest_candidate(trial: optuna.Trial, attacks: list[str], view_names: tuple[str, ...]) -> Candidate:
+def suggest_candidate(trial: optuna.Trial, attacks: list[str], view_names: tuple[str, ...]) -> SearchPoint:
     """Define-by-run: ``attack`` first, then ``<attack>.<param>`` for that family, then ``views``."""
     name = trial.suggest_categorical("attack", list(attacks))
     params = {p: _suggest(trial, f"{name}.{p}", d) for p, d in attack_space(name).items()}
     views = ALL_VIEWS
     if len(view_names) > 1:
         views = trial.suggest_categorical("views", (ALL_VIEWS, *view_names))
-    return Candidate(Recipe(name, _plain(params)), views)
+    return SearchPoint(Recipe(name, _plain(params)), views)
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,12 +122,12 @@ def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
 
 
-def candidate_from_params(params: Mapping[str, Any]) -> Candidate:
+def candidate_from_params(params: Mapping[str, Any]) -> SearchPoint:
     """Rebuild a trial's candidate from its ``trial.params``."""
     name = params["attack"]
     prefix = f"{name}."
     chosen = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
-    return Candidate(Recipe(name, _plain(chosen)), params.get("views", ALL_VIEWS))
+    return SearchPoint(Recipe(name, _plain(chosen)), params.get("views", ALL_VIEWS))
 
 
 def _inside(dist: BaseDistribution, value: Any) -> bool:
@@ -136,7 +136,7 @@ def _inside(dist: BaseDistribution, value: Any) -> bool:
     return isinstance(value, (int, float)) and dist.low <= value <= dist.high
 
 
-def params_of(candidate: Candidate, attacks: list[str], view_names: tuple[str, ...]) -> dict[str, Any] | None:
+def params_of(candidate: SearchPoint, attacks: list[str], view_names: tuple[str, ...]) -> dict[str, Any] | None:
     """The trial params that reproduce ``candidate`` (to enqueue it), or None if it lies outside the space.
 
     Searched parameters the recipe leaves out take the attack's defaults, as the recipe does.
@@ -175,7 +175,7 @@ class Objective:
     ``report(step, value)`` after each fold but the last, which may stop the trial (pruning).
     """
 
-    score: Callable[[Candidate, Callable[[int, float], None]], tuple[float, float, float]]
+    score: Callable[[SearchPoint, Callable[[int, float], None]], tuple[float, float, float]]
     attacks: list[str]
     view_names: tuple[str, ...]
     seen: dict = field(default_factory=dict)
@@ -266,7 +266,7 @@ def _create_or_load(storage: str, name: str, pruner, attempts: int = 5) -> optun
         ) from None
 
 
-def enqueue_default(study: optuna.Study, default: Candidate, attacks: list[str], views: tuple[str, ...]) -> None:
+def enqueue_default(study: optuna.Study, default: SearchPoint, attacks: list[str], views: tuple[str, ...]) -> None:
     """A new study's first trial is the default recipe, so the search starts from the known baseline
     (a study whose every trial failed, e.g. killed during the first one, is new again)."""
     params = params_of(default, attacks, views)

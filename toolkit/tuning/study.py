@@ -42,8 +42,8 @@ from toolkit.mico.scoring import score_arrays
 from toolkit.tracks import Recipe, Scenario, Track, runs_dir
 from toolkit.tuning.report import write_report
 from toolkit.tuning.space import (
-    Candidate,
     Objective,
+    SearchPoint,
     candidate_from_params,
     enqueue_default,
     open_study,
@@ -116,7 +116,7 @@ def make_folds(
     return TuningFolds(tuning, fold_arrays(sd, logits, out_ids, tune_ids), tune_ids, out_ids, tuple(view_names))
 
 
-def pooled(fold_list: list[PhaseArrays], candidate: Candidate, view_names: tuple[str, ...], seed: int = 0):
+def pooled(fold_list: list[PhaseArrays], candidate: SearchPoint, view_names: tuple[str, ...], seed: int = 0):
     """(solution, raw scores, target model ids) of a candidate, pooled over ``fold_list``."""
     return pool(fold_list, lambda f: score_arrays(candidate.select(f, view_names), candidate.recipe, seed))
 
@@ -172,7 +172,9 @@ def _verdict(entry: dict, say) -> None:
         )
 
 
-def _evaluate(folds: TuningFolds, best: Candidate, default: Candidate, fpr_x: float, seed: int) -> tuple[dict, dict]:
+def _evaluate(
+    folds: TuningFolds, best: SearchPoint, default: SearchPoint, fpr_x: float, seed: int
+) -> tuple[dict, dict]:
     """Figures of both recipes on the tuning folds and on the held-out fold, and the curves to plot."""
     out, curves = {}, {}
     for tag, cand in (("tuned", best), ("default", default)):
@@ -228,10 +230,10 @@ def tune_scenario(
     fpr_x = objective_fpr(ctx.track)
     name = study_name or f"{ctx.track.name}-{scenario.name}"
     study = open_study(storage or default_storage(ctx.track), name, ctx.seed, shared=storage is not None)
-    default = Candidate(_concrete_default(sd, ctx, scenario, folds.tuning_ids, attacks))
+    default = SearchPoint(_concrete_default(sd, ctx, scenario, folds.tuning_ids, attacks))
     enqueue_default(study, default, attacks, folds.view_names)
 
-    def score(cand: Candidate, report) -> tuple[float, float, float]:
+    def score(cand: SearchPoint, report) -> tuple[float, float, float]:
         ys, ss = [], []
         for k, fold in enumerate(folds.tuning):
             y, s, _ = pooled([fold], cand, folds.view_names, ctx.seed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from toolkit.choose.rules import FUSION, FUSION_LOWFPR, RULES, Prior, Table, apply_rule, combine, fit_prior
 from toolkit.errors import ConfigError
-from toolkit.mico.rules import FUSION, FUSION_LOWFPR, RULES, Prior, Table, apply_rule, combine, fit_prior
 
 
 def _table(objective, ci, families, *, labels=None, recipes=None, simplicity=None, dp=False, scores=None):
@@ -97,7 +97,7 @@ def test_unknown_rule_and_bad_prior_are_one_line_errors():
 
 
 def test_the_shipped_prior_covers_both_privacy_classes():
-    from toolkit.mico.rules import load_prior
+    from toolkit.choose.rules import load_prior
 
     prior = load_prior()
     assert prior is not None and set(prior.tau2) == {False, True}
@@ -109,8 +109,8 @@ def test_the_shipped_prior_covers_both_privacy_classes():
 def test_corrected_estimate_replays_the_rule_on_resampled_targets(rule):
     """Twelve coin candidates over 30 target models: the validation figure of the pick is luck, the corrected one
     is back near chance (TPR 0.1 at 10% FPR); the replayed rule picks on the whole split what it picked as run."""
+    from toolkit.choose.rules import corrected_estimate
     from toolkit.metrics import objective_value
-    from toolkit.mico.rules import corrected_estimate
 
     rng = np.random.default_rng(0)
     y = np.tile(np.r_[np.ones(10), np.zeros(10)].astype(np.int64), 30)

@@ -1,4 +1,4 @@
-"""The decision rules of ``recipe = "auto"``: how one validation ranking becomes one submission.
+"""The decision rules of ``recipe = "auto"``: how one validation ranking becomes one submission, for every kind.
 
 Under DP every candidate's validation figure carries a CI of ±0.02–0.03, wider than most gaps
 between families, so which rule turns the ranking into a choice matters as much as the ranking.
@@ -17,32 +17,34 @@ returns a ``Pick``: one candidate, or several whose per-target ranks are average
 - ``fusion`` / ``fusion_lowfpr``: always the out-of-fold stacker (plain, or fitted with the rows
   of the low-FPR region up-weighted, ``attacks.fusion``).
 
-Which rule is the default is measured, not assumed: ``benchmarks/selection.py`` scores every rule's
-final-phase regret over many local archives and picks the lowest leave-one-archive-out.
+Which rule is a kind's default (``DEFAULT_RULE`` of ``mico.auto`` and of ``tml.validation``) is measured,
+not assumed: ``benchmarks/selection.py`` scores every rule's final-phase (or hidden-answer) regret over many
+local archives or practice tasks and picks the lowest leave-one-archive-out. A track names another with
+``recipe = { attack = "auto", rule = "best" }`` (``named_rule``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from toolkit.choose.calibration import rank_within
 from toolkit.errors import ConfigError
 from toolkit.metrics import gain_ci, objective_value, selection_corrected
-from toolkit.mico.calibration import rank_within
 
 __all__ = [
     "Table",
     "Pick",
     "Prior",
     "RULES",
-    "DEFAULT_RULE",
     "FUSION",
     "FUSION_LOWFPR",
     "apply_rule",
+    "named_rule",
     "combine",
     "fit_prior",
     "load_prior",
@@ -67,14 +69,24 @@ class Table:
     simplicity: tuple[tuple[int, int], ...]
     scores: np.ndarray  # float64 [K, n]
     y: np.ndarray  # int64 [n]
-    groups: np.ndarray  # int64 [n], the target model of each row
+    groups: np.ndarray | None  # int64 [n], the target model of each row; None: one target, rows resampled alone
     objective: np.ndarray  # float64 [K]
     ci: np.ndarray  # float64 [K, 2]
     fpr: float
     dp: bool
+    tpr: np.ndarray | None = None  # float64 [K], strict TPR at ``fpr`` (``ranking.rank`` fills it)
+    auc: np.ndarray | None = None  # float64 [K]
 
     def index(self, label: str) -> int:
         return self.labels.index(label)
+
+    def take(self, rows: Sequence[int]) -> Table:
+        """The table of candidates ``rows`` only (in that order), on the same validation rows."""
+        rows = list(rows)
+        per_row = {k: tuple(getattr(self, k)[i] for i in rows) for k in ("labels", "families", "recipes", "simplicity")}
+        arrays = {k: None if getattr(self, k) is None else getattr(self, k)[rows] for k in ("tpr", "auc")}
+        return Table(**per_row, scores=self.scores[rows], y=self.y, groups=self.groups,
+                     objective=self.objective[rows], ci=self.ci[rows], fpr=self.fpr, dp=self.dp, **arrays)  # fmt: skip
 
     def se(self) -> np.ndarray:
         """Each figure's standard error, from its 95% bootstrap interval."""
@@ -93,6 +105,10 @@ class Pick:
     labels: tuple[str, ...]
     combine: str = "one"
     note: str = ""
+
+    def label(self) -> str:
+        """The pick as one label: its candidate's, or the mean rank of its candidates'."""
+        return self.labels[0] if len(self.labels) == 1 else f"mean rank of {' + '.join(self.labels)}"
 
 
 @dataclass(frozen=True)
@@ -188,9 +204,6 @@ RULES: dict[str, Callable[..., Pick]] = {
     "fusion": _always(FUSION, "fusion"),
     "fusion_lowfpr": _always(FUSION_LOWFPR, "fusion_lowfpr"),
 }
-# The lowest mean final-phase regret over 24 local scenarios, and the rule chosen leave-one-archive-out
-# in each of the 8 folds (benchmarks/selection.py).
-DEFAULT_RULE = "rank_top3"
 
 
 def apply_rule(name: str, table: Table, *, prior: Prior | None = None, n_boot: int = 200, seed: int = 0) -> Pick:
@@ -200,39 +213,52 @@ def apply_rule(name: str, table: Table, *, prior: Prior | None = None, n_boot: i
     return RULES[name](table, prior=prior, n_boot=n_boot, seed=seed)
 
 
+def named_rule(params: Mapping, default: str, *, ignored: tuple[str, ...] = ()) -> str:
+    """The decision rule an ``auto`` recipe's ``params`` name (``rule = "..."``), checked; ``default`` where they
+    name none. A parameter other than ``rule`` (and ``ignored``) is an error."""
+    unknown = sorted(set(params) - {"rule", *ignored})
+    if unknown:
+        raise ConfigError(f"recipe auto has no parameter(s) {', '.join(unknown)}; valid: rule")
+    rule = str(params.get("rule", default))
+    if rule not in RULES:
+        raise ConfigError(f"unknown auto rule {rule!r}; valid: {', '.join(RULES)}")
+    return rule
+
+
 SELECTION_TOP = 15  # candidates the resampled selections choose among (lower ones are not picked there)
 
 
 def corrected_estimate(
-    table: Table, rule: str, *, prior: Prior | None = None, n_boot: int = 200, seed: int = 0
+    table: Table, rule: str, *, prior: Prior | None = None, top: int = SELECTION_TOP, n_boot: int = 200, seed: int = 0
 ) -> dict:
-    """The pick's figure corrected for the choice: ``rule`` re-run on every model-bootstrap resample of the
-    validation split, scored on the target models it left out (``metrics.selection_corrected``, BBC-CV).
+    """The pick's figure corrected for the choice: ``rule`` re-run on every bootstrap resample of the validation
+    split (target models, or rows where ``table.groups`` is None), scored on what it left out
+    (``metrics.selection_corrected``, BBC-CV).
 
-    The resampled tables hold the ``SELECTION_TOP`` best candidates, keep the whole split's CIs (what
-    ``shrunk`` reads) and give ``simplest_in_ci`` a 50-resample inner bootstrap: the rule as run, cheaper.
+    The resampled tables hold the ``top`` best candidates, keep the whole split's CIs (what ``shrunk``
+    reads) and give ``simplest_in_ci`` a 50-resample inner bootstrap: the rule as run, cheaper.
     """
-    top = order(table)[:SELECTION_TOP]
-    sub = {k: tuple(getattr(table, k)[i] for i in top) for k in ("labels", "families", "recipes", "simplicity")}
+    best = table.take(order(table)[:top])
 
     def pick(y, scores, groups):
         objective = np.array([objective_value(y, s, table.fpr)[0] for s in scores])
-        resampled = Table(**sub, scores=scores, y=y, groups=groups, objective=objective, ci=table.ci[top],
-                          fpr=table.fpr, dp=table.dp)  # fmt: skip
+        resampled = replace(best, scores=scores, y=y, groups=groups, objective=objective, tpr=None, auc=None)
         chosen = apply_rule(rule, resampled, prior=prior, n_boot=50, seed=seed)
-        rows = [sub["labels"].index(label) for label in chosen.labels]
+        rows = [best.index(label) for label in chosen.labels]
         return lambda held, held_groups: combine([held[i] for i in rows], held_groups, chosen.combine)
 
     return selection_corrected(
-        table.y, table.scores[top], pick, fpr_x=table.fpr, groups=table.groups, n_boot=n_boot, seed=seed
+        table.y, best.scores, pick, fpr_x=table.fpr, groups=table.groups, n_boot=n_boot, seed=seed
     )
 
 
-def combine(scores: Sequence[np.ndarray], groups: np.ndarray, how: str) -> np.ndarray:
-    """One score vector from a pick's candidates: the only one, or the mean of their per-target ranks."""
+def combine(scores: Sequence[np.ndarray], groups: np.ndarray | None, how: str) -> np.ndarray:
+    """One score vector from a pick's candidates: the only one, or the mean of their per-target ranks
+    (``groups`` None: one target)."""
     if how == "one":
         return np.asarray(scores[0], dtype=np.float64)
     if how == "rank_mean":
+        groups = np.zeros(len(scores[0]), np.int64) if groups is None else groups
         return np.mean([rank_within(np.asarray(s, dtype=np.float64), groups) for s in scores], axis=0)
     raise ConfigError(f"unknown combination {how!r}; valid: one, rank_mean")
 
