@@ -207,7 +207,7 @@ def gen_seed(rng, folder: Path, marker: Path):
 
 
 def gen_ids_csv(rng, folder: Path, marker: Path):
-    from toolkit.tml.submission import read_submission_csv
+    from toolkit.tml.package import read_submission_csv
 
     rows = [
         (

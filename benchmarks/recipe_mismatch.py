@@ -42,7 +42,7 @@ def main() -> None:
 
     from toolkit.context import Context
     from toolkit.metrics import metric_key
-    from toolkit.mico.builder import build_challenge
+    from toolkit.mico.build import build_challenge
     from toolkit.mico.pipeline import stage_attack
     from toolkit.mico.references import pointer_path, save_pointer, train_references
     from toolkit.mico.references_stage import check, match

@@ -222,7 +222,7 @@ def _archive(track_name: str, quick: bool, work: Path) -> Path:
     """The data folder holding ``track_name``'s local archive, built where missing (quick: at test size)."""
     from dataclasses import replace
 
-    from toolkit.mico.builder import build_challenge
+    from toolkit.mico.build import build_challenge
     from toolkit.tracks import load_track
 
     track, data = load_track(track_name), (work / "quick_data" if quick else PLACES["data"])

@@ -79,7 +79,7 @@ def archives() -> list[Track]:
 
 
 def build_all(tracks: list[Track], data: Path, jobs: int) -> None:
-    from toolkit.mico.builder import build_challenge
+    from toolkit.mico.build import build_challenge
 
     for track in tracks:
         t0 = time.perf_counter()
@@ -210,7 +210,7 @@ def score_tml_task(edition: str, folder: Path, answers: Path, args, out: Path, k
     from toolkit.data.tml import layout_of, load_task
     from toolkit.tml.candidates import candidates, score_candidate
     from toolkit.tml.pipeline import collect_outputs
-    from toolkit.tml.shadows import default_train_config, train_task_shadows
+    from toolkit.tml.references import default_train_config, train_task_shadows
     from toolkit.tml.validation import rank, stratified_folds
     from toolkit.tracks import ShadowTraining
     from toolkit.views import parse_views

@@ -41,7 +41,7 @@ def build(args) -> None:
 
 
 def _epochs(track, epochs: int, seed: int):
-    from toolkit.tml.shadows import default_train_config
+    from toolkit.tml.references import default_train_config
     from toolkit.tracks import ShadowTraining
 
     return default_train_config(track.shadow or ShadowTraining(), seed, epochs)
@@ -53,7 +53,7 @@ def hidden_figures(csv: Path, answers: Path, track, task_dir: Path | None = None
     from sklearn.metrics import roc_auc_score
 
     from toolkit.metrics import figure_ci, objective_value
-    from toolkit.tml.submission import read_submission_csv
+    from toolkit.tml.package import read_submission_csv
     from toolkit.tracks import Upload
 
     with np.load(answers) as a:

@@ -33,7 +33,7 @@ def tiny_demo(tmp_path_factory) -> Path:
     """A demo challenge with 6 train, 2 dev and 2 final models per scenario, trained briefly."""
     import torch
 
-    from toolkit.mico.builder import build_challenge
+    from toolkit.mico.build import build_challenge
     from toolkit.tracks import load_track
 
     torch.set_num_threads(1)

@@ -17,9 +17,9 @@ from typing import Any
 from toolkit.context import KIND_TABLES, KINDS
 from toolkit.errors import ConfigError
 from toolkit.io import read_bounded
-from toolkit.recipes import Build, References, ShadowTraining, check_training
 from toolkit.settings import check_types, listed, reject_unknown, settings_parser, shown, table
 from toolkit.task_format import TaskFiles, Upload, task_files, upload_protocol
+from toolkit.training_tables import Build, References, ShadowTraining, check_training
 
 __all__ = [
     "Recipe",

@@ -58,7 +58,7 @@ CORE = [
     "metrics",
     "views",
     "tracks",
-    "recipes",
+    "training_tables",
     "context",
     "registry",
     "plots",

@@ -264,7 +264,7 @@ import sys
 from dataclasses import replace
 import torch
 torch.set_num_threads(1)
-from toolkit.mico.builder import build_challenge
+from toolkit.mico.build import build_challenge
 from toolkit.tracks import load_track
 track = load_track("demo")
 track = replace(track, build=replace(track.build, epochs=2, dp_epochs=1), scenarios=track.scenarios[:1])
@@ -277,7 +277,7 @@ print("done", flush=True)
 def _build(folder: Path) -> None:
     from dataclasses import replace
 
-    from toolkit.mico.builder import build_challenge
+    from toolkit.mico.build import build_challenge
     from toolkit.tracks import load_track
 
     track = load_track("demo")

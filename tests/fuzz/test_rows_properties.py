@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from toolkit.errors import FormatError
 from toolkit.mico.challenge import read_seed, read_solution
-from toolkit.tml.submission import read_submission_csv
+from toolkit.tml.package import read_submission_csv
 
 TOKENS = [
     "0",
@@ -138,7 +138,7 @@ def test_an_ids_score_csv_is_unique_int64_ids_and_graded_scores_or_refused(tmp_p
 
 def test_over_long_files_are_refused_without_reading_them_whole(tmp_path):
     from toolkit.mico.challenge import MAX_ROW_BYTES, MAX_SEED_BYTES
-    from toolkit.tml.submission import MAX_CSV_BYTES
+    from toolkit.tml.package import MAX_CSV_BYTES
 
     for name, size, reader in (
         ("seed", MAX_SEED_BYTES, read_seed),

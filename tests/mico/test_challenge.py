@@ -75,7 +75,7 @@ def test_built_model_does_not_depend_on_the_process_rng(tmp_path):
 
     import torch
 
-    from toolkit.mico.builder import _jobs, _write_seeds
+    from toolkit.mico.build import _jobs, _write_seeds
     from toolkit.references.runner import run_train_tasks
     from toolkit.tracks import load_track
 

@@ -17,7 +17,7 @@ def revealed(tmp_path_factory):
     """demo_inf with 4 train, 1 dev and 1 final model, the dev/final folders revealing seed_training (as ddp's)."""
     import torch
 
-    from toolkit.mico.builder import build_challenge
+    from toolkit.mico.build import build_challenge
     from toolkit.tracks import load_track
 
     torch.set_num_threads(1)

@@ -10,8 +10,8 @@ import torch
 from toolkit.errors import ConfigError
 from toolkit.models import training
 from toolkit.models.training import TrainConfig, _clipped_sums_linear, train_model
-from toolkit.recipes import References
 from toolkit.references.training import training_key, training_record
+from toolkit.training_tables import References
 
 _MAKE_OPTIMIZER = training._optimizer
 

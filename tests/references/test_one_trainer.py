@@ -37,7 +37,7 @@ def trained(monkeypatch, tmp_path):
 
 def test_a_built_challenge_and_its_references_and_matched_references_train_in_the_runner(trained, tmp_path):
     from toolkit.context import Context
-    from toolkit.mico.builder import build_challenge
+    from toolkit.mico.build import build_challenge
     from toolkit.mico.matched import train_matched
     from toolkit.mico.references import train_references
     from toolkit.tracks import load_track
@@ -68,7 +68,7 @@ def test_the_resnet18_tasks_shadows_train_in_the_runner(trained, tmp_path):
     from toolkit.data.tml import load_task
     from toolkit.references.plan import paired_keep
     from toolkit.references.training import train_config
-    from toolkit.tml.shadows import train_task_shadows
+    from toolkit.tml.references import train_task_shadows
     from toolkit.tracks import ShadowTraining
 
     write_task(tmp_path / "task", n_pub=12, n_priv=12)
@@ -109,8 +109,8 @@ def test_train_config_gives_each_table_the_settings_it_was_given_by_hand(epsilon
     import math
 
     from toolkit.models.training import TrainConfig
-    from toolkit.recipes import Build, References, ShadowTraining
     from toolkit.references.training import train_config
+    from toolkit.training_tables import Build, References, ShadowTraining
 
     b = Build(optimizer="adam", weight_decay=1e-3, clip=2.0, delta=1e-6)
     dp = math.isfinite(epsilon)

@@ -20,8 +20,8 @@ from toolkit.data.tml import TaskLayout, layout_of, load_task, organisers_transf
 from toolkit.errors import ConfigError, FormatError, ModelError
 from toolkit.task_format import TaskFiles, task_files, upload_protocol
 from toolkit.tml.build import save_membership_dataset, save_task_dataset
+from toolkit.tml.package import read_submission_csv
 from toolkit.tml.settings import TMLSettings
-from toolkit.tml.submission import read_submission_csv
 from toolkit.tml.target import check_target
 from toolkit.tracks import load_track, parse_track
 

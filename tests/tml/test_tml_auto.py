@@ -10,9 +10,9 @@ from fixtures_tml import one_thread, write_task
 
 from toolkit.references.check import ModelStats, distance, matches, model_stats, reference_stats, verdict
 from toolkit.tml.candidates import candidates, oof_candidate
+from toolkit.tml.package import normalise, read_submission_csv
 from toolkit.tml.pipeline import TMLOutputs, make_submission, stratified_folds, validate
 from toolkit.tml.settings import TMLSettings
-from toolkit.tml.submission import normalise, read_submission_csv
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -199,7 +199,7 @@ def test_auto_submits_the_candidate_ranked_first(task_dir, tmp_path):
 @pytest.mark.slow
 def test_match_trains_one_pair_per_recipe_and_keeps_the_closest(task_dir, tmp_path):
     from toolkit.models.training import TrainConfig
-    from toolkit.tml.shadows import shadow_folder, shadow_grid
+    from toolkit.tml.references import shadow_folder, shadow_grid
 
     cfg = TrainConfig(epochs=2, batch_size=64, lr=0.01)
     grid = shadow_grid(cfg)

@@ -10,6 +10,7 @@ import pytest
 from fixtures_tml import one_thread, write_task
 
 from toolkit.errors import SubmissionError
+from toolkit.tml.package import normalise, read_submission_csv, submission_problems, write_submission_csv
 from toolkit.tml.pipeline import (
     TMLOutputs,
     make_submission,
@@ -19,7 +20,6 @@ from toolkit.tml.pipeline import (
     validate,
 )
 from toolkit.tml.settings import TMLSettings
-from toolkit.tml.submission import normalise, read_submission_csv, submission_problems, write_submission_csv
 
 
 @pytest.fixture(autouse=True, scope="module")

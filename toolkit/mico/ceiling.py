@@ -17,8 +17,8 @@ from importlib import metadata
 from toolkit.errors import ConfigError
 from toolkit.metrics import FPR_GRID, metric_key
 from toolkit.privacy import ADJACENCY, DISCRETIZATION, cached_ceiling
-from toolkit.recipes import References
 from toolkit.tracks import Scenario, Track
+from toolkit.training_tables import References
 
 __all__ = ["DPRecipe", "dp_recipe", "noise_multiplier_of", "recipe_ceiling", "ceiling_line"]
 

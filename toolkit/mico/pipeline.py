@@ -90,7 +90,7 @@ def stage_challenge(ctx: Context, **sizes) -> Path | None:
     """Build the local challenge (tracks with a [build] table); organiser tracks are left as they are."""
     if ctx.track.build is None:
         return None
-    from toolkit.mico.builder import build_challenge
+    from toolkit.mico.build import build_challenge
 
     with _timed(ctx, "challenge"):
         return build_challenge(ctx.track, ctx.data_dir, jobs=ctx.jobs, progress=ctx.progress, **sizes)

@@ -14,7 +14,7 @@ import numpy as np
 
 from toolkit.attacks import run_attack
 from toolkit.metrics import scorer_metrics
-from toolkit.mico.builder import answers_dir
+from toolkit.mico.build import answers_dir
 from toolkit.mico.challenge import read_solution
 from toolkit.mico.folds import pool, validation_folds
 from toolkit.mico.predictions import PhaseScores

@@ -11,7 +11,7 @@ a run is reproducible and a recipe without augmentation draws nothing.
 from __future__ import annotations
 
 from toolkit.errors import ConfigError
-from toolkit.recipes import parse_augment
+from toolkit.training_tables import parse_augment
 
 __all__ = ["augment_ops", "augment_batch"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from toolkit.errors import ConfigError
 from toolkit.models.step import make_optimizer as _optimizer
 from toolkit.models.step import train_step as _step
-from toolkit.recipes import ACCOUNTANTS, OPTIMIZERS, ORDERS, check_training
+from toolkit.training_tables import ACCOUNTANTS, OPTIMIZERS, ORDERS, check_training
 
 __all__ = [
     "TrainConfig",

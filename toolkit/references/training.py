@@ -17,7 +17,7 @@ import numpy as np
 
 from toolkit.io import sha256_bytes
 from toolkit.models.training import TrainConfig
-from toolkit.recipes import Build, References, ShadowTraining
+from toolkit.training_tables import Build, References, ShadowTraining
 
 __all__ = ["train_config", "settings_record", "training_record", "training_key", "LATER_DEFAULTS"]
 

@@ -20,9 +20,9 @@ from toolkit.errors import ConfigError
 from toolkit.metrics import bootstrap_ci, scorer_metrics
 from toolkit.models import build_model
 from toolkit.models.training import train_model
-from toolkit.recipes import References
 from toolkit.references.training import train_config
 from toolkit.studies.leakage import leakage_summary
+from toolkit.training_tables import References
 
 __all__ = [
     "ImbalanceConfig",

@@ -23,9 +23,9 @@ from toolkit.attacks import attack_names, run_attack
 from toolkit.errors import ConfigError
 from toolkit.models import register_architecture
 from toolkit.models.training import train_model
-from toolkit.recipes import References
 from toolkit.references.training import train_config
 from toolkit.studies.leakage import leakage_summary
+from toolkit.training_tables import References
 
 __all__ = [
     "ScalingConfig",

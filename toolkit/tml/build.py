@@ -194,9 +194,9 @@ def build_task(
     from toolkit.data.tml import layout_of, organisers_transform
     from toolkit.models import build_model, save_model
     from toolkit.models.training import train_model
-    from toolkit.recipes import parse_augment
-    from toolkit.tml.shadows import default_train_config
+    from toolkit.tml.references import default_train_config
     from toolkit.tracks import ShadowTraining, load_track
+    from toolkit.training_tables import parse_augment
 
     track = track or load_track("resnet18")
     layout = layout_of(track)

@@ -29,9 +29,9 @@ from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
 from toolkit.tml.board import FPR
 from toolkit.tml.candidates import candidates, oof_candidate, recipe_candidate, score_candidate
+from toolkit.tml.package import normalise, write_submission_csv
+from toolkit.tml.references import default_train_config, match_training, shadow_check, shadow_folder, train_task_shadows
 from toolkit.tml.settings import TMLSettings
-from toolkit.tml.shadows import default_train_config, match_recipe, shadow_check, shadow_folder, train_task_shadows
-from toolkit.tml.submission import normalise, write_submission_csv
 from toolkit.tml.validation import (
     DEFAULT_RULE,
     SELECTION_TOP,
@@ -157,7 +157,7 @@ def _shadow_stage(task, s: TMLSettings, collect):
     cfg = s.train or default_train_config(ShadowTraining(), s.seed)
     info = {"pool": s.pool}
     if s.match:
-        cfg, info["match"] = match_recipe(
+        cfg, info["match"] = match_training(
             task, cfg, collect, root=s.shadow_dir, pool=s.pool, seed=s.seed, architecture=arch, progress=s.progress
         )
     folder = (

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from toolkit.tml.shadows import DEFAULT_BUDGET_MIN, MAX_SHADOWS
+from toolkit.tml.references import DEFAULT_BUDGET_MIN, MAX_SHADOWS
 from toolkit.tracks import Track, load_track
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class TMLSettings:
         ``model``/``epochs`` override track.toml's recipe and ``[shadow]``. ``fields`` are the settings'
         own (``match``, ``shadow_dir``, ``folds``, ``run_name``), as given.
         """
-        from toolkit.tml.shadows import default_train_config
+        from toolkit.tml.references import default_train_config
         from toolkit.tracks import ShadowTraining
         from toolkit.views import parse_views
 

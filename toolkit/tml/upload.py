@@ -178,7 +178,7 @@ def task_private_ids(
 def _check_csv(csv_path: Path, entry: dict, expected_ids, data_dir, id_check: bool, protocol: Upload, layout):
     """Check the CSV's size, then read and check it (ids against the task's unless ``id_check`` is off);
     ``entry["id_check"]`` records against what, before the CSV is judged."""
-    from toolkit.tml.submission import read_submission_csv
+    from toolkit.tml.package import read_submission_csv
 
     size = csv_path.stat().st_size
     if protocol.max_bytes and size > protocol.max_bytes:  # the server would answer 413 and start a cooldown

@@ -6,7 +6,7 @@ in the track's ``[shadow]`` settings. Each setting has its own folder under ``<t
 (named by its ``training_key``), so two settings never mix and a later run reuses what an earlier one trained.
 
 ``shadow_check`` compares the shadows with the target on the public set, where the target's
-membership is known (``references.check``); ``match_recipe`` tries a small grid (``shadow_grid``:
+membership is known (``references.check``); ``match_training`` tries a small grid (``shadow_grid``:
 epochs, learning rates and label smoothing), one pair of shadows each, and keeps the settings whose
 shadows come closest (the 2026 teams found label smoothing 0.06 closest to that year's target).
 """
@@ -29,7 +29,7 @@ __all__ = [
     "shadow_check",
     "match_grid",
     "shadow_grid",
-    "match_recipe",
+    "match_training",
 ]
 
 SMOOTHING = 0.06  # the label smoothing --match tries where the [shadow] settings have none
@@ -116,7 +116,7 @@ def shadow_grid(cfg) -> list:
     return match_grid(cfg) + [replace(cfg, label_smoothing=0.0 if cfg.label_smoothing else SMOOTHING)]
 
 
-def match_recipe(task, cfg, collect, *, root=None, pool="all", seed=0, architecture="resnet18_44", progress=True):
+def match_training(task, cfg, collect, *, root=None, pool="all", seed=0, architecture="resnet18_44", progress=True):
     """Train one pair of shadows per grid point; return (the settings closest to the target, a row per point).
 
     ``collect(paths, keep)`` returns the task's outputs with those shadows (``collect_outputs``).
