@@ -17,7 +17,11 @@ Sections: ``demo`` (the embedded default, ``make submit``'s figures), ``ceilings
 MICO's recipes), ``resnet18`` and ``tml26`` (a practice task of each edition built by
 ``benchmarks/tml_task.py``'s builder, the default submitted and scored on the hidden answers),
 ``tml26_cost`` (what the 2026 default costs at the organisers' size, 14,000 + 14,000), ``bf16`` (the
-training-step ratio per architecture, ``benchmarks/bench_bf16.py``).
+training-step ratio per architecture, ``benchmarks/bench_bf16.py``), ``references`` (auto's figure with
+N = 0…128 references of our own, ``benchmarks/references.py``), ``mismatch`` (a challenge built in another
+recipe: the check and ``--match``, ``benchmarks/recipe_mismatch.py``), ``evaluate`` (``mia evaluate --track
+demo``: every attack under rank and raw pooling). A full run builds the local archives it needs under
+``--data`` once (resumable) and reuses them.
 """
 
 from __future__ import annotations
@@ -289,6 +293,38 @@ def mismatch(quick: bool, work: Path) -> dict:
     return out
 
 
+def _slug(label: str) -> str:
+    """An attack label as a figure key's part: ``rmia(offline=False)`` -> ``rmia_offline_False``."""
+    import re
+
+    return re.sub(r"\W+", "_", label).strip("_")
+
+
+def evaluate(quick: bool, work: Path) -> dict:
+    """``mia evaluate --track demo``: every attack's TPR@10%FPR and AUC on the validation folds, with 95%
+    bootstrap intervals over target models, under rank and raw pooling; the tables the docs show whole."""
+    from toolkit.studies.evaluate import evaluate_track
+
+    data, out = _archive("demo", quick, work), {}
+    for pooling in ("rank", "raw"):
+        table = evaluate_track("demo", data, pooling=pooling, cache_dir=work / "cache", jobs=2, out_dir=None)
+        cmd = f"mia evaluate --track demo --pooling {pooling}"
+        names = list(dict.fromkeys(table["scenario"]))
+        lines = ["| attack | " + " | ".join(f"{n} TPR@10% | {n} AUC" for n in names) + " |"]
+        lines.append("|---" * (1 + 2 * len(names)) + "|")
+        for attack, rows in table.groupby("attack", sort=False):
+            cells = []
+            for _, r in rows.iterrows():
+                key = f"evaluate.{pooling}.{r['scenario']}.{_slug(attack)}"
+                out[f"{key}.tpr"] = figure(r["tpr@10%fpr"], (r["tpr10_lo"], r["tpr10_hi"]), cmd)
+                out[f"{key}.auc"] = figure(r["auc"], (r["auc_lo"], r["auc_hi"]), cmd, "AUC")
+                cells += [f"{r['tpr@10%fpr']:.3f} [{r['tpr10_lo']:.3f}, {r['tpr10_hi']:.3f}]"]
+                cells += [f"{r['auc']:.3f} [{r['auc_lo']:.3f}, {r['auc_hi']:.3f}]"]
+            lines.append(f"| {attack} | " + " | ".join(cells) + " |")
+        OUTPUTS[f"evaluate_{pooling}"] = "\n".join(lines)
+    return out
+
+
 SECTIONS = {
     "demo": demo,
     "ceilings": ceilings,
@@ -298,6 +334,7 @@ SECTIONS = {
     "bf16": bf16,
     "references": references,
     "mismatch": mismatch,
+    "evaluate": evaluate,
 }
 
 
