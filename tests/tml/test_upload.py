@@ -543,9 +543,7 @@ def _send(track: str, csv, url: str, ledger, **kw):
     """``upload`` as ``mia upload --track`` calls it; a 2026 URL is the base (the fixture's without /submit)."""
     spec = load_track(track)
     base = url.removesuffix("/submit") if spec.upload.path else url
-    return upload(
-        csv, track=track, protocol=spec.upload, layout=layout_of(spec), url=base, ledger=ledger, timeout=5, **kw
-    )
+    return upload(csv, track=spec, url=base, ledger=ledger, timeout=5, **kw)
 
 
 def test_the_url_is_the_base_and_the_tracks_path_one_slash_between():
@@ -637,7 +635,7 @@ def test_a_csv_over_max_bytes_is_refused_locally_and_at_the_limit_it_goes(ok_ser
     size = csv26.stat().st_size
     for limit in (size - 1, size):
         protocol = dataclasses.replace(TML26.upload, max_bytes=limit)
-        send = dict(track="tml26", protocol=protocol, layout=layout_of(TML26), url=url, ledger=ledger, timeout=5)
+        send = dict(track=dataclasses.replace(TML26, upload=protocol), url=url, ledger=ledger, timeout=5)
         if limit < size:
             with pytest.raises(
                 SubmissionError, match=rf"run26.csv is {size} bytes, over the server's limit of {limit}"
@@ -772,7 +770,8 @@ def test_the_reply_shown_is_one_line_of_the_tracks_keys():
 def test_the_key_header_and_the_field_are_the_protocols(ok_server, csv26, tmp_path):
     url, seen = ok_server
     protocol = dataclasses.replace(TML26.upload, key_header="Team-Key", field="submission", path="/v2/mia")
-    upload(csv26, track="t", protocol=protocol, layout=layout_of(TML26), url=url, ledger=tmp_path / "l", timeout=5)
+    track = dataclasses.replace(TML26, name="t", upload=protocol)
+    upload(csv26, track=track, url=url, ledger=tmp_path / "l", timeout=5)
     (req,) = seen
     assert req["path"] == "/submit/v2/mia" and req["headers"].get("Team-Key") == TOKEN
     assert "X-API-Key" not in req["headers"] and req["token"] is None

@@ -134,7 +134,6 @@ def upload_cmd(csv_file, track, url, force, timeout, ledger, data_dir, no_id_che
       MIA_TOKEN=… mia upload --track resnet18 submissions/resnet18/r1.csv --url http://host:9090/mia
       MIA_TOKEN=… mia upload --track tml26 submissions/tml26/r1.csv --url https://host   # + /submit/01-mia
     """
-    from toolkit.data.tml import layout_of
     from toolkit.task_format import Upload
     from toolkit.tml.upload import shown_reply, upload
     from toolkit.tracks import load_track
@@ -143,9 +142,7 @@ def upload_cmd(csv_file, track, url, force, timeout, ledger, data_dir, no_id_che
     protocol = spec.upload or Upload()
     reply = upload(
         csv_file,
-        track=track,
-        protocol=protocol,
-        layout=layout_of(spec),
+        track=spec,
         url=url,
         timeout=timeout,
         force=force,

@@ -217,9 +217,7 @@ def shown_reply(reply: dict, keys: tuple[str, ...] = ()) -> str:
 def upload(
     csv_path: Path,
     *,
-    track: str,
-    protocol: Upload | None = None,
-    layout: TaskLayout | None = None,
+    track,
     url: str | None = None,
     timeout: float = 60.0,
     force: bool = False,
@@ -230,12 +228,17 @@ def upload(
     now: float | None = None,
 ) -> dict:
     """Check the CSV (size, header, scores, ids against the task's: ``task_private_ids``), enforce the track's
-    cooldown, POST it in ``protocol`` (the track's ``[upload]``; default the 2025 edition's) to ``url`` +
-    ``protocol.path``, record the attempt and the cooldown it starts; return the server's JSON reply.
+    cooldown, POST it in the track's ``[upload]`` protocol to ``url`` + its ``path``, record the attempt and the
+    cooldown it starts; return the server's JSON reply.
 
-    ``layout`` (``layout_of(track)``; default the 2025 edition's) names the task's private file.
+    ``track`` is a ``tracks.Track`` (its ``[upload]`` and ``[files]`` say how to send and which private file
+    to check against) or a bare name, which keeps the 2025 edition's protocol and files.
     """
-    protocol = protocol or Upload()
+    from toolkit.data.tml import layout_of
+
+    protocol = Upload() if isinstance(track, str) else (track.upload or Upload())
+    layout = None if isinstance(track, str) else layout_of(track)
+    track = track if isinstance(track, str) else track.name
     csv_path = Path(csv_path)
     ledger = Path(ledger or default_ledger())
     if not csv_path.is_file():
