@@ -170,8 +170,8 @@ def test_mia_report_rebuilds_the_same_figures(demo_run, tmp_path):
 
 
 def test_tml_report_from_manifest_and_scores(tmp_path):
-    from toolkit.tml.pipeline import save_oof, validate
-    from toolkit.tml.report import write_tml_report
+    from toolkit.tml.pipeline import validate
+    from toolkit.tml.report import save_oof, write_tml_report
     from toolkit.tracks import load_track
 
     rng = np.random.default_rng(0)

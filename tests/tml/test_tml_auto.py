@@ -145,7 +145,8 @@ def task_dir(tmp_path_factory):
 def test_auto_submits_the_candidate_ranked_first(task_dir, tmp_path):
     from toolkit.models.training import TrainConfig
     from toolkit.tml.candidates import score_candidate
-    from toolkit.tml.pipeline import collect_outputs, load_oof
+    from toolkit.tml.pipeline import collect_outputs
+    from toolkit.tml.report import load_oof
 
     cfg = TrainConfig(epochs=1, batch_size=64, lr=0.01)
     man = make_submission(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 
 from toolkit.context import Context, reads
+from toolkit.tml.report import format_validation
 from toolkit.tml.settings import TMLSettings
-from toolkit.tml.summary import format_validation
 
 __all__ = ["COMMANDS", "submit_task"]
 

@@ -14,7 +14,6 @@ for the choice.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
@@ -26,11 +25,12 @@ import numpy as np
 from toolkit.choose.rules import Pick, apply_rule, combine, corrected_estimate, load_prior, named_rule
 from toolkit.data.tml import TMLTask, layout_of, load_task
 from toolkit.errors import ConfigError
-from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
+from toolkit.io import atomic_write_text, sha256_file
 from toolkit.tml.board import FPR
 from toolkit.tml.candidates import candidates, oof_candidate, recipe_candidate, score_candidate
 from toolkit.tml.package import normalise, write_submission_csv
 from toolkit.tml.references import default_train_config, match_training, shadow_check, shadow_folder, train_task_shadows
+from toolkit.tml.report import save_oof
 from toolkit.tml.settings import TMLSettings
 from toolkit.tml.validation import (
     DEFAULT_RULE,
@@ -57,8 +57,6 @@ __all__ = [
     "simulate_leaderboard",
     "validate",
     "make_submission",
-    "save_oof",
-    "load_oof",
 ]
 
 ARCH = "resnet18_44"
@@ -298,20 +296,6 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     man_path = csv_path.with_suffix(".manifest.json")
     atomic_write_text(man_path, json.dumps(manifest, indent=2, default=_json_default) + "\n")
     return {**manifest, "manifest": str(man_path)}
-
-
-def save_oof(path: Path, membership: np.ndarray, oof: dict[str, np.ndarray]) -> Path:
-    """``<run>.scores.npz`` beside the CSV: the public set's membership and each attack's out-of-fold scores."""
-    buf = io.BytesIO()
-    np.savez(buf, membership=np.asarray(membership), **{f"oof/{k}": v for k, v in oof.items()})
-    atomic_write_bytes(Path(path), buf.getvalue())
-    return Path(path)
-
-
-def load_oof(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(public membership, {attack: out-of-fold scores}) of a ``<run>.scores.npz``."""
-    with np.load(path) as data:
-        return data["membership"], {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("oof/")}
 
 
 def _manifest(task, s: TMLSettings, shadows: dict, figures: dict) -> dict:
