@@ -17,7 +17,7 @@ from toolkit.cli import cli
 from toolkit.errors import DataError
 from toolkit.metrics import roc, tpr_at_fpr
 from toolkit.report import REPORT_DATA, ReportData, figure_names, load_report_data, rebuild, write_report
-from toolkit.report.data import strict_tpr
+from toolkit.report.figures import strict_tpr
 
 
 class Refs(HTMLParser):
