@@ -183,7 +183,7 @@ def test_auto_submits_the_candidate_ranked_first(task_dir, tmp_path):
     assert set(oof) == set(saved["validation"])
     # the CSV holds the chosen candidate's private scores, trained on the whole public set
     from toolkit.data.tml import load_task
-    from toolkit.references.plan import load_keep, shadow_paths
+    from toolkit.references.runner import load_keep, shadow_paths
 
     task = load_task(task_dir)
     outs = collect_outputs(

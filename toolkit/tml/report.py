@@ -190,10 +190,11 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
     membership, oof = load_oof(Path(manifest["scores"]))
     oof = {n: oof[n] for n in _drawn(manifest, oof)}
     keys = _keys(manifest.get("chosen", manifest["recipe"]["attack"]), oof)
+    printed, provenance, ranking = format_validation(manifest), _provenance(manifest), _ranking(manifest, keys, FPR)
+    corrected = [line[0].upper() + line[1:] + "." for line in corrected_lines(manifest)]
     labels = _labels(manifest, keys)
     how = "ranked first on validation" if manifest["recipe"]["attack"] == "auto" else "fixed in track.toml"
-    choice = [f"Submitted: {labels['recipe'][len('submitted: ') :]}, {how}."]
-    choice += [line[0].upper() + line[1:] + "." for line in corrected_lines(manifest)]
+    choice = [f"Submitted: {labels['recipe'][len('submitted: ') :]}, {how}.", *corrected]
     check = (manifest.get("shadows") or {}).get("check")
     if check:
         choice.append(f"Shadow check: {check['verdict']}.")
@@ -202,7 +203,7 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
         "labels": labels,
         "choice": choice,
         "splits": {},  # ``ReportData.add`` lists the curves
-        "ranking": _ranking(manifest, keys, FPR),
+        "ranking": ranking,
         "board_slice": {keys.get(n, n): f["board_slice"] for n, f in manifest["validation"].items()},
     }
     data = ReportData(
@@ -211,10 +212,10 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
             "track": track.name,
             "submission": manifest["csv"],
             "leaderboard_fpr": FPR,
-            "printed": format_validation(manifest),
+            "printed": printed,
             "split_titles": {"validation": "public set, out-of-fold scores (membership known)"},
             "timings": dict(timings or {}),
-            "provenance": _provenance(manifest),
+            "provenance": provenance,
             "notes": ["The private set's answers are not known: its scores have no curve."],
             "scenarios": [entry],
         }
