@@ -301,8 +301,10 @@ def shadow_train_tasks(
     ]
 
 
-def _check_training(out_dir: Path, record: dict) -> None:
-    """The folder's training record: written where there is none, else it must be ``record``."""
+def _claim_folder(out_dir: Path, record: dict) -> None:
+    """Sweep what a killed run left (once old enough not to be a live run's), then the folder's training record:
+    written where there is none, else it must be ``record``."""
+    sweep_stale_temporaries([out_dir])
     path = out_dir / TRAINING_FILE
     if path.exists():
         saved = json.loads(path.read_text())
@@ -373,11 +375,10 @@ def train_shadows(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temporaries([out_dir])  # what a killed run left, once old enough not to be a live run's
     check_even(n_models)
     record = training_record(cfg, architecture, n_classes, seed, pool, len(labels))
     keep = paired_keep(n_models, len(labels), seed, pool)
-    _check_training(out_dir, record)
+    _claim_folder(out_dir, record)
     tasks = shadow_train_tasks(out_dir, keep, cfg, architecture=architecture, n_classes=n_classes, dataset="")
     paths = [t.out_path for t in tasks]
     estimate = None
