@@ -37,7 +37,7 @@ from toolkit.tml.candidates import (
 )
 from toolkit.tml.package import normalise, write_submission_csv
 from toolkit.tml.references import default_train_config, match_training, shadow_check, shadow_folder, train_task_shadows
-from toolkit.tml.report import save_oof
+from toolkit.tml.report import save_oof, write_tml_report
 from toolkit.tml.settings import TMLSettings
 from toolkit.tml.validation import AUTO, DEFAULT_RULE, rank_and_pick, simulate_leaderboard, validate, with_board
 from toolkit.tracks import Recipe, ShadowTraining, Upload
@@ -55,6 +55,7 @@ __all__ = [
     "simulate_leaderboard",
     "validate",
     "make_submission",
+    "submit_task",
 ]
 
 ARCH = "resnet18_44"
@@ -272,6 +273,19 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     man_path = csv_path.with_suffix(".manifest.json")
     atomic_write_text(man_path, json.dumps(manifest, indent=2, default=_json_default) + "\n")
     return {**manifest, "manifest": str(man_path)}
+
+
+def submit_task(settings: TMLSettings, *, log=None) -> dict:
+    """The task's pipeline (``make_submission``) with ``settings``, then the run's report; returns the manifest.
+
+    What ``mia submit`` runs for a tml track. The report goes beside the CSV (``toolkit.tml.report``); its
+    path is the manifest's ``report``.
+    ``log(line)`` hears each stage's news.
+    """
+    start = time.perf_counter()
+    manifest = make_submission(settings, log=log)
+    timings = {**manifest["seconds"], "submit": time.perf_counter() - start}
+    return {**manifest, "report": str(write_tml_report(settings.track, manifest, timings))}
 
 
 def _manifest(task, s: TMLSettings, shadows: dict, figures: dict) -> dict:
