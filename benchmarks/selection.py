@@ -208,10 +208,10 @@ def score_tml_task(edition: str, folder: Path, answers: Path, args, out: Path, k
     """Every candidate's out-of-fold scores on the public set (the validation) and its private scores, trained on
     the whole public set, with the hidden private answers (the final phase), saved to ``out`` (.npz)."""
     from toolkit.data.tml import layout_of, load_task
-    from toolkit.tml.candidates import candidates, score_candidate
+    from toolkit.tml.candidates import candidates, out_of_fold, score_candidate, stratified_folds
     from toolkit.tml.pipeline import collect_outputs
     from toolkit.tml.references import default_train_config, train_task_shadows
-    from toolkit.tml.validation import rank, stratified_folds
+    from toolkit.tml.validation import rank
     from toolkit.tracks import ShadowTraining
     from toolkit.views import parse_views
 
@@ -227,7 +227,8 @@ def score_tml_task(edition: str, folder: Path, answers: Path, args, out: Path, k
                            progress=False, architecture=track.architecture)  # fmt: skip
     t0 = time.perf_counter()
     cands = candidates(bool(paths), outs.target.shape[2])
-    table, _, _ = rank(cands, outs, stratified_folds(outs.membership[: outs.n_pub], 5, 0), 0, 200, 200)
+    oof = out_of_fold(cands, outs, stratified_folds(outs.membership[: outs.n_pub], 5, 0), 0)
+    table, _ = rank(cands, oof, outs.membership[: outs.n_pub], 0, 200, 200)
     took = time.perf_counter() - t0
     by_label, pub, priv = {c.label: c for c in cands}, np.arange(outs.n_pub), np.arange(outs.n_pub, len(outs.ids))
     final = np.stack([score_candidate(by_label[label], outs, priv, pub) for label in table.labels])

@@ -11,8 +11,8 @@ from fixtures_tml import one_thread
 
 from toolkit.errors import ConfigError
 from toolkit.models.training import TrainConfig
-from toolkit.references.plan import balanced_keep, load_keep, paired_keep, shadow_paths
-from toolkit.references.runner import _pairs_within, train_shadows
+from toolkit.references.plan import balanced_keep, paired_keep
+from toolkit.references.runner import _pairs_within, load_keep, shadow_paths, train_shadows
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -17,7 +17,7 @@ from toolkit.cli import cli
 from toolkit.errors import DataError
 from toolkit.metrics import roc, tpr_at_fpr
 from toolkit.report import REPORT_DATA, ReportData, figure_names, load_report_data, rebuild, write_report
-from toolkit.report.data import strict_tpr
+from toolkit.report.figures import strict_tpr
 
 
 class Refs(HTMLParser):
@@ -170,8 +170,8 @@ def test_mia_report_rebuilds_the_same_figures(demo_run, tmp_path):
 
 
 def test_tml_report_from_manifest_and_scores(tmp_path):
-    from toolkit.tml.pipeline import save_oof, validate
-    from toolkit.tml.report import write_tml_report
+    from toolkit.tml.pipeline import validate
+    from toolkit.tml.report import save_oof, write_tml_report
     from toolkit.tracks import load_track
 
     rng = np.random.default_rng(0)

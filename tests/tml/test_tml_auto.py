@@ -86,26 +86,31 @@ def test_supervised_candidates_never_read_the_held_out_folds_labels():
 
 
 def test_the_track_rule_picks_what_auto_submits():
-    """``_ranked`` submits the pick of the rule the recipe names: by default the top of the ranking, with
+    """``rank_and_pick`` submits the pick of the rule the recipe names: by default the top of the ranking, with
     ``rule = "rank_top3"`` the mean rank of the three best (entered in the figures too); a wrong rule is refused."""
     from toolkit.errors import ConfigError
-    from toolkit.tml.candidates import recipe_candidate
-    from toolkit.tml.pipeline import _ranked
+    from toolkit.tml.candidates import out_of_fold, recipe_candidate
+    from toolkit.tml.validation import rank_and_pick
     from toolkit.tracks import Recipe
 
     outs = leaky_with_refs(n_pub=300, n_priv=50)
     folds = stratified_folds(outs.membership[:300], 3)
     cands = [recipe_candidate(Recipe(a)) for a in ("threshold", "hardness", "lira", "rmia", "base")]
-    ranking, _, figures, pick, corrected = _ranked(cands, outs, folds, "auto", {}, 0, 10, 10)
+    oof = out_of_fold(cands, outs, folds)
+
+    def _ranked(attack, params):
+        return rank_and_pick(cands, oof, outs.membership[:300], attack, params, 0, 10, 10)
+
+    ranking, _, figures, pick, corrected = _ranked("auto", {})
     assert pick.labels == (ranking[0]["label"],) and [r["chosen"] for r in ranking] == [True] + [False] * 4
     assert corrected["candidates"] == 5 and set(figures) == {c.label for c in cands}
-    ranking, oof, figures, pick, _ = _ranked(cands, outs, folds, "auto", {"rule": "rank_top3"}, 0, 10, 10)
+    ranking, picked_oof, figures, pick, _ = _ranked("auto", {"rule": "rank_top3"})
     assert pick.labels == tuple(r["label"] for r in ranking[:3]) and sum(r["chosen"] for r in ranking) == 3
-    assert pick.label() in oof and figures[pick.label()]["auc"] > 0.5
-    _, _, _, pick, corrected = _ranked(cands, outs, folds, "hardness", {}, 0, 10, 10)
+    assert pick.label() in picked_oof and figures[pick.label()]["auc"] > 0.5
+    _, _, _, pick, corrected = _ranked("hardness", {})
     assert pick.labels == ("hardness",) and corrected["candidates"] == 1
     with pytest.raises(ConfigError, match="unknown auto rule 'top'"):
-        _ranked(cands, outs, folds, "auto", {"rule": "top"}, 0, 10, 10)
+        _ranked("auto", {"rule": "top"})
 
 
 def test_recipe_check_figures_by_hand():
@@ -145,7 +150,8 @@ def task_dir(tmp_path_factory):
 def test_auto_submits_the_candidate_ranked_first(task_dir, tmp_path):
     from toolkit.models.training import TrainConfig
     from toolkit.tml.candidates import score_candidate
-    from toolkit.tml.pipeline import collect_outputs, load_oof
+    from toolkit.tml.pipeline import collect_outputs
+    from toolkit.tml.report import load_oof
 
     cfg = TrainConfig(epochs=1, batch_size=64, lr=0.01)
     man = make_submission(
@@ -177,7 +183,7 @@ def test_auto_submits_the_candidate_ranked_first(task_dir, tmp_path):
     assert set(oof) == set(saved["validation"])
     # the CSV holds the chosen candidate's private scores, trained on the whole public set
     from toolkit.data.tml import load_task
-    from toolkit.references.plan import load_keep, shadow_paths
+    from toolkit.references.runner import load_keep, shadow_paths
 
     task = load_task(task_dir)
     outs = collect_outputs(

@@ -84,8 +84,8 @@ def tml_submit(track_name, data_dir, views, jobs, cache_dir, seed, **options):
     from toolkit.errors import ConfigError
     from toolkit.kinds import kind_module
     from toolkit.kinds import tml as tml_kind
+    from toolkit.tml.report import format_validation
     from toolkit.tml.settings import TMLSettings
-    from toolkit.tml.summary import format_validation
     from toolkit.tracks import load_track
 
     track = load_track(track_name)

@@ -256,7 +256,8 @@ def load_task(folder: Path, layout: TaskLayout = DEFAULT) -> TMLTask:
     """The public and private sets and the target model's path; files are re-read only when their content changes."""
     folder = Path(folder)
     files = _data_files(folder, layout)
-    pub, priv = _load(folder.resolve(), files_hash(files), layout)
+    digest = files_hash(files)
+    pub, priv = _load(folder.resolve(), digest, layout)
     return TMLTask(folder, pub, priv, find_target_model(folder, layout), layout)
 
 

@@ -7,28 +7,12 @@ first (or of the recipe fixed in ``track.toml``) and the CSV, with the ``[shadow
 
 from __future__ import annotations
 
-import time
-
 from toolkit.context import Context, reads
+from toolkit.tml.pipeline import submit_task
+from toolkit.tml.report import format_validation
 from toolkit.tml.settings import TMLSettings
-from toolkit.tml.summary import format_validation
 
 __all__ = ["COMMANDS", "submit_task"]
-
-
-def submit_task(settings: TMLSettings, *, log=None) -> dict:
-    """The task's pipeline (``make_submission``) with ``settings``, then the run's report; returns the manifest.
-
-    The report goes beside the CSV (``toolkit.tml.report``); its path is the manifest's ``report``.
-    ``log(line)`` hears each stage's news.
-    """
-    from toolkit.tml.pipeline import make_submission
-    from toolkit.tml.report import write_tml_report
-
-    start = time.perf_counter()
-    manifest = make_submission(settings, log=log)
-    timings = {**manifest["seconds"], "submit": time.perf_counter() - start}
-    return {**manifest, "report": str(write_tml_report(settings.track, manifest, timings))}
 
 
 @reads("data_dir", "views", "jobs", "cache_dir", "progress", "seed")

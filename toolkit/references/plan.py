@@ -5,7 +5,6 @@ and the other half for model 2j + 1, so every pool point is IN for exactly half 
 prefix of the models (the balanced IN/OUT statistics online LiRA needs, as in Carlini et al.'s
 reference code), and a folder grown from 8 to 16 models keeps its first 8 as they were.
 (``balanced_keep``, the reference code's per-point permutation, is kept for fixed counts.)
-``keep.npy`` in a shadow folder holds the mask of the models planned so far (``grow_keep``).
 
 ``PooledPlan`` (a scenario's pool of challenge points filled up to n rows from the rest of the
 population) and ``MatchedPlan`` (one target's known rows plus half of its challenge points) give
@@ -15,25 +14,19 @@ each reference's training rows in order, and its membership at any points.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.io import atomic_save_npy, sha256_bytes
+from toolkit.io import sha256_bytes
 
 __all__ = [
     "balanced_keep",
     "paired_keep",
-    "shadow_paths",
-    "load_keep",
-    "grow_keep",
     "check_even",
     "PooledPlan",
     "MatchedPlan",
 ]
-
-KEEP_FILE = "keep.npy"
 
 
 def check_even(n_models: int) -> None:
@@ -77,32 +70,6 @@ def paired_keep(n_models: int, n_points: int, seed: int = 0, pool: np.ndarray | 
         keep[2 * j, half] = True
         keep[2 * j + 1] = inside & ~keep[2 * j]
     return keep
-
-
-def shadow_paths(out_dir: Path, n_models: int) -> list[Path]:
-    """``<out_dir>/shadow_<i>.pt`` for each of ``n_models`` shadows."""
-    return [Path(out_dir) / f"shadow_{i:03d}.pt" for i in range(n_models)]
-
-
-def load_keep(out_dir: Path) -> np.ndarray:
-    """The shadows' membership mask, bool [n_models, n_points]."""
-    return np.load(Path(out_dir) / KEEP_FILE)
-
-
-def grow_keep(out_dir: Path, keep: np.ndarray) -> None:
-    """Make ``keep.npy`` hold at least the models of ``keep``; a saved mask must agree on the models both hold."""
-    path = Path(out_dir) / KEEP_FILE
-    if path.exists():
-        saved = np.load(path)
-        m = min(len(saved), len(keep))
-        if saved.ndim != 2 or saved.shape[1] != keep.shape[1] or not np.array_equal(saved[:m], keep[:m]):
-            raise ConfigError(
-                f"{path} was made for another run (shape {saved.shape}, or other seed/pool)",
-                "use another --shadow-dir or delete that folder",
-            )
-        if len(saved) >= len(keep):
-            return
-    atomic_save_npy(path, keep)
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,7 +10,7 @@ the precision it trained in (``precision = "auto"`` decides per machine) in ``pr
 written before the weights (a kill between re-trains the model and records it again).
 
 ``train_shadows`` trains a folder of paired shadows through it: ``recipe.json`` (the folder's
-training record; a folder never mixes two settings) and ``keep.npy`` first, then the models a
+training record; a folder never mixes two settings) and ``keep.npy`` (``grow_keep``) first, then the models a
 pair at a time. A time budget bounds the count: pairs are added while the training seconds of the
 whole folder (measured, and recorded so that later runs know them) stay within the budget, so a
 re-run with the same budget trains nothing new and a larger budget adds pairs. Before the first
@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.io import atomic_write_bytes, atomic_write_text, sweep_stale_temporaries
+from toolkit.io import atomic_save_npy, atomic_write_bytes, atomic_write_text, sweep_stale_temporaries
 from toolkit.models.training import TrainConfig, fit_model
-from toolkit.references.plan import check_even, grow_keep, paired_keep, shadow_paths
+from toolkit.references.plan import check_even, paired_keep
 from toolkit.references.training import training_record
 
 __all__ = [
@@ -41,6 +41,9 @@ __all__ = [
     "train_task",
     "train_block",
     "run_train_tasks",
+    "shadow_paths",
+    "load_keep",
+    "grow_keep",
     "shadow_train_tasks",
     "train_shadows",
     "probe_seconds",
@@ -51,6 +54,7 @@ __all__ = [
 SECONDS_FILE = "seconds.json"
 PRECISION_FILE = "precision.json"  # per model: the precision it trained in and "auto"'s probe seconds
 TRAINING_FILE = "recipe.json"  # a shadow folder's training record (the name on disk is kept)
+KEEP_FILE = "keep.npy"  # a shadow folder's membership mask of the models planned so far
 RECORDS = ("seconds", "precision")
 _GROUPED = {"precision": "fp32", "probe_seconds": {}}  # models trained together run their multiplies in fp32
 
@@ -244,6 +248,32 @@ def run_train_tasks(
     return seconds
 
 
+def shadow_paths(out_dir: Path, n_models: int) -> list[Path]:
+    """``<out_dir>/shadow_<i>.pt`` for each of ``n_models`` shadows."""
+    return [Path(out_dir) / f"shadow_{i:03d}.pt" for i in range(n_models)]
+
+
+def load_keep(out_dir: Path) -> np.ndarray:
+    """The shadows' membership mask, bool [n_models, n_points]."""
+    return np.load(Path(out_dir) / KEEP_FILE)
+
+
+def grow_keep(out_dir: Path, keep: np.ndarray) -> None:
+    """Make ``keep.npy`` hold at least the models of ``keep``; a saved mask must agree on the models both hold."""
+    path = Path(out_dir) / KEEP_FILE
+    if path.exists():
+        saved = np.load(path)
+        m = min(len(saved), len(keep))
+        if saved.ndim != 2 or saved.shape[1] != keep.shape[1] or not np.array_equal(saved[:m], keep[:m]):
+            raise ConfigError(
+                f"{path} was made for another run (shape {saved.shape}, or other seed/pool)",
+                "use another --shadow-dir or delete that folder",
+            )
+        if len(saved) >= len(keep):
+            return
+    atomic_save_npy(path, keep)
+
+
 def shadow_train_tasks(
     out_dir: Path,
     keep: np.ndarray,
@@ -271,8 +301,10 @@ def shadow_train_tasks(
     ]
 
 
-def _check_training(out_dir: Path, record: dict) -> None:
-    """The folder's training record: written where there is none, else it must be ``record``."""
+def _claim_folder(out_dir: Path, record: dict) -> None:
+    """Sweep what a killed run left (once old enough not to be a live run's), then the folder's training record:
+    written where there is none, else it must be ``record``."""
+    sweep_stale_temporaries([out_dir])
     path = out_dir / TRAINING_FILE
     if path.exists():
         saved = json.loads(path.read_text())
@@ -343,10 +375,10 @@ def train_shadows(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temporaries([out_dir])  # what a killed run left, once old enough not to be a live run's
     check_even(n_models)
-    _check_training(out_dir, training_record(cfg, architecture, n_classes, seed, pool, len(labels)))
+    record = training_record(cfg, architecture, n_classes, seed, pool, len(labels))
     keep = paired_keep(n_models, len(labels), seed, pool)
+    _claim_folder(out_dir, record)
     tasks = shadow_train_tasks(out_dir, keep, cfg, architecture=architecture, n_classes=n_classes, dataset="")
     paths = [t.out_path for t in tasks]
     estimate = None

@@ -1,5 +1,9 @@
 """Draw a report from its data: the PNGs beside it and one self-contained ``report.html``.
 
+The page is one HTML file (``string.Template``, inline CSS, no JavaScript): figures are embedded as
+``data:image/png;base64`` URIs, so the file opens anywhere on its own; the same PNGs lie beside it.
+Every value the page shows is escaped.
+
 ``write_report`` renders a ``ReportData`` into a folder; ``rebuild`` finds the report data of a run
 folder (or of one run's file) and renders it again, as ``mia report`` does. File names: a MICO run
 folder holds ``report.html``, ``report.npz`` and ``report_<scenario>_<figure>.png``; runs that share
@@ -8,20 +12,88 @@ a folder (the ResNet18 task's ``<run>.csv``) prefix them with ``<run>.``.
 
 from __future__ import annotations
 
+import base64
 import re
 from html import escape
 from pathlib import Path
+from string import Template
 
 from toolkit.errors import DataError
 from toolkit.io import atomic_write_bytes, atomic_write_text, sweep_stale_temporaries
-from toolkit.report import html
 from toolkit.report.data import ReportData, load_report_data
 
-__all__ = ["REPORT_HTML", "REPORT_DATA", "figure_names", "render", "write_report", "report_files", "rebuild"]
+__all__ = [
+    "REPORT_HTML",
+    "REPORT_DATA",
+    "figure_names",
+    "render",
+    "write_report",
+    "report_files",
+    "rebuild",
+]
 
 REPORT_HTML = "report.html"
 REPORT_DATA = "report.npz"
 SPLIT_ORDER = ("validation", "dev", "final")
+
+
+_PAGE = Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>$title</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1150px; color: #222; }
+h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.6em; }
+h3 { font-size: 1.05em; margin-bottom: .3em; }
+table { border-collapse: collapse; margin: .5em 0 1em; font-size: .85em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .72em; }
+figure { margin: .6em 0 1.2em; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: .8em; color: #555; }
+.note { color: #555; font-size: .85em; }
+</style>
+</head>
+<body>
+<h1>$title</h1>
+<p class="note">$subtitle</p>
+$body
+</body>
+</html>
+""")
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f'<td class="num">{value:.4f}</td>'
+    return f"<td>{escape(str(value))}</td>"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    """An HTML table; floats with 4 decimals, everything escaped."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _figure(name: str, png: bytes, caption: str) -> str:
+    """An embedded PNG (data URI) with its caption and the name of the file beside the report."""
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure id="{escape(name)}"><img src="{uri}" alt="{escape(caption)}">'
+        f"<figcaption>{escape(caption)} ({escape(name)})</figcaption></figure>"
+    )
+
+
+def _pre(text: str) -> str:
+    """Preformatted text, as a terminal printed it."""
+    return f"<pre>{escape(text)}</pre>"
+
+
+def _page(title: str, subtitle: str, body: str) -> str:
+    """The whole document."""
+    return _PAGE.substitute(title=escape(title), subtitle=escape(subtitle), body=body)
 
 
 def _safe(name: str) -> str:
@@ -52,21 +124,28 @@ def _hist_panels(data: ReportData, entry: dict) -> dict:
 
 
 def _scenario_figures(data: ReportData, entry: dict, prefix: str) -> list[tuple[str, bytes, str]]:
+    """Every figure of one scenario: its curves are read first, then drawn (a ROC per split, the histograms)."""
     from toolkit.report.figures import histogram_png, roc_png
 
     fpr = float(data.meta["leaderboard_fpr"])
     labels = entry.get("labels", {})
     titles = data.meta.get("split_titles", {})
     base = f"{prefix}report_{_safe(entry['name'])}"
-    out = []
     rank = {m: i for i, m in enumerate(labels)}  # the legend's order (recipe, baseline, families): stable colours
-    for split in _splits(entry):
-        methods = sorted(entry["splits"][split], key=lambda m: rank.get(m, len(rank)))
-        curves = {labels.get(m, m): data.curve(entry["name"], split, m)[:2] for m in methods}
-        title = f"{entry['name']}: {titles.get(split, split)}"
-        png = roc_png(curves, title, fpr, ceiling=entry.get("dp_ceiling"))
-        out.append((f"{base}_{_safe(split)}_roc.png", png, f"ROC, {title}"))
+    splits = _splits(entry)
     panels = _hist_panels(data, entry)
+    curves = {
+        split: {
+            labels.get(m, m): data.curve(entry["name"], split, m)[:2]
+            for m in sorted(entry["splits"][split], key=lambda m: rank.get(m, len(rank)))
+        }
+        for split in splits
+    }
+    out = []
+    for split in splits:
+        title = f"{entry['name']}: {titles.get(split, split)}"
+        png = roc_png(curves[split], title, fpr, ceiling=entry.get("dp_ceiling"))
+        out.append((f"{base}_{_safe(split)}_roc.png", png, f"ROC, {title}"))
     if panels:
         key = entry.get("recipe_key", "recipe")
         title = f"{entry['name']}: scores of {labels.get(key, key)}"
@@ -86,14 +165,14 @@ def _ranking(rank: dict | None, labels: dict, fpr: float) -> str:
     ]
     head = ["rank", "method", rank.get("value", f"TPR at FPR < {fpr:g}"), "CI low", "CI high"] + extra
     title = rank.get("title", f"Ranking on the {rank['split']} split")
-    return f'<h3>{escape(title)}</h3><p class="note">{escape(rank.get("how", ""))}</p>' + html.table(head, rows)
+    return f'<h3>{escape(title)}</h3><p class="note">{escape(rank.get("how", ""))}</p>' + _table(head, rows)
 
 
 def _key_values(title: str, values: dict | None) -> str:
     if not values:
         return ""
     rows = [[k, float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v] for k, v in values.items()]
-    return f"<h3>{escape(title)}</h3>" + html.table(["", "value"], rows)
+    return f"<h3>{escape(title)}</h3>" + _table(["", "value"], rows)
 
 
 def _board(entry: dict, labels: dict) -> str:
@@ -105,7 +184,7 @@ def _board(entry: dict, labels: dict) -> str:
         [labels.get(m, m)] + [float(b[c]) for c in cols] + [b.get("per_class", ""), b.get("n_sims", "")]
         for m, b in board.items()
     ]
-    return "<h3>Simulated leaderboard slices (TPR at the board's FPR, strict)</h3>" + html.table(
+    return "<h3>Simulated leaderboard slices (TPR at the board's FPR, strict)</h3>" + _table(
         ["method"] + cols + ["points per class", "slices"], rows
     )
 
@@ -120,7 +199,7 @@ def _scenario_html(data: ReportData, entry: dict, figures: list[tuple[str, bytes
     parts.append(_key_values("Empirical ε lower bound (validation split)", entry.get("epsilon")))
     parts.append(_key_values("DP ceiling (from the training recipe)", entry.get("dp_ceiling", {}).get("values")))
     parts.append(_board(entry, labels))
-    parts += [html.figure(name, png, caption) for name, png, caption in figures]
+    parts += [_figure(name, png, caption) for name, png, caption in figures]
     parts += [f'<p class="note">{escape(n)}</p>' for n in entry.get("notes", [])]
     return "\n".join(p for p in parts if p)
 
@@ -129,7 +208,7 @@ def render(data: ReportData, prefix: str = "") -> tuple[str, dict[str, bytes]]:
     """(the HTML page, {PNG file name: bytes}) of a report."""
     meta = data.meta
     pngs: dict[str, bytes] = {}
-    body = [f"<h2>Metrics as printed</h2>{html.pre(meta.get('printed', ''))}"]
+    body = [f"<h2>Metrics as printed</h2>{_pre(meta.get('printed', ''))}"]
     for entry in meta.get("scenarios", []):
         figures = _scenario_figures(data, entry, prefix)
         pngs.update({name: png for name, png, _ in figures})
@@ -137,17 +216,16 @@ def render(data: ReportData, prefix: str = "") -> tuple[str, dict[str, bytes]]:
     timings = meta.get("timings") or {}
     if timings:
         body.append(
-            "<h2>Run time per stage</h2>"
-            + html.table(["stage", "seconds"], [[k, float(v)] for k, v in timings.items()])
+            "<h2>Run time per stage</h2>" + _table(["stage", "seconds"], [[k, float(v)] for k, v in timings.items()])
         )
     provenance = [[k, v] for k, v in meta.get("provenance", {}).items()]
-    body.append("<h2>Provenance</h2>" + html.table(["", "value"], provenance))
+    body.append("<h2>Provenance</h2>" + _table(["", "value"], provenance))
     body += [f'<p class="note">{escape(n)}</p>' for n in meta.get("notes", [])]
     subtitle = (
         f"track {meta.get('track')} · submission {meta.get('submission')} · leaderboard operating point: "
         f"FPR {float(meta['leaderboard_fpr']):g}"
     )
-    return html.page(meta.get("title", "report"), subtitle, "\n".join(body)), pngs
+    return _page(meta.get("title", "report"), subtitle, "\n".join(body)), pngs
 
 
 def write_report(folder: Path, data: ReportData, prefix: str = "") -> Path:

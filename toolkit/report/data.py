@@ -23,9 +23,10 @@ import numpy as np
 
 from toolkit.errors import DataError
 from toolkit.io import atomic_write_bytes
-from toolkit.metrics import bootstrap_ci, fast_roc
+from toolkit.metrics import bootstrap_ci
+from toolkit.report.figures import strict_tpr
 
-__all__ = ["ReportData", "strict_tpr", "rank_methods", "load_report_data", "PARTS"]
+__all__ = ["ReportData", "rank_methods", "load_report_data", "PARTS"]
 
 PARTS = ("labels", "scores", "groups")
 _META = "__meta__"
@@ -83,17 +84,6 @@ def load_report_data(path: Path) -> ReportData:
         meta = json.loads(data[_META].tobytes().decode())
         curves = {k: data[k] for k in data.files if k != _META}
     return ReportData(meta, curves)
-
-
-def strict_tpr(labels: np.ndarray, scores: np.ndarray, x: float) -> float:
-    """MICO's ``max(tpr[fpr < x])`` over scikit-learn's default ROC points, without ``roc_curve``'s checks.
-
-    The points are ``roc_curve``'s: one per distinct score, collinear ones dropped
-    (``drop_intermediate``, which can lower the strict TPR), (0, 0) first. Bootstraps call this
-    thousands of times, where the checks would dominate.
-    """
-    fpr, tpr = fast_roc(np.asarray(labels).astype(np.int64), np.asarray(scores, dtype=np.float64))
-    return float(tpr[fpr < x].max())
 
 
 def rank_methods(

@@ -13,12 +13,23 @@ import io
 
 import numpy as np
 
-from toolkit.metrics import roc
+from toolkit.metrics import fast_roc, roc
 from toolkit.plots import pyplot
 
-__all__ = ["roc_png", "histogram_png", "DPI"]
+__all__ = ["roc_png", "histogram_png", "strict_tpr", "DPI"]
 
 DPI = 100
+
+
+def strict_tpr(labels: np.ndarray, scores: np.ndarray, x: float) -> float:
+    """MICO's ``max(tpr[fpr < x])`` over scikit-learn's default ROC points, without ``roc_curve``'s checks.
+
+    The points are ``roc_curve``'s: one per distinct score, collinear ones dropped
+    (``drop_intermediate``, which can lower the strict TPR), (0, 0) first. Bootstraps call this
+    thousands of times, where the checks would dominate.
+    """
+    fpr, tpr = fast_roc(np.asarray(labels).astype(np.int64), np.asarray(scores, dtype=np.float64))
+    return float(tpr[fpr < x].max())
 
 
 def _png(fig) -> bytes:
@@ -53,16 +64,14 @@ def roc_png(
     on the dotted line), so that no legend hides a curve. ``ceiling`` (``fpr``, ``tpr``, ``label``):
     a DP scenario's ceiling, drawn dashed on both panels.
     """
-    from toolkit.report.data import strict_tpr
-
     plt = pyplot()
     rows = (len(curves) + bool(ceiling) + 1) // 2
     height = 4.0 + 0.15 * rows
     fig, (lin, log) = plt.subplots(1, 2, figsize=(11, height))
     lowest = 1.0
     for i, (label, (y, s)) in enumerate(curves.items()):
-        fpr, tpr = roc(y, s)
         at = strict_tpr(y, s, mark_fpr)
+        fpr, tpr = roc(y, s)
         style = {"color": f"C{i % 10}", "lw": 1.5 if i < 2 else 0.9}
         lin.plot(fpr, tpr, **style, label=f"{label}: AUC {np.trapezoid(tpr, fpr):.3f}, TPR {at:.3f}")
         log.plot(fpr, tpr, **style)

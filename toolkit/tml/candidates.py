@@ -34,10 +34,18 @@ from toolkit.attacks.registry import attack_spec
 from toolkit.attacks.variants import default_recipes, stacker_recipes
 from toolkit.choose.fusion import fit_fusion
 from toolkit.choose.rules import FUSION, FUSION_LOWFPR
-from toolkit.errors import ToolkitError
+from toolkit.errors import ConfigError, ToolkitError
 from toolkit.tracks import Recipe
 
-__all__ = ["RowScorer", "candidates", "recipe_candidate", "score_candidate", "oof_candidate"]
+__all__ = [
+    "RowScorer",
+    "candidates",
+    "recipe_candidate",
+    "score_candidate",
+    "stratified_folds",
+    "oof_candidate",
+    "out_of_fold",
+]
 
 TRAIN_ARGS = ("train_logits", "train_labels", "train_membership")
 _OWN_CANDIDATES = ("ensemble",)  # the registered supervised attack is replaced by the stackers below
@@ -180,3 +188,25 @@ def oof_candidate(cand: RowScorer, outs, folds: np.ndarray, seed: int = 0) -> np
         return out
     except ToolkitError:  # e.g. an attack that needs more references than there are
         return None
+
+
+def stratified_folds(membership: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Fold id [n] in 0..k−1 with members and non-members spread evenly over the folds."""
+    if k < 2:
+        raise ConfigError(f"need at least 2 folds, got {k}")
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(membership), dtype=np.int64)
+    for value in np.unique(membership):
+        rows = rng.permutation(np.flatnonzero(membership == value))
+        folds[rows] = np.arange(len(rows)) % k
+    return folds
+
+
+def out_of_fold(cands: list[RowScorer], outs, folds: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """{label: out-of-fold scores of the public set} of every candidate that runs here, in ``cands``' order."""
+    oof = {}
+    for cand in cands:
+        s = oof_candidate(cand, outs, folds, seed)
+        if s is not None and np.isfinite(s).all():
+            oof[cand.label] = s
+    return oof

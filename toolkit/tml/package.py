@@ -49,7 +49,8 @@ def submission_problems(ids, scores, expected_ids=None) -> list[str]:
 
 def write_submission_csv(path: Path, ids, scores, expected_ids=None, *, id_column: str = "ids") -> Path:
     """Validate (all problems at once), then write ``<id_column>,score`` atomically."""
-    raise_if_problems(submission_problems(ids, scores, expected_ids), hint="nothing was written")
+    problems = submission_problems(ids, scores, expected_ids)
+    raise_if_problems(problems, hint="nothing was written")
     buf = io.StringIO()
     buf.write(f"{id_column},score\n")
     buf.writelines(f"{int(i)},{float(v):.10g}\n" for i, v in zip(ids, scores))

@@ -14,7 +14,6 @@ for the choice.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
@@ -23,25 +22,24 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.choose.rules import Pick, apply_rule, combine, corrected_estimate, load_prior, named_rule
+from toolkit.choose.rules import combine, named_rule
 from toolkit.data.tml import TMLTask, layout_of, load_task
 from toolkit.errors import ConfigError
-from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
+from toolkit.io import atomic_write_text, sha256_file
 from toolkit.tml.board import FPR
-from toolkit.tml.candidates import candidates, oof_candidate, recipe_candidate, score_candidate
+from toolkit.tml.candidates import (
+    candidates,
+    oof_candidate,
+    out_of_fold,
+    recipe_candidate,
+    score_candidate,
+    stratified_folds,
+)
 from toolkit.tml.package import normalise, write_submission_csv
 from toolkit.tml.references import default_train_config, match_training, shadow_check, shadow_folder, train_task_shadows
+from toolkit.tml.report import save_oof, write_tml_report
 from toolkit.tml.settings import TMLSettings
-from toolkit.tml.validation import (
-    DEFAULT_RULE,
-    SELECTION_TOP,
-    rank,
-    ranking_rows,
-    simulate_leaderboard,
-    stratified_folds,
-    validate,
-    with_board,
-)
+from toolkit.tml.validation import AUTO, DEFAULT_RULE, rank_and_pick, simulate_leaderboard, validate, with_board
 from toolkit.tracks import Recipe, ShadowTraining, Upload
 
 __all__ = [
@@ -57,12 +55,10 @@ __all__ = [
     "simulate_leaderboard",
     "validate",
     "make_submission",
-    "save_oof",
-    "load_oof",
+    "submit_task",
 ]
 
 ARCH = "resnet18_44"
-AUTO = "auto"  # recipe: rank every candidate on the public set, submit what the track's rule picks
 
 
 @dataclass(frozen=True)
@@ -190,34 +186,11 @@ def _shadow_stage(task, s: TMLSettings, collect):
     return paths, keep, info
 
 
-def _ranked(cands, outs, folds, attack: str, params: dict, seed: int, n_boot: int, n_sims: int):
-    """(ranking rows, oof, figures, pick, corrected): every candidate ranked out-of-fold on the public set, and
-    what is submitted: for ``auto`` the pick of the track's rule (``rule = "..."`` in its recipe, default
-    ``DEFAULT_RULE``) with its figure corrected by replaying the rule; else the fixed recipe itself.
-
-    A pick of several candidates (``rank_top3``) is entered in ``oof`` and ``figures`` under its label too.
-    """
-    table, oof, figures = rank(cands, outs, folds, seed, n_boot, n_sims)
-    if attack == AUTO:
-        rule = named_rule(params, DEFAULT_RULE, ignored=("model",))  # --model reaches a fixed ensemble only
-        prior = load_prior() if rule == "shrunk" else None
-        pick = apply_rule(rule, table, prior=prior, n_boot=n_boot, seed=seed)
-        corrected = corrected_estimate(table, rule, prior=prior, top=SELECTION_TOP, n_boot=n_boot, seed=seed)
-    else:  # a fixed recipe was not chosen: only its own noise is resampled
-        pick = Pick("fixed", (attack,))
-        corrected = corrected_estimate(table.take([table.index(attack)]), "best", n_boot=n_boot, seed=seed)
-    if len(pick.labels) > 1:
-        oof[pick.label()] = combine([oof[label] for label in pick.labels], None, pick.combine)
-        figures[pick.label()] = validate(table.y, oof[pick.label()], n_boot=n_boot, n_sims=n_sims, seed=seed)
-    ranking = [{**row, "chosen": row["label"] in pick.labels} for row in ranking_rows(table, figures)]
-    return ranking, oof, figures, pick, corrected
-
-
 def make_submission(s: TMLSettings, *, log=None) -> dict:
     """Outputs → shadows → out-of-fold validation of the candidates → private scores → CSV + manifest.
 
     ``s.attack = "auto"`` ranks every candidate (``tml.candidates``) and submits what the decision rule in
-    ``s.params`` (``rule``, default ``DEFAULT_RULE``: the first) picks (``_ranked``); a fixed
+    ``s.params`` (``rule``, default ``DEFAULT_RULE``: the first) picks (``tml.validation.rank_and_pick``); a fixed
     attack is submitted as it is, with ``s.compare`` validated beside it (reference attacks only with
     shadows). ``s.shadows`` None trains as many shadows as ``s.budget_s`` seconds hold (≤ ``s.max_shadows``),
     reusing the folder's; 0 trains none. ``s.match`` first searches epochs/lr for shadows like the target.
@@ -270,7 +243,9 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
         fixed = recipe_candidate(Recipe(attack, dict(s.params)))
         others = [recipe_candidate(Recipe(c)) for c in s.compare if c != attack and (paths or c in ("threshold",))]
         cands = [replace(fixed, label=attack)] + [replace(c, label=c.family) for c in others]
-    ranking, oof, figures, pick, corrected = _ranked(cands, outs, pub_folds, attack, params, seed, s.n_boot, s.n_sims)
+    oof = out_of_fold(cands, outs, pub_folds, seed)
+    pub_y = outs.membership[: outs.n_pub]
+    ranking, oof, figures, pick, corrected = rank_and_pick(cands, oof, pub_y, attack, params, seed, s.n_boot, s.n_sims)
     chosen = pick.label()
     lap("validation")
     priv = np.arange(outs.n_pub, len(outs.ids))
@@ -300,18 +275,17 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     return {**manifest, "manifest": str(man_path)}
 
 
-def save_oof(path: Path, membership: np.ndarray, oof: dict[str, np.ndarray]) -> Path:
-    """``<run>.scores.npz`` beside the CSV: the public set's membership and each attack's out-of-fold scores."""
-    buf = io.BytesIO()
-    np.savez(buf, membership=np.asarray(membership), **{f"oof/{k}": v for k, v in oof.items()})
-    atomic_write_bytes(Path(path), buf.getvalue())
-    return Path(path)
+def submit_task(settings: TMLSettings, *, log=None) -> dict:
+    """The task's pipeline (``make_submission``) with ``settings``, then the run's report; returns the manifest.
 
-
-def load_oof(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(public membership, {attack: out-of-fold scores}) of a ``<run>.scores.npz``."""
-    with np.load(path) as data:
-        return data["membership"], {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("oof/")}
+    What ``mia submit`` runs for a tml track. The report goes beside the CSV (``toolkit.tml.report``); its
+    path is the manifest's ``report``.
+    ``log(line)`` hears each stage's news.
+    """
+    start = time.perf_counter()
+    manifest = make_submission(settings, log=log)
+    timings = {**manifest["seconds"], "submit": time.perf_counter() - start}
+    return {**manifest, "report": str(write_tml_report(settings.track, manifest, timings))}
 
 
 def _manifest(task, s: TMLSettings, shadows: dict, figures: dict) -> dict:

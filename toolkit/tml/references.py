@@ -73,17 +73,17 @@ def train_task_shadows(
     on both sets and the public validation describes the private scores; with 'pub' the private
     points only have OUT shadows. With ``budget_s`` at most ``n_shadows`` are trained, as many as the budget holds.
     """
-    from toolkit.data import load_population
     from toolkit.references.runner import train_shadows
 
     if pool not in ("pub", "all"):
         raise ConfigError(f"unknown shadow pool {pool!r}; valid: pub, all")
-    pop = load_population("tml", task.folder, options=task.layout)
-    idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(pop))
+    inputs = np.concatenate([task.pub.images, task.priv.images])  # the population, as ``load_population`` reads it
+    labels = np.concatenate([task.pub.labels, task.priv.labels])
+    idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(labels))
     return train_shadows(
         shadow_dir,
-        pop.inputs,
-        pop.labels,
+        inputs,
+        labels,
         n_shadows,
         cfg,
         architecture=architecture,

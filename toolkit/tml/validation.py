@@ -1,6 +1,6 @@
 """Validation on the public set, where the target's membership is real: what the board cannot give.
 
-Out-of-fold scores on stratified folds (``stratified_folds``), TPR@5%FPR under both the strict
+Out-of-fold scores (``tml.candidates.out_of_fold``) are validated here: TPR@5%FPR under both the strict
 ``fpr < 0.05`` and the inclusive ``fpr <= 0.05`` rule, AUC, a bootstrap CI, the spread of the visible
 board (the server scores a fixed 30% slice, so such slices are redrawn from the out-of-fold scores:
 ``simulate_leaderboard``), and the ranking of every candidate (``rank``: ``choose.ranking`` on the
@@ -15,19 +15,18 @@ import numpy as np
 
 from toolkit.choose.ranking import Scored
 from toolkit.choose.ranking import rank as rank_scored
-from toolkit.choose.rules import Table
-from toolkit.errors import ConfigError
+from toolkit.choose.rules import Pick, Table, apply_rule, combine, corrected_estimate, load_prior, named_rule
 from toolkit.metrics import bootstrap_ci, roc, tpr_at_fpr
 from toolkit.tml.board import FPR, INCLUSIVE, STRICT
-from toolkit.tml.candidates import oof_candidate
 
 __all__ = [
+    "AUTO",
     "DEFAULT_RULE",
     "SELECTION_TOP",
-    "stratified_folds",
     "simulate_leaderboard",
     "validate",
     "rank",
+    "rank_and_pick",
     "ranking_rows",
     "with_board",
 ]
@@ -35,19 +34,8 @@ __all__ = [
 # The top of the out-of-fold ranking: the task's first default, kept until benchmarks/selection.py --kind tml
 # measures a rule with less regret on practice tasks of both editions.
 DEFAULT_RULE = "best"
+AUTO = "auto"  # recipe: rank every candidate on the public set, submit what the track's rule picks
 SELECTION_TOP = 10  # candidates the resampled selections choose among (those ranked lower are never picked there)
-
-
-def stratified_folds(membership: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Fold id [n] in 0..k−1 with members and non-members spread evenly over the folds."""
-    if k < 2:
-        raise ConfigError(f"need at least 2 folds, got {k}")
-    rng = np.random.default_rng(seed)
-    folds = np.empty(len(membership), dtype=np.int64)
-    for value in np.unique(membership):
-        rows = rng.permutation(np.flatnonzero(membership == value))
-        folds[rows] = np.arange(len(rows)) % k
-    return folds
 
 
 def simulate_leaderboard(labels, scores, *, frac: float = 0.3, n_sims: int = 200, seed: int = 0) -> dict:
@@ -80,6 +68,7 @@ def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: 
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(membership).astype(np.int64)
+    board = simulate_leaderboard(y, scores, n_sims=n_sims, seed=seed)
     fpr, tpr = roc(y, scores)
     strict = lambda yy, ss: tpr_at_fpr(*roc(yy, ss), FPR, strict=True)
     est, lo, hi = bootstrap_ci(y, scores, strict, n_boot=n_boot, seed=seed)
@@ -88,24 +77,45 @@ def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: 
         INCLUSIVE: tpr_at_fpr(fpr, tpr, FPR, strict=False),
         "auc": float(roc_auc_score(y, scores)),
         "tpr_ci95": [lo, hi],
-        "board_slice": simulate_leaderboard(y, scores, n_sims=n_sims, seed=seed),
+        "board_slice": board,
     }
 
 
-def rank(cands, outs, folds, seed, n_boot, n_sims) -> tuple[Table, dict, dict]:
-    """Out-of-fold scores and figures of every candidate that runs here, and their ranking, best first (objective,
-    then the candidates' order: each candidate's simplicity is its place in ``tml.candidates.candidates``)."""
-    pub_y = outs.membership[: outs.n_pub].astype(np.int64)
-    scored, oof, figures = [], {}, {}
-    for order, cand in enumerate(cands):
-        s = oof_candidate(cand, outs, folds, seed)
-        if s is None or not np.isfinite(s).all():
-            continue
-        oof[cand.label] = s
-        figures[cand.label] = validate(pub_y, s, n_boot=n_boot, n_sims=n_sims, seed=seed)
-        scored.append(Scored(cand.label, cand.family, cand.label, (order,), s))
+def rank(cands, oof: dict[str, np.ndarray], membership, seed, n_boot, n_sims) -> tuple[Table, dict]:
+    """(ranking, figures): the candidates with out-of-fold scores (``tml.candidates.out_of_fold``) validated and
+    ranked, best first (objective, then the candidates' order: each candidate's simplicity is its place in
+    ``tml.candidates.candidates``). ``membership`` is the public set's."""
+    pub_y = np.asarray(membership).astype(np.int64)
+    figures = {label: validate(pub_y, s, n_boot=n_boot, n_sims=n_sims, seed=seed) for label, s in oof.items()}
+    scored = [
+        Scored(c.label, c.family, c.label, (order,), oof[c.label]) for order, c in enumerate(cands) if c.label in oof
+    ]
     intervals = {label: f["tpr_ci95"] for label, f in figures.items()}  # the strict TPR's, as printed
-    return rank_scored(scored, pub_y, fpr=FPR, n_boot=n_boot, seed=seed, intervals=intervals), oof, figures
+    return rank_scored(scored, pub_y, fpr=FPR, n_boot=n_boot, seed=seed, intervals=intervals), figures
+
+
+def rank_and_pick(cands, oof: dict, membership, attack: str, params: dict, seed: int, n_boot: int, n_sims: int):
+    """(ranking rows, oof, figures, pick, corrected): every candidate ranked out-of-fold on the public set, and
+    what is submitted: for ``auto`` the pick of the track's rule (``rule = "..."`` in its recipe, default
+    ``DEFAULT_RULE``) with its figure corrected by replaying the rule; else the fixed recipe itself.
+
+    A pick of several candidates (``rank_top3``) is entered in ``oof`` and ``figures`` under its label too.
+    """
+    table, figures = rank(cands, oof, membership, seed, n_boot, n_sims)
+    rows, oof = ranking_rows(table, figures), dict(oof)
+    if attack == AUTO:
+        rule = named_rule(params, DEFAULT_RULE, ignored=("model",))  # --model reaches a fixed ensemble only
+        prior = load_prior() if rule == "shrunk" else None
+        pick = apply_rule(rule, table, prior=prior, n_boot=n_boot, seed=seed)
+        corrected = corrected_estimate(table, rule, prior=prior, top=SELECTION_TOP, n_boot=n_boot, seed=seed)
+    else:  # a fixed recipe was not chosen: only its own noise is resampled
+        pick = Pick("fixed", (attack,))
+        corrected = corrected_estimate(table.take([table.index(attack)]), "best", n_boot=n_boot, seed=seed)
+    if len(pick.labels) > 1:
+        oof[pick.label()] = combine([oof[label] for label in pick.labels], None, pick.combine)
+        figures[pick.label()] = validate(table.y, oof[pick.label()], n_boot=n_boot, n_sims=n_sims, seed=seed)
+    ranking = [{**row, "chosen": row["label"] in pick.labels} for row in rows]
+    return ranking, oof, figures, pick, corrected
 
 
 def ranking_rows(table: Table, figures: dict) -> list[dict]:
