@@ -20,7 +20,7 @@ from toolkit.context import leaderboard_fpr
 from toolkit.errors import ToolkitError
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.report.build import REPORT_DATA, write_report
-from toolkit.report.data import ReportData, rank_methods
+from toolkit.report.data import ReportData, provenance, rank_methods
 from toolkit.tracks import Recipe, runs_dir
 
 __all__ = ["TRAINED_FAMILIES", "SPLIT_TITLES", "default_families", "collect", "write_submission_report"]
@@ -69,17 +69,16 @@ def _drawn(meta: dict) -> set[str]:
 
 def _provenance(manifest: dict, ctx) -> dict:
     seeds = {sc: m.get("seed") for sc, m in manifest.get("scenarios", {}).items()}
-    return {
-        "created": manifest.get("created"),
-        "git commit": manifest.get("git_commit"),
-        "python": manifest.get("python"),
-        "packages": ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items()),
-        "challenge build seed": manifest.get("build_seed"),
-        "attack seeds": json.dumps(seeds),
-        "views": ", ".join(ctx.views),
-        "data folder": manifest.get("data_dir"),
-        "packaged method": manifest.get("method"),
-    }
+    return provenance(
+        manifest,
+        {
+            "challenge build seed": manifest.get("build_seed"),
+            "attack seeds": json.dumps(seeds),
+            "views": ", ".join(ctx.views),
+            "data folder": manifest.get("data_dir"),
+            "packaged method": manifest.get("method"),
+        },
+    )
 
 
 def _choice(meta: dict) -> tuple[list[str], dict[str, str]]:

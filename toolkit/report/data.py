@@ -26,7 +26,7 @@ from toolkit.io import atomic_write_bytes
 from toolkit.metrics import bootstrap_ci
 from toolkit.report.figures import strict_tpr
 
-__all__ = ["ReportData", "rank_methods", "load_report_data", "PARTS"]
+__all__ = ["ReportData", "rank_methods", "load_report_data", "provenance", "PARTS"]
 
 PARTS = ("labels", "scores", "groups")
 _META = "__meta__"
@@ -71,6 +71,17 @@ class ReportData:
         np.savez_compressed(buf, **{_META: header}, **self.curves)
         atomic_write_bytes(Path(path), buf.getvalue())
         return Path(path)
+
+
+def provenance(manifest: dict, extra: dict) -> dict:
+    """The report's provenance table: what every manifest records (``provenance.manifest_base``), then ``extra``."""
+    return {
+        "created": manifest.get("created"),
+        "git commit": manifest.get("git_commit"),
+        "python": manifest.get("python"),
+        "packages": ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items()),
+        **extra,
+    }
 
 
 def load_report_data(path: Path) -> ReportData:

@@ -22,7 +22,7 @@ import numpy as np
 
 from toolkit.io import atomic_write_bytes
 from toolkit.report.build import REPORT_DATA, write_report
-from toolkit.report.data import ReportData
+from toolkit.report.data import ReportData, provenance
 from toolkit.tml.board import FPR, INCLUSIVE, STRICT
 from toolkit.tracks import Recipe
 
@@ -171,18 +171,17 @@ def _ranking(manifest: dict, keys: dict[str, str], fpr: float) -> dict:
 
 
 def _provenance(manifest: dict) -> dict:
-    return {
-        "created": manifest.get("created"),
-        "git commit": manifest.get("git_commit"),
-        "python": manifest.get("python"),
-        "packages": ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items()),
-        "seed": manifest.get("seed"),
-        "folds": manifest.get("folds"),
-        "views": ", ".join(manifest.get("views", [])),
-        "shadows": json.dumps(manifest.get("shadows")),
-        "inputs (sha256)": json.dumps(manifest.get("inputs")),
-        "csv sha256": manifest.get("csv_sha256"),
-    }
+    return provenance(
+        manifest,
+        {
+            "seed": manifest.get("seed"),
+            "folds": manifest.get("folds"),
+            "views": ", ".join(manifest.get("views", [])),
+            "shadows": json.dumps(manifest.get("shadows")),
+            "inputs (sha256)": json.dumps(manifest.get("inputs")),
+            "csv sha256": manifest.get("csv_sha256"),
+        },
+    )
 
 
 def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> ReportData:
@@ -190,7 +189,7 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
     membership, oof = load_oof(Path(manifest["scores"]))
     oof = {n: oof[n] for n in _drawn(manifest, oof)}
     keys = _keys(manifest.get("chosen", manifest["recipe"]["attack"]), oof)
-    printed, provenance, ranking = format_validation(manifest), _provenance(manifest), _ranking(manifest, keys, FPR)
+    printed, origin, ranking = format_validation(manifest), _provenance(manifest), _ranking(manifest, keys, FPR)
     corrected = [line[0].upper() + line[1:] + "." for line in corrected_lines(manifest)]
     labels = _labels(manifest, keys)
     how = "ranked first on validation" if manifest["recipe"]["attack"] == "auto" else "fixed in track.toml"
@@ -215,7 +214,7 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
             "printed": printed,
             "split_titles": {"validation": "public set, out-of-fold scores (membership known)"},
             "timings": dict(timings or {}),
-            "provenance": provenance,
+            "provenance": origin,
             "notes": ["The private set's answers are not known: its scores have no curve."],
             "scenarios": [entry],
         }
