@@ -30,7 +30,7 @@ from toolkit.mico.scenario import PhaseArrays, ScenarioData
 from toolkit.mico.scoring import score_arrays
 from toolkit.tracks import Recipe
 
-__all__ = ["AUTO", "DEFAULT_RULE", "select", "candidate_scores", "score_arrays_auto", "auto_rule", "ranking_lines"]
+__all__ = ["AUTO", "DEFAULT_RULE", "select", "candidate_scores", "score_arrays_auto", "auto_rule"]
 
 # The lowest mean final-phase regret over 24 local scenarios, and the rule chosen leave-one-archive-out
 # in each of the 8 folds (benchmarks/selection.py).
@@ -96,24 +96,6 @@ def select(
         n_boot=n_boot,
         seed=seed,
     )
-
-
-def ranking_lines(name: str, sel: dict, top: int = 8) -> list[str]:
-    """The printed ranking: the top candidates with their CIs, the one(s) chosen and the rule that chose."""
-    rule = sel.get("rule", DEFAULT_RULE)
-    how = f"; chosen by rule {rule}" + (" (mean rank of the picks)" if sel.get("combine") == "rank_mean" else "")
-    lines = [f"auto ranking, {name} (validation, objective = strict TPR@FPR + 1e-3·AUC, 95% model-bootstrap CI{how}):"]
-    shown = sel["ranking"][:top] + [r for r in sel["ranking"][top:] if r["chosen"]]
-    for i, r in enumerate(shown, 1):
-        mark = "  <- chosen" + (f" ({r['note']})" if r.get("note") else "") if r["chosen"] else ""
-        lines.append(f"  {i:>2}. {r['label']:<44} {r['objective']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]{mark}")
-    c = sel.get("corrected")
-    if c:
-        lines.append(
-            f"  the pick, corrected for the choice (BBC-CV over {c['candidates']} candidates): TPR {c['estimate']:.4f} "
-            f"[{c['ci'][0]:.4f}, {c['ci'][1]:.4f}]; its validation TPR {c['raw']:.4f}"
-        )
-    return lines
 
 
 def candidate_scores(

@@ -15,13 +15,20 @@ import numpy as np
 from toolkit.attacks import run_attack
 from toolkit.metrics import scorer_metrics
 from toolkit.mico.build import answers_dir
-from toolkit.mico.challenge import read_solution
+from toolkit.mico.challenge import TARGET_PHASES, read_solution
 from toolkit.mico.folds import pool, validation_folds
 from toolkit.mico.predictions import PhaseScores
 from toolkit.mico.scenario import PhaseArrays, ScenarioData
 from toolkit.tracks import Recipe
 
-__all__ = ["score_arrays", "score_phase", "validation_scores", "known_solution", "phase_metrics"]
+__all__ = [
+    "score_arrays",
+    "score_phase",
+    "validation_scores",
+    "known_solution",
+    "phase_metrics",
+    "known_metrics",
+]
 
 
 def score_arrays(arrays: PhaseArrays, recipe: Recipe, seed: int = 0) -> np.ndarray:
@@ -67,3 +74,17 @@ def known_solution(sd: ScenarioData, data_dir: Path, phase: str) -> np.ndarray |
 def phase_metrics(solution: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """The MICO scorer's figures of a phase: every model's points pooled."""
     return scorer_metrics(np.asarray(solution).ravel(), np.asarray(scores).ravel())
+
+
+def known_metrics(opened: dict, data_dir: Path, found: dict) -> dict:
+    """{scenario: {phase: scorer figures}} of a zip's predictions ``found`` on every phase whose answers are
+    known (local challenges); ``opened``: {Scenario: ScenarioData}."""
+    report = {}
+    for sc, sd in opened.items():
+        for phase in TARGET_PHASES:
+            sol = known_solution(sd, data_dir, phase)
+            if sol is not None:
+                got = found[sc.folder or sc.name][phase]
+                pred = np.stack([got[md.model_id] for md in sd.models[phase]])
+                report.setdefault(sc.name, {})[phase] = phase_metrics(sol, pred)
+    return report
