@@ -20,7 +20,7 @@ from toolkit.mico.ceiling import recipe_ceiling
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.predictions import PhaseScores
 from toolkit.mico.scenario import ScenarioData
-from toolkit.mico.scoring import known_solution, phase_metrics, score_phase, validation_scores
+from toolkit.mico.scoring import known_solution, phase_metrics, raw_phase_scores, validation_scores
 from toolkit.tracks import Recipe
 
 __all__ = ["attack_scenario"]
@@ -42,16 +42,17 @@ def attack_scenario(
     matched = load_matched(sd) if own else None
     for method, rec in methods.items():
         if matched and method == "recipe":
-            results[method], validation[method], extra = score_matched(sd, ctx, matched, paths, fpr)
+            raw, validation[method], extra = score_matched(sd, ctx, matched, paths, fpr)
             origin = "matched references"
         elif rec.attack == AUTO:
-            results[method], validation[method], extra, chosen = _score_auto(
+            raw, validation[method], extra, chosen = _score_auto(
                 sd, ctx, paths, own and method == "recipe", tuned, auto_rule(rec), fpr
             )
             origin = "auto" if "overridden_by_tuned" not in extra["auto"] else "tuned (beats auto)"
             extra["auto"]["used"] = chosen.as_dict() if chosen else extra["auto"]["chosen"]
         else:
-            results[method], validation[method] = _score(sd, ctx, paths, rec, own and method == "recipe")
+            raw, validation[method] = _score(sd, ctx, paths, rec, own and method == "recipe")
+        results[method] = {ph: PhaseScores.pooled(ph, ids, s) for ph, (ids, s) in raw.items()}  # one map per phase
         metrics[method] = _metrics_for(sd, ctx, results[method], validation[method], fpr)
     meta = {
         "recipe": recipe.as_dict(),
@@ -106,13 +107,13 @@ def _reveals_training(sd: ScenarioData) -> bool:
 
 
 def _score(sd: ScenarioData, ctx: Context, paths: dict, recipe: Recipe, own: bool) -> tuple[dict, tuple]:
-    """Normalised scores of both phases and the validation (solution, scores, groups) of one recipe."""
+    """Raw scores of both phases ({phase: (target ids, scores)}) and the validation (solution, scores, groups)."""
     if own:
-        from toolkit.mico.ddp import ddp_scores, ddp_validation_scores
+        from toolkit.mico.ddp import ddp_raw_scores, ddp_validation_scores
 
-        phases = {ph: ddp_scores(sd, ph, paths, recipe, ctx) for ph in TARGET_PHASES}
+        phases = {ph: ddp_raw_scores(sd, ph, paths, recipe, ctx) for ph in TARGET_PHASES}
         return phases, ddp_validation_scores(sd, paths, recipe, ctx)
-    phases = {ph: score_phase(sd, ph, paths, recipe, seed=ctx.seed) for ph in TARGET_PHASES}
+    phases = {ph: raw_phase_scores(sd, ph, paths, recipe, seed=ctx.seed) for ph in TARGET_PHASES}
     return phases, validation_scores(sd, paths, recipe, seed=ctx.seed)
 
 
@@ -137,7 +138,7 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
     for ph in TARGET_PHASES:
         arrays = sd.phase_arrays(ph, paths, local=False)
         local = sd.with_local(arrays, paths) if sd.local else None
-        phases[ph] = PhaseScores.pooled(ph, arrays.model_ids, score_arrays_auto(sel, arrays, ctx.seed, local))
+        phases[ph] = arrays.model_ids, score_arrays_auto(sel, arrays, ctx.seed, local)
     return phases, sel.validation, meta, sel.chosen.recipe if len(sel.picked()) == 1 else None
 
 

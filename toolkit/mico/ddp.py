@@ -43,6 +43,7 @@ __all__ = [
     "pool_outputs",
     "known_membership",
     "own_calibration",
+    "ddp_raw_scores",
     "ddp_scores",
     "ddp_validation_scores",
     "epsilon_report",
@@ -143,6 +144,22 @@ def _pool_arrays(sd: ScenarioData, pool: np.ndarray, pool_paths: dict, ref_ids: 
     return ref, keep, sd.labels()[pool]
 
 
+def ddp_raw_scores(
+    sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000, mode: str = "lr"
+) -> tuple[list[int], np.ndarray]:
+    """(model ids, raw scores [P]) of a dev/final phase, every target calibrated against its own known points."""
+    pool = calibration_pool(sd, pool_size, ctx.seed)
+    pool_paths = pool_outputs(
+        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
+    )
+    arrays = sd.phase_arrays(phase, paths, local=False)  # the pool arrays hold the train references only
+    ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
+    target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
+    members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
+    s = _calibrate_targets(arrays, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
+    return arrays.model_ids, s
+
+
 def ddp_scores(
     sd: ScenarioData,
     phase: str,
@@ -155,16 +172,8 @@ def ddp_scores(
     normaliser: str = "minmax",
 ):
     """``PhaseScores`` of a dev/final phase with every target calibrated against its own known points."""
-    pool = calibration_pool(sd, pool_size, ctx.seed)
-    pool_paths = pool_outputs(
-        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
-    )
-    arrays = sd.phase_arrays(phase, paths, local=False)  # the pool arrays hold the train references only
-    ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
-    target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
-    members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
-    s = _calibrate_targets(arrays, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
-    return PhaseScores.pooled(phase, arrays.model_ids, s, normaliser)
+    raw = ddp_raw_scores(sd, phase, paths, recipe, ctx, pool_size=pool_size, mode=mode)
+    return PhaseScores.pooled(phase, *raw, normaliser)
 
 
 def ddp_validation_scores(

@@ -25,7 +25,6 @@ from toolkit.choose.calibration import TRANSFORMS, per_target
 from toolkit.errors import ConfigError, DataError, ToolkitError
 from toolkit.io import atomic_write_text
 from toolkit.mico.challenge import TARGET_PHASES
-from toolkit.mico.predictions import PhaseScores
 from toolkit.mico.references import LocalReferences, reference_tasks
 from toolkit.mico.references_stage import scenario_references
 from toolkit.references.plan import MatchedPlan
@@ -217,13 +216,14 @@ def matched_scores(sd, ctx, matched: dict, paths: dict, phase: str, sel: Matched
 
 
 def score_matched(sd, ctx, matched: dict, paths: dict, fpr: float = 0.1) -> tuple[dict, tuple, dict]:
-    """Both phases' ``PhaseScores``, each target against its own matched references with the attack chosen on the
-    validation targets (``select_matched``), that choice's validation (solution, scores, target ids), and its meta."""
+    """Both phases' raw scores ({phase: (target ids, scores)}), each target against its own matched references
+    with the attack chosen on the validation targets (``select_matched``); that choice's validation (solution,
+    scores, target ids) and its meta."""
     sel = select_matched(sd, ctx, matched, paths, fpr)
     phases = {}
     for ph in TARGET_PHASES:
         ids = [md.model_id for md in sd.models[ph]]
-        phases[ph] = PhaseScores.pooled(ph, ids, matched_scores(sd, ctx, matched, paths, ph, sel))
+        phases[ph] = ids, matched_scores(sd, ctx, matched, paths, ph, sel)
     k = len(next(iter(matched.values())).paths)
     meta = {
         "matched": {

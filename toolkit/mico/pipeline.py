@@ -118,18 +118,20 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
     target against them (``toolkit.mico.ddp``); DP scenarios get an empirical ε lower bound from the
     recipe's validation scores and the ceiling their training recipe puts on any attack (``toolkit.mico.ceiling``).
     """
-    return _attack(ctx, _opened(ctx), baseline)
+    opened = _opened(ctx)
+    return _attack(ctx, opened, {sc.name: ctx.paths(sd) for sc, sd in opened.items()}, baseline)
 
 
-def _attack(ctx: Context, opened: dict[Scenario, ScenarioData], baseline: bool = True) -> dict:
+def _attack(ctx: Context, opened: dict[Scenario, ScenarioData], paths: dict[str, dict], baseline: bool = True) -> dict:
     summary = {}
     with _timed(ctx, "attack"):
         for sc, sd in opened.items():
-            paths = ctx.paths(sd)
             tuned = _tuned_entry(ctx.track, sc)
             recipe, origin = _recipe_of(sc, tuned)
             methods = {"recipe": recipe, **({"baseline": ctx.track.baseline} if baseline else {})}
-            results, validation, meta = attack_scenario(sd, ctx, paths, methods, origin, tuned, LEADERBOARD_FPR)
+            results, validation, meta = attack_scenario(
+                sd, ctx, paths[sc.name], methods, origin, tuned, LEADERBOARD_FPR
+            )
             save_phase_scores(
                 runs_dir(ctx.track) / "attack" / f"{sc.name}.npz", sc.name, results, meta, validation=validation
             )
@@ -202,8 +204,8 @@ def submit(ctx: Context, **sizes) -> tuple[Path, dict, str]:
     """Every stage in order, the scenarios opened once; returns (zip path, per-scenario summary, printable table)."""
     stage_challenge(ctx, **sizes)
     opened = _opened(ctx)
-    _cache_outputs(ctx, opened)
-    summary = _attack(ctx, opened)
+    paths = _cache_outputs(ctx, opened)
+    summary = _attack(ctx, opened, paths)
     zip_path = _package(ctx, opened)
     _check(ctx, opened, zip_path)
     return zip_path, summary, format_table(summary)

@@ -24,6 +24,7 @@ from toolkit.tracks import Recipe
 __all__ = [
     "score_arrays",
     "score_phase",
+    "raw_phase_scores",
     "validation_scores",
     "known_solution",
     "phase_metrics",
@@ -45,12 +46,19 @@ def score_arrays(arrays: PhaseArrays, recipe: Recipe, seed: int = 0) -> np.ndarr
     )
 
 
+def raw_phase_scores(
+    sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, *, seed: int = 0
+) -> tuple[list[int], np.ndarray]:
+    """(model ids, raw scores [P] of their challenge points concatenated) of a dev/final phase with ``recipe``."""
+    arrays = sd.phase_arrays(phase, paths)
+    return arrays.model_ids, score_arrays(arrays, recipe, seed)
+
+
 def score_phase(
     sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, *, normaliser: str = "minmax", seed: int = 0
 ) -> PhaseScores:
     """Normalised [0, 1] scores of every model of a dev/final phase with ``recipe``."""
-    arrays = sd.phase_arrays(phase, paths)
-    return PhaseScores.pooled(phase, arrays.model_ids, score_arrays(arrays, recipe, seed), normaliser)
+    return PhaseScores.pooled(phase, *raw_phase_scores(sd, phase, paths, recipe, seed=seed), normaliser)
 
 
 def validation_scores(
