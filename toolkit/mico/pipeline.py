@@ -106,9 +106,12 @@ def _cache_outputs(ctx: Context, opened: dict[Scenario, ScenarioData]) -> dict[s
     from toolkit.outputs import get_outputs
 
     with _timed(ctx, "outputs"):
-        flat = [t for sd in opened.values() for _, t in sd.tasks(ctx.views)]
-        get_outputs(flat, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler)
-        return {sc.name: ctx.paths(sd) for sc, sd in opened.items()}
+        pairs = {sc.name: sd.tasks(ctx.views) for sc, sd in opened.items()}
+        flat = [t for tasks in pairs.values() for _, t in tasks]
+        done = iter(
+            get_outputs(flat, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler)
+        )  # in task order: each scenario's {(phase, model id): cache path} as ``ScenarioData.outputs`` keys it
+        return {name: {(md.phase, md.model_id): next(done) for md, _ in tasks} for name, tasks in pairs.items()}
 
 
 def stage_attack(ctx: Context, baseline: bool = True) -> dict:
