@@ -19,8 +19,8 @@ from toolkit.mico.auto import AUTO, auto_rule
 from toolkit.mico.ceiling import recipe_ceiling
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.predictions import PhaseScores
-from toolkit.mico.scenario import ScenarioData
-from toolkit.mico.scoring import known_solution, phase_metrics, raw_phase_scores, validation_scores
+from toolkit.mico.scenario import ScenarioData, raw_phase_scores, validation_scores
+from toolkit.mico.scoring import known_solution, phase_metrics
 from toolkit.tracks import Recipe
 
 __all__ = ["attack_scenario"]

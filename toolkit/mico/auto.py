@@ -2,8 +2,8 @@
 
 Every registered family at its defaults and its known-good variants (``attacks.variants``) is scored on
 the validation split: folds of train-phase models as targets, the other train models as references
-(``mico.folds``; never a model its own reference). Where the scenario has reference models of our own
-(``mia references``), every reference-based recipe is also scored with them added to the provided ones
+(``mico.scenario.validation_folds``; never a model its own reference). Where the scenario has reference models
+of our own (``mia references``), every reference-based recipe is also scored with them added to the provided ones
 (candidates marked ``+local``), so the ranking says whether they help; a fold's target is never among its
 references either way.
 
@@ -25,9 +25,7 @@ from toolkit.choose.calibration import TRANSFORMS
 from toolkit.choose.candidates import AUTO, GIVEN, LOCAL, Selection, choose_among, rescore
 from toolkit.choose.rules import combine, named_rule
 from toolkit.errors import ConfigError, ToolkitError
-from toolkit.mico.folds import validation_folds
-from toolkit.mico.scenario import PhaseArrays, ScenarioData
-from toolkit.mico.scoring import score_arrays
+from toolkit.mico.scenario import PhaseArrays, ScenarioData, score_arrays, validation_folds
 from toolkit.tracks import Recipe
 
 __all__ = ["AUTO", "DEFAULT_RULE", "select", "candidate_scores", "score_arrays_auto", "auto_rule"]

@@ -27,11 +27,9 @@ import numpy as np
 
 from toolkit.attacks import run_attack
 from toolkit.errors import ConfigError
-from toolkit.mico.folds import pool as pool_folds
-from toolkit.mico.folds import validation_folds
 from toolkit.mico.predictions import PhaseScores
-from toolkit.mico.scenario import ScenarioData
-from toolkit.mico.scoring import score_arrays
+from toolkit.mico.scenario import ScenarioData, score_arrays, validation_folds
+from toolkit.mico.scenario import pool as pool_folds
 from toolkit.outputs import OutputTask, get_outputs, load_outputs
 from toolkit.signals import label_problems, score_problems
 from toolkit.tracks import Recipe
