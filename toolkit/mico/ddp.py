@@ -106,7 +106,8 @@ def own_calibration(h: np.ndarray, h_pool: np.ndarray, member: np.ndarray, mode:
 
 
 def _calibrate_targets(
-    arrays,
+    raw: np.ndarray,
+    groups: np.ndarray,
     target_pool: list[np.ndarray],
     members: list[np.ndarray],
     ref_pool,
@@ -116,8 +117,7 @@ def _calibrate_targets(
     mode: str,
     seed: int,
 ) -> np.ndarray:
-    """Raw challenge scores of concatenated targets, each mapped by its own pool calibration."""
-    raw = score_arrays(arrays, recipe, seed)
+    """Raw challenge scores ``raw`` of concatenated targets (``groups``), each mapped by its own pool calibration."""
     out = np.empty_like(raw)
     for g, (tp, member) in enumerate(zip(target_pool, members)):
         use = member >= 0
@@ -130,7 +130,7 @@ def _calibrate_targets(
             seed=seed,
             **dict(recipe.params),
         )
-        rows = arrays.groups == g
+        rows = groups == g
         out[rows] = own_calibration(raw[rows], h_pool, member[use], mode)
     return out
 
@@ -151,10 +151,13 @@ def ddp_raw_scores(
         sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
     )
     arrays = sd.phase_arrays(phase, paths, local=False)  # the pool arrays hold the train references only
+    raw = score_arrays(arrays, recipe, ctx.seed)
     ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
     target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
     members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
-    s = _calibrate_targets(arrays, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
+    s = _calibrate_targets(
+        raw, arrays.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed
+    )
     return arrays.model_ids, s
 
 
@@ -184,10 +187,13 @@ def ddp_validation_scores(
     )
 
     def score(fold):
+        raw = score_arrays(fold, recipe, ctx.seed)
         ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, fold.ref_ids)
         target_pool = list(load_outputs([pool_paths[("train", i)] for i in fold.model_ids]))
         members = [known_membership(sd.splits[("train", i)], pool) for i in fold.model_ids]
-        return _calibrate_targets(fold, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
+        return _calibrate_targets(
+            raw, fold.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed
+        )
 
     return pool_folds(validation_folds(sd, paths, n_folds, ctx.seed), score)
 

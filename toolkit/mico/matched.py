@@ -212,7 +212,8 @@ def matched_scores(sd, ctx, matched: dict, paths: dict, phase: str, sel: Matched
             f"no matched references for {phase}/model_{missing[0][1]}", "run `mia references --matched` again"
         )
     arrays = _arrays(sd, ctx, matched, keys, paths)
-    return per_target(_per_target(arrays, sel.recipe, ctx.seed), arrays.groups, sel.transform)
+    raw = _per_target(arrays, sel.recipe, ctx.seed)
+    return per_target(raw, arrays.groups, sel.transform)
 
 
 def score_matched(sd, ctx, matched: dict, paths: dict, fpr: float = 0.1) -> tuple[dict, tuple, dict]:
