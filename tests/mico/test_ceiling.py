@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 
 from toolkit.metrics import FPR_GRID, metric_key
-from toolkit.mico.ceiling import ceiling_line, dp_recipe, recipe_ceiling
-from toolkit.mico.pipeline import METRIC_COLUMNS, format_table
+from toolkit.mico.ceiling import dp_recipe, recipe_ceiling
+from toolkit.mico.table import METRIC_COLUMNS, ceiling_line, format_table
 from toolkit.privacy import tpr_ceiling
 from toolkit.tracks import load_track
 

@@ -2,8 +2,8 @@
 
 Every registered family at its defaults and its known-good variants (``attacks.variants``) is scored on
 the validation split: folds of train-phase models as targets, the other train models as references
-(``mico.folds``; never a model its own reference). Where the scenario has reference models of our own
-(``mia references``), every reference-based recipe is also scored with them added to the provided ones
+(``mico.scenario.validation_folds``; never a model its own reference). Where the scenario has reference models
+of our own (``mia references``), every reference-based recipe is also scored with them added to the provided ones
 (candidates marked ``+local``), so the ranking says whether they help; a fold's target is never among its
 references either way.
 
@@ -25,12 +25,10 @@ from toolkit.choose.calibration import TRANSFORMS
 from toolkit.choose.candidates import AUTO, GIVEN, LOCAL, Selection, choose_among, rescore
 from toolkit.choose.rules import combine, named_rule
 from toolkit.errors import ConfigError, ToolkitError
-from toolkit.mico.folds import validation_folds
-from toolkit.mico.scenario import PhaseArrays, ScenarioData
-from toolkit.mico.scoring import score_arrays
+from toolkit.mico.scenario import PhaseArrays, ScenarioData, score_arrays, validation_folds
 from toolkit.tracks import Recipe
 
-__all__ = ["AUTO", "DEFAULT_RULE", "select", "candidate_scores", "score_arrays_auto", "auto_rule", "ranking_lines"]
+__all__ = ["AUTO", "DEFAULT_RULE", "select", "candidate_scores", "score_arrays_auto", "auto_rule"]
 
 # The lowest mean final-phase regret over 24 local scenarios, and the rule chosen leave-one-archive-out
 # in each of the 8 folds (benchmarks/selection.py).
@@ -96,24 +94,6 @@ def select(
         n_boot=n_boot,
         seed=seed,
     )
-
-
-def ranking_lines(name: str, sel: dict, top: int = 8) -> list[str]:
-    """The printed ranking: the top candidates with their CIs, the one(s) chosen and the rule that chose."""
-    rule = sel.get("rule", DEFAULT_RULE)
-    how = f"; chosen by rule {rule}" + (" (mean rank of the picks)" if sel.get("combine") == "rank_mean" else "")
-    lines = [f"auto ranking, {name} (validation, objective = strict TPR@FPR + 1e-3·AUC, 95% model-bootstrap CI{how}):"]
-    shown = sel["ranking"][:top] + [r for r in sel["ranking"][top:] if r["chosen"]]
-    for i, r in enumerate(shown, 1):
-        mark = "  <- chosen" + (f" ({r['note']})" if r.get("note") else "") if r["chosen"] else ""
-        lines.append(f"  {i:>2}. {r['label']:<44} {r['objective']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]{mark}")
-    c = sel.get("corrected")
-    if c:
-        lines.append(
-            f"  the pick, corrected for the choice (BBC-CV over {c['candidates']} candidates): TPR {c['estimate']:.4f} "
-            f"[{c['ci'][0]:.4f}, {c['ci'][1]:.4f}]; its validation TPR {c['raw']:.4f}"
-        )
-    return lines
 
 
 def candidate_scores(

@@ -20,7 +20,7 @@ from toolkit.privacy import ADJACENCY, DISCRETIZATION, cached_ceiling
 from toolkit.tracks import Scenario, Track
 from toolkit.training_tables import References
 
-__all__ = ["DPRecipe", "dp_recipe", "noise_multiplier_of", "recipe_ceiling", "ceiling_line"]
+__all__ = ["DPRecipe", "dp_recipe", "noise_multiplier_of", "recipe_ceiling"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,18 +98,3 @@ def recipe_ceiling(track: Track, scenario: Scenario, fprs=FPR_GRID) -> dict | No
         "adjacency": ADJACENCY,
         "pld_discretization": DISCRETIZATION,
     }
-
-
-def _short(x: float) -> str:
-    return f"{x:g}".replace("e-0", "e-")  # 1e-5, not 1e-05
-
-
-def ceiling_line(scenario: str, ceiling: dict, figure: float | None, fpr: float, where: str = "final") -> str:
-    """One printed line: the scenario's figure at ``fpr`` beside its recipe's ceiling there."""
-    c = ceiling
-    got = f"{figure:.3f} at {fpr:.0%} FPR ({where})" if figure is not None else f"at {fpr:.0%} FPR"
-    return (
-        f"DP ceiling, {scenario}: {got}; no attack can pass {c['tpr_ceiling'][metric_key(fpr)]:.3f} under this "
-        f"recipe (ε={c['epsilon']:g}, δ={_short(c['delta'])}, q={c['sample_rate']:.4g}, T={c['steps']}, "
-        f"σ={c['noise_multiplier']:.4g}; {c['library']})"
-    )

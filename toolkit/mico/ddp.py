@@ -27,11 +27,9 @@ import numpy as np
 
 from toolkit.attacks import run_attack
 from toolkit.errors import ConfigError
-from toolkit.mico.folds import pool as pool_folds
-from toolkit.mico.folds import validation_folds
 from toolkit.mico.predictions import PhaseScores
-from toolkit.mico.scenario import ScenarioData
-from toolkit.mico.scoring import score_arrays
+from toolkit.mico.scenario import ScenarioData, score_arrays, validation_folds
+from toolkit.mico.scenario import pool as pool_folds
 from toolkit.outputs import OutputTask, get_outputs, load_outputs
 from toolkit.signals import label_problems, score_problems
 from toolkit.tracks import Recipe
@@ -43,6 +41,7 @@ __all__ = [
     "pool_outputs",
     "known_membership",
     "own_calibration",
+    "ddp_raw_scores",
     "ddp_scores",
     "ddp_validation_scores",
     "epsilon_report",
@@ -107,7 +106,8 @@ def own_calibration(h: np.ndarray, h_pool: np.ndarray, member: np.ndarray, mode:
 
 
 def _calibrate_targets(
-    arrays,
+    raw: np.ndarray,
+    groups: np.ndarray,
     target_pool: list[np.ndarray],
     members: list[np.ndarray],
     ref_pool,
@@ -117,8 +117,7 @@ def _calibrate_targets(
     mode: str,
     seed: int,
 ) -> np.ndarray:
-    """Raw challenge scores of concatenated targets, each mapped by its own pool calibration."""
-    raw = score_arrays(arrays, recipe, seed)
+    """Raw challenge scores ``raw`` of concatenated targets (``groups``), each mapped by its own pool calibration."""
     out = np.empty_like(raw)
     for g, (tp, member) in enumerate(zip(target_pool, members)):
         use = member >= 0
@@ -131,7 +130,7 @@ def _calibrate_targets(
             seed=seed,
             **dict(recipe.params),
         )
-        rows = arrays.groups == g
+        rows = groups == g
         out[rows] = own_calibration(raw[rows], h_pool, member[use], mode)
     return out
 
@@ -141,6 +140,25 @@ def _pool_arrays(sd: ScenarioData, pool: np.ndarray, pool_paths: dict, ref_ids: 
     N = sd.population_size
     keep = np.stack([sd.splits[("train", i)].membership(N)[pool] for i in ref_ids])
     return ref, keep, sd.labels()[pool]
+
+
+def ddp_raw_scores(
+    sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000, mode: str = "lr"
+) -> tuple[list[int], np.ndarray]:
+    """(model ids, raw scores [P]) of a dev/final phase, every target calibrated against its own known points."""
+    pool = calibration_pool(sd, pool_size, ctx.seed)
+    pool_paths = pool_outputs(
+        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
+    )
+    arrays = sd.phase_arrays(phase, paths, local=False)  # the pool arrays hold the train references only
+    raw = score_arrays(arrays, recipe, ctx.seed)
+    ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
+    target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
+    members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
+    s = _calibrate_targets(
+        raw, arrays.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed
+    )
+    return arrays.model_ids, s
 
 
 def ddp_scores(
@@ -155,16 +173,8 @@ def ddp_scores(
     normaliser: str = "minmax",
 ):
     """``PhaseScores`` of a dev/final phase with every target calibrated against its own known points."""
-    pool = calibration_pool(sd, pool_size, ctx.seed)
-    pool_paths = pool_outputs(
-        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
-    )
-    arrays = sd.phase_arrays(phase, paths, local=False)  # the pool arrays hold the train references only
-    ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
-    target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
-    members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
-    s = _calibrate_targets(arrays, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
-    return PhaseScores.pooled(phase, arrays.model_ids, s, normaliser)
+    raw = ddp_raw_scores(sd, phase, paths, recipe, ctx, pool_size=pool_size, mode=mode)
+    return PhaseScores.pooled(phase, *raw, normaliser)
 
 
 def ddp_validation_scores(
@@ -177,10 +187,13 @@ def ddp_validation_scores(
     )
 
     def score(fold):
+        raw = score_arrays(fold, recipe, ctx.seed)
         ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, fold.ref_ids)
         target_pool = list(load_outputs([pool_paths[("train", i)] for i in fold.model_ids]))
         members = [known_membership(sd.splits[("train", i)], pool) for i in fold.model_ids]
-        return _calibrate_targets(fold, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed)
+        return _calibrate_targets(
+            raw, fold.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed
+        )
 
     return pool_folds(validation_folds(sd, paths, n_folds, ctx.seed), score)
 

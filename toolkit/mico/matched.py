@@ -31,7 +31,15 @@ from toolkit.references.plan import MatchedPlan
 from toolkit.references.runner import run_train_tasks
 from toolkit.tracks import References, runs_dir
 
-__all__ = ["matched_pointer", "stage_matched", "train_matched", "load_matched", "matched_scores", "MatchedSelection"]
+__all__ = [
+    "matched_pointer",
+    "stage_matched",
+    "train_matched",
+    "load_matched",
+    "matched_scores",
+    "score_matched",
+    "MatchedSelection",
+]
 
 MATCHED_DEFAULT = 8  # matched references per target when -n is not given
 VALIDATION_TARGETS = 8  # train-phase models given matched references, for choosing the attack
@@ -204,7 +212,29 @@ def matched_scores(sd, ctx, matched: dict, paths: dict, phase: str, sel: Matched
             f"no matched references for {phase}/model_{missing[0][1]}", "run `mia references --matched` again"
         )
     arrays = _arrays(sd, ctx, matched, keys, paths)
-    return per_target(_per_target(arrays, sel.recipe, ctx.seed), arrays.groups, sel.transform)
+    raw = _per_target(arrays, sel.recipe, ctx.seed)
+    return per_target(raw, arrays.groups, sel.transform)
+
+
+def score_matched(sd, ctx, matched: dict, paths: dict, fpr: float = 0.1) -> tuple[dict, tuple, dict]:
+    """Both phases' raw scores ({phase: (target ids, scores)}), each target against its own matched references
+    with the attack chosen on the validation targets (``select_matched``); that choice's validation (solution,
+    scores, target ids) and its meta."""
+    sel = select_matched(sd, ctx, matched, paths, fpr)
+    phases = {}
+    for ph in TARGET_PHASES:
+        ids = [md.model_id for md in sd.models[ph]]
+        phases[ph] = ids, matched_scores(sd, ctx, matched, paths, ph, sel)
+    k = len(next(iter(matched.values())).paths)
+    meta = {
+        "matched": {
+            "per_target": k,
+            "chosen": sel.recipe.label() + ("" if sel.transform == "raw" else f" [{sel.transform}]"),
+            "objective": sel.objective,
+            "ranking": sel.ranking[:10],
+        }
+    }
+    return phases, sel.validation, meta
 
 
 def stage_matched(ctx, *, n_models: int | None = None, scenarios=None, overrides: dict | None = None) -> list[str]:

@@ -160,7 +160,7 @@ def _known_phases(data: ReportData, ctx, sd, stage: Path) -> None:
 
 
 def _families(data: ReportData, ctx, sd, families: list[str], skip: set) -> list[str]:
-    from toolkit.mico.scoring import validation_scores
+    from toolkit.mico.scenario import validation_scores
 
     entry, notes = data.scenario(sd.scenario.name), []
     paths = ctx.paths(sd)

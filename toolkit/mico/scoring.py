@@ -1,9 +1,11 @@
-"""The attack stage: recipe → per-model scores for every dev/final model, comparable across models.
+"""A phase's scores and figures: recipe → normalised per-model scores, the hidden answers of a local
+challenge, and the scorer's figures on them.
 
 The leaderboard pools all models of a phase under one threshold, so raw scores are made
 comparable globally (one monotone map for the whole phase, never per model) before they are
-written as [0,1] predictions. Also scores the validation split (train models as targets, the
-other train models as references) where the answers are known for every track.
+written as [0,1] predictions. A recipe's raw scores on a phase and on the validation split (train
+models as targets, the other train models as references) are computed beside the arrays they read
+(``mico.scenario``: ``score_arrays``, ``validation_scores``, re-exported here).
 """
 
 from __future__ import annotations
@@ -12,47 +14,28 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.attacks import run_attack
 from toolkit.metrics import scorer_metrics
 from toolkit.mico.build import answers_dir
-from toolkit.mico.challenge import read_solution
-from toolkit.mico.folds import pool, validation_folds
+from toolkit.mico.challenge import TARGET_PHASES, read_solution
 from toolkit.mico.predictions import PhaseScores
-from toolkit.mico.scenario import PhaseArrays, ScenarioData
+from toolkit.mico.scenario import ScenarioData, raw_phase_scores, score_arrays, validation_scores
 from toolkit.tracks import Recipe
 
-__all__ = ["score_arrays", "score_phase", "validation_scores", "known_solution", "phase_metrics"]
-
-
-def score_arrays(arrays: PhaseArrays, recipe: Recipe, seed: int = 0) -> np.ndarray:
-    """Run a recipe's attack on concatenated targets: raw scores [P]."""
-    return run_attack(
-        recipe.attack,
-        arrays.target,
-        arrays.labels,
-        arrays.ref,
-        arrays.keep,
-        groups=arrays.groups,
-        seed=seed,
-        **dict(recipe.params),
-    )
+__all__ = [
+    "score_arrays",
+    "score_phase",
+    "validation_scores",
+    "known_solution",
+    "phase_metrics",
+    "known_metrics",
+]
 
 
 def score_phase(
     sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, *, normaliser: str = "minmax", seed: int = 0
 ) -> PhaseScores:
     """Normalised [0, 1] scores of every model of a dev/final phase with ``recipe``."""
-    arrays = sd.phase_arrays(phase, paths)
-    return PhaseScores.pooled(phase, arrays.model_ids, score_arrays(arrays, recipe, seed), normaliser)
-
-
-def validation_scores(
-    sd: ScenarioData, paths: dict, recipe: Recipe, *, n_folds: int = 4, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(solution, scores, target ids) pooled over every fold of the validation split (``folds``), with the
-    local references where the scenario has some (as ``score_phase`` uses them)."""
-    folds = validation_folds(sd, paths, n_folds, seed, local=sd.local is not None)
-    return pool(folds, lambda f: score_arrays(f, recipe, seed))
+    return PhaseScores.pooled(phase, *raw_phase_scores(sd, phase, paths, recipe, seed=seed), normaliser)
 
 
 def known_solution(sd: ScenarioData, data_dir: Path, phase: str) -> np.ndarray | None:
@@ -67,3 +50,17 @@ def known_solution(sd: ScenarioData, data_dir: Path, phase: str) -> np.ndarray |
 def phase_metrics(solution: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """The MICO scorer's figures of a phase: every model's points pooled."""
     return scorer_metrics(np.asarray(solution).ravel(), np.asarray(scores).ravel())
+
+
+def known_metrics(opened: dict, data_dir: Path, found: dict) -> dict:
+    """{scenario: {phase: scorer figures}} of a zip's predictions ``found`` on every phase whose answers are
+    known (local challenges); ``opened``: {Scenario: ScenarioData}."""
+    report = {}
+    for sc, sd in opened.items():
+        for phase in TARGET_PHASES:
+            sol = known_solution(sd, data_dir, phase)
+            if sol is not None:
+                got = found[sc.folder or sc.name][phase]
+                pred = np.stack([got[md.model_id] for md in sd.models[phase]])
+                report.setdefault(sc.name, {})[phase] = phase_metrics(sol, pred)
+    return report

@@ -1,7 +1,7 @@
 """Compare every registered attack on the validation splits of a track (``mia evaluate``).
 
 For each scenario the train-phase models (whose membership is known) act as targets fold by fold,
-the other folds' train models as references (``mico.folds.validation_folds``: a model is never
+the other folds' train models as references (``mico.scenario.validation_folds``: a model is never
 its own reference). Scores are pooled over all folds with one threshold, like the MICO scorer
 pools a phase; with ``pooling="rank"`` each target's scores are first replaced by their quantile
 rank within that target (per-model ranks are comparable across models and folds whatever the
@@ -133,7 +133,7 @@ def evaluate_context(
     out_dir: Path | None = Path("runs"),
 ) -> pd.DataFrame:
     """``evaluate_track`` for a run context (``mia evaluate`` through the track's kind); views: the original."""
-    from toolkit.mico.folds import validation_folds
+    from toolkit.mico.scenario import validation_folds
 
     recipes = default_recipes(attacks)
     rows = []

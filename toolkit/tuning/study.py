@@ -36,9 +36,15 @@ from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text
 from toolkit.metrics import AUC_WEIGHT, figures, gain_ci, objective_value
 from toolkit.mico.auto import AUTO, auto_rule, select
-from toolkit.mico.folds import fold_arrays, pool, train_logits, validation_folds
-from toolkit.mico.scenario import PhaseArrays, ScenarioData
-from toolkit.mico.scoring import score_arrays
+from toolkit.mico.scenario import (
+    PhaseArrays,
+    ScenarioData,
+    fold_arrays,
+    pool,
+    score_arrays,
+    train_logits,
+    validation_folds,
+)
 from toolkit.tracks import Recipe, Scenario, Track, runs_dir
 from toolkit.tuning.report import write_report
 from toolkit.tuning.space import (
