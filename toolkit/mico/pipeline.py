@@ -99,19 +99,24 @@ def stage_challenge(ctx: Context, **sizes) -> Path | None:
 
 def stage_outputs(ctx: Context) -> dict[str, dict]:
     """Cache every model's outputs, all scenarios in one pool (worker start-up is paid once)."""
-    return _cache_outputs(ctx, _opened(ctx))
+    return _cache_outputs(ctx)[1]
 
 
-def _cache_outputs(ctx: Context, opened: dict[Scenario, ScenarioData]) -> dict[str, dict]:
+def _cache_outputs(ctx: Context) -> tuple[dict[Scenario, ScenarioData], dict[str, dict]]:
+    """Every scenario opened and its models' outputs planned, one scenario after the other (so the first
+    scenario's problem is the one reported), then computed in one pool: (opened scenarios, their paths)."""
     from toolkit.outputs import get_outputs
 
     with _timed(ctx, "outputs"):
-        pairs = {sc.name: sd.tasks(ctx.views) for sc, sd in opened.items()}
+        opened, pairs = {}, {}
+        for sc in ctx.track.scenarios:
+            opened[sc] = ctx.open(sc)
+            pairs[sc.name] = opened[sc].tasks(ctx.views)
         flat = [t for tasks in pairs.values() for _, t in tasks]
         done = iter(
             get_outputs(flat, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler)
         )  # in task order: each scenario's {(phase, model id): cache path} as ``ScenarioData.outputs`` keys it
-        return {name: {(md.phase, md.model_id): next(done) for md, _ in tasks} for name, tasks in pairs.items()}
+        return opened, {name: {(md.phase, md.model_id): next(done) for md, _ in tasks} for name, tasks in pairs.items()}
 
 
 def stage_attack(ctx: Context, baseline: bool = True) -> dict:
@@ -206,8 +211,7 @@ def _check(ctx: Context, opened: dict | None, zip_path: Path) -> dict:
 def submit(ctx: Context, **sizes) -> tuple[Path, dict, str]:
     """Every stage in order, the scenarios opened once; returns (zip path, per-scenario summary, printable table)."""
     stage_challenge(ctx, **sizes)
-    opened = _opened(ctx)
-    paths = _cache_outputs(ctx, opened)
+    opened, paths = _cache_outputs(ctx)
     summary = _attack(ctx, opened, paths)
     zip_path = _package(ctx, opened)
     _check(ctx, opened, zip_path)
