@@ -136,6 +136,8 @@ def register(
     """
 
     def deco(fn: Callable) -> Callable:
+        if name in _SPECS:  # a name is refused before its facts are read
+            raise ConfigError(f"attack {name!r} registered twice", "give the new one another name")
         spec = _spec(name, fn, simplicity, needs_references, tuning or {}, variants, stacker_features or {})
 
         @functools.wraps(fn)
