@@ -278,3 +278,23 @@ def test_verdict_keeps_the_default_when_tuning_loses_and_warns_on_noise():
     e = entry(0.3, 0.2, [0.05, 0.15])
     _verdict(e, said.append)
     assert e["choice"] == "tuned" and len(said) == n  # a clear gain: nothing to warn about
+
+
+def test_parallel_threads_run_the_enqueued_default_once(tmp_path):
+    """Two threads on SQLite could both take the enqueued default trial; the second then failed with
+    "Cannot tell a COMPLETE trial" (about one study in five). The default runs alone, then the rest in parallel."""
+    import time
+
+    from toolkit.tuning.space import optimise
+
+    def objective(trial):
+        time.sleep(0.02)
+        return trial.suggest_float("x", 0.0, 1.0)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for i in range(12):
+        study = optuna.create_study(storage=f"sqlite:///{tmp_path / f's{i}.db'}", direction="maximize")
+        study.enqueue_trial({"x": 0.5})
+        optimise(study, objective, trials=3, timeout=None, jobs=2, progress=False)
+        done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        assert len(done) == 3 and done[0].params == {"x": 0.5}

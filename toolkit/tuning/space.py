@@ -295,16 +295,17 @@ def optimise(
         if tr.state == optuna.trial.TrialState.COMPLETE:
             bar.set_postfix(best=f"{st.best_value:.4f}")
 
+    run = dict(timeout=timeout, callbacks=[tick], catch=(ToolkitError,), gc_after_trial=False)
     try:
-        study.optimize(
-            objective,
-            n_trials=trials,
-            timeout=timeout,
-            n_jobs=jobs,
-            callbacks=[tick],
-            catch=(ToolkitError,),
-            gc_after_trial=False,
-        )
+        waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+        if waiting and jobs > 1 and (trials is None or trials > 1):
+            # Parallel threads can both take one enqueued trial and the second fails to report it
+            # ("Cannot tell a COMPLETE trial", SQLite): the enqueued default runs alone first.
+            start = time.monotonic()
+            study.optimize(objective, n_trials=1, n_jobs=1, **run)
+            trials = None if trials is None else trials - 1
+            run["timeout"] = None if timeout is None else max(timeout - (time.monotonic() - start), 0.001)
+        study.optimize(objective, n_trials=trials, n_jobs=jobs, **run)
     finally:
         bar.close()
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
