@@ -21,18 +21,16 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from toolkit.context import leaderboard_fpr
-from toolkit.metrics import objective_value
-from toolkit.mico.auto import candidate_scores, select
+from toolkit.metrics import figure_ci, objective_value
+from toolkit.mico.auto import candidate_scores, score_arrays_auto, select
 from toolkit.mico.pipeline import Context
 from toolkit.mico.scoring import known_solution
 from toolkit.tracks import load_track
 
 
-def final_figures(sel, sd, paths, fpr: float, seed: int = 0) -> dict[str, float]:
+def final_figures(sel, arrays, local, y, fpr: float, seed: int = 0) -> dict[str, float]:
     """{candidate label: strict TPR@fpr on the pooled final phase}, scoring each recipe once."""
-    arrays = sd.phase_arrays("final", paths)
-    y = known_solution(sd, sd.data_dir, "final").ravel()
-    scores = candidate_scores(sel, arrays, [row["label"] for row in sel.ranking], seed)
+    scores = candidate_scores(sel, arrays, [row["label"] for row in sel.ranking], seed, local)
     return {label: objective_value(y, s, fpr)[1] for label, s in scores.items()}
 
 
@@ -52,12 +50,16 @@ def main() -> None:
         t0 = time.perf_counter()
         sel = select(sd, paths, fpr=fpr)
         took = time.perf_counter() - t0
-        fin = final_figures(sel, sd, paths, fpr)
-        chosen = next(r for r in sel.ranking if r["chosen"])
+        arrays = sd.phase_arrays("final", paths)
+        local = sd.with_local(arrays, paths) if sd.local is not None else None  # our own references, if any
+        y = known_solution(sd, sd.data_dir, "final").ravel()
+        fin = final_figures(sel, arrays, local, y, fpr)
+        final = objective_value(y, score_arrays_auto(sel, arrays, local=local), fpr)[1]
+        y_val, s_val, g_val = sel.validation
+        validation, ci = objective_value(y_val, s_val, fpr)[1], figure_ci(y_val, s_val, fpr, groups=g_val)
         print(
-            f"\n{sc.name}: auto picked {chosen['label']} — validation {chosen['objective']:.4f} "
-            f"[{chosen['ci'][0]:.4f}, {chosen['ci'][1]:.4f}], final {fin.get(chosen['label'], float('nan')):.4f}"
-            f"  (selection {took:.1f} s)"
+            f"\n{sc.name}: auto picked {sel.pick.label()} (rule {sel.pick.rule}) — validation {validation:.4f} "
+            f"[{ci[0]:.4f}, {ci[1]:.4f}], final {final:.4f}  (selection {took:.1f} s)"
         )
         print(f"  {'candidate':<44}{'validation':>12}{'final':>10}")
         for r in sel.ranking:
@@ -72,10 +74,10 @@ def main() -> None:
         defaults = {lab: v for lab, v in fin.items() if " [" not in lab}
         hardness = max(v for lab, v in defaults.items() if lab.startswith("hardness"))
         summary[sc.name] = {
-            "chosen": chosen["label"],
-            "validation": chosen["objective"],
-            "ci": chosen["ci"],
-            "final": fin.get(chosen["label"]),
+            "chosen": sel.pick.label(),
+            "validation": validation,
+            "ci": ci,
+            "final": final,
             "best_single_final": max(defaults.values()),
             "best_single": max(defaults, key=defaults.get),
             "best_hardness_final": hardness,

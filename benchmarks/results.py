@@ -13,15 +13,12 @@ every quoted figure lies in its interval in ``docs/results.json``. A whole print
 ``make submit`` table) is kept under ``outputs`` and written into the docs between
 ``<!-- output:demo -->`` and ``<!-- /output -->`` (a full run only).
 
-Sections: ``demo`` (the embedded default, ``make submit``'s figures), ``ceilings`` (the DP ceilings of
-MICO's recipes), ``resnet18`` and ``tml26`` (a practice task of each edition built by
-``benchmarks/tml_task.py``'s builder, the default submitted and scored on the hidden answers),
-``tml26_cost`` (what the 2026 default costs at the organisers' size, 14,000 + 14,000), ``bf16`` (the
-training-step ratio per architecture, ``benchmarks/bench_bf16.py``), ``references`` (auto's figure with
-N = 0…128 references of our own, ``benchmarks/references.py``), ``mismatch`` (a challenge built in another
-recipe: the check and ``--match``, ``benchmarks/recipe_mismatch.py``), ``evaluate`` (``mia evaluate --track
-demo``: every attack under rank and raw pooling). A full run builds the local archives it needs under
-``--data`` once (resumable) and reuses them.
+The sections live beside the kind they measure: ``results_mico.py`` (MICO-shaped local tracks: demo,
+ceilings, references, ddp, mismatch, evaluate, purchase_shaped, tuning, selection) and ``results_tml.py``
+(practice tasks of the ResNet18 task: resnet18, tml26, tml26_cost, selection_tml); ``bf16`` (the
+training-step ratio per architecture, ``benchmarks/bench_bf16.py``) is here. What a section records, and the
+local archives and scripts it measures on, are ``measured.py``'s. A full run builds the local archives it
+needs under ``--data`` once (resumable) and reuses them; ``selection`` builds eight and takes hours.
 """
 
 from __future__ import annotations
@@ -35,176 +32,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import results_mico
+import results_tml
+from measured import DATA, OUTPUTS, PLACES, figure
 
 HERE = Path(__file__).resolve().parent
-# A quick run's archive: the demo at test size.
-QUICK_BUILD = {"train_models": 8, "dev_models": 2, "final_models": 2, "epochs": 5, "dp_epochs": 2}
-DATA = Path(".cache/results/data")  # a full run's local archives (built once, resumable; --data)
-PLACES = {"data": DATA}
-FULL = {
-    "demo": {},  # the track's own [build] sizes, as `make submit`
-    "resnet18": {"n": 2000, "epochs": None, "budget_min": 12.0},
-    "tml26": {"n": 1000, "epochs": None, "budget_min": 12.0},
-    "bf16": {"steps": 5},
-    "tml26_cost": {"n": 14000, "epochs": 1, "budget_min": None},  # the organisers' size: the default's cost
-    "references": {"track": "purchase_shaped", "counts": "0,32,64,128", "scenarios": ()},
-    "mismatch": {"track": "purchase_shaped", "scenario": "purchase_shaped_inf", "build_epochs": 12, "n": 32},
-}
-QUICK = {
-    "demo": dict(QUICK_BUILD),
-    "resnet18": {"n": 120, "epochs": 2, "budget_min": 0.0},
-    "tml26": {"n": 60, "epochs": 1, "budget_min": 0.0},
-    "bf16": {"steps": 1},
-    "tml26_cost": {"n": 100, "epochs": 1, "budget_min": 0.0},
-    "references": {"track": "demo", "counts": "0,4", "scenarios": ("demo_inf",)},
-    "mismatch": {"track": "demo", "scenario": "demo_inf", "build_epochs": 3, "n": 4, "models": "8,2,2"},
-}
-
-
-OUTPUTS: dict[str, str] = {}  # printed outputs the docs show whole, by name
-
-
-def figure(value: float, ci=None, command: str = "", unit: str = "TPR") -> dict:
-    """One measured figure and its interval (the value itself where it is exact)."""
-    lo, hi = ci if ci is not None else (value, value)
-    return {"value": float(value), "ci": [float(lo), float(hi)], "command": command, "unit": unit}
-
-
-def demo(quick: bool, work: Path) -> dict:
-    """``make submit``: per scenario the recipe's and the baseline's final-phase figure, and their means."""
-    from dataclasses import replace
-
-    from toolkit.context import Context
-    from toolkit.metrics import metric_key, pooled_ci
-    from toolkit.mico.pipeline import submit
-    from toolkit.tracks import load_track
-
-    sizes = dict(QUICK["demo"] if quick else FULL["demo"])
-    track = load_track("demo")
-    epochs = {k: sizes.pop(k) for k in ("epochs", "dp_epochs") if k in sizes}
-    if epochs:
-        track = replace(track, build=replace(track.build, **epochs))
-    ctx = Context(track=track, data_dir=work / "demo_data", jobs=2, progress=False)
-    start = time.perf_counter()
-    _, summary, table = submit(ctx, **sizes)
-    OUTPUTS["demo"] = f"{table}\nstage seconds: " + ", ".join(f"{k}={v:.1f}" for k, v in ctx.timings.items())
-    OUTPUTS["demo"] += f"\n(all stages: {time.perf_counter() - start:.0f} s)"
-    key, out, command = metric_key(0.1), {}, "make submit"
-    for method in ("recipe", "baseline"):
-        vals, cis = [], []
-        for name, meta in summary.items():
-            m = meta["metrics"][method]["final"]
-            vals.append(m[key])
-            cis.append(m["ci95"])
-            out[f"demo.{name}.{method}"] = figure(m[key], m["ci95"], command)
-        out[f"demo.mean.{method}"] = figure(float(np.mean(vals)), pooled_ci(vals, cis), command)
-    for name, meta in summary.items():
-        c = (meta.get("auto") or {}).get("corrected")
-        if c:
-            out[f"demo.{name}.corrected"] = figure(c["estimate"], c["ci"], command)
-            out[f"demo.{name}.validation"] = figure(c["raw"], None, command)
-    return out
-
-
-def ceilings(quick: bool, work: Path) -> dict:
-    """The TPR@10%FPR that no attack can pass under each MICO DP recipe (exact: no interval)."""
-    from toolkit.mico.ceiling import recipe_ceiling
-    from toolkit.tracks import load_track
-
-    out = {}
-    for name in ("cifar10", "purchase100", "sst2", "demo", "purchase_shaped"):
-        track = load_track(name)
-        for sc in track.scenarios:
-            if sc.dp:
-                c = recipe_ceiling(track, sc)["tpr_ceiling"]["TPR_FPR_1000"]
-                out[f"ceiling.{sc.name}"] = figure(c, None, "python benchmarks/dp_ceilings.py")
-    return out
-
-
-def _practice(track_name: str, quick: bool, work: Path) -> dict:
-    """A practice task of ``track_name``'s edition: the default submitted, scored on the hidden answers."""
-    sys.path.insert(0, str(HERE))
-    from tml_task import _epochs, hidden_figures
-
-    from toolkit.context import Context
-    from toolkit.kinds.tml import submit_task
-    from toolkit.tml.build import build_task
-    from toolkit.tml.settings import TMLSettings
-    from toolkit.tracks import load_track
-
-    size = (QUICK if quick else FULL)[track_name]
-    track = load_track(track_name)
-    folder, answers = work / track_name / "task", work / track_name / "answers.npz"
-    cfg = {"train_cfg": _epochs(track, size["epochs"], 0)} if size["epochs"] else {}
-    start = time.perf_counter()
-    acc = build_task(folder, answers, track=track, n_pub=size["n"], n_priv=size["n"], **cfg)
-    built = time.perf_counter() - start
-    start = time.perf_counter()
-    ctx = Context(track=track, data_dir=folder, cache_dir=work / "cache", progress=False)
-    man = submit_task(TMLSettings.from_context(
-        ctx, out_dir=work / track_name / "out", budget_min=size["budget_min"], run_name="default",
-        shadow_dir=work / track_name / "shadows",
-    ))  # fmt: skip
-    took = time.perf_counter() - start
-    hidden = hidden_figures(Path(man["csv"]), answers, track, folder)
-    bare = submit_task(
-        TMLSettings.from_context(ctx, out_dir=work / track_name / "out", shadows=0, run_name="no_shadows")
-    )  # fmt: skip  # what a full-size task on a CPU gets: no pair of shadows fits its budget
-    no_shadows = hidden_figures(Path(bare["csv"]), answers, track)["submitted"]
-    cmd = f"mia submit --track {track_name} --data <practice task, {size['n']:,} + {size['n']:,}>"
-    c, loss = man["corrected"], hidden["loss threshold"]
-    return {
-        f"{track_name}.default.hidden": figure(hidden["submitted"]["value"], hidden["submitted"]["ci"], cmd),
-        f"{track_name}.default.auc": figure(hidden["submitted"]["auc"], None, cmd, "AUC"),
-        f"{track_name}.threshold.hidden": figure(loss["value"], loss["ci"], cmd),
-        f"{track_name}.no_shadows.hidden": figure(no_shadows["value"], no_shadows["ci"], f"{cmd} --shadows 0"),
-        f"{track_name}.default.validation": figure(c["raw"], man["estimate"]["tpr_ci95"], cmd),
-        f"{track_name}.default.corrected": figure(c["estimate"], c["ci"], cmd),
-        f"{track_name}.shadows": figure(man["shadows"]["n"], None, cmd, "models"),
-        f"{track_name}.target.test_acc": figure(acc["test_acc"], None, cmd, "accuracy"),
-        f"{track_name}.minutes": figure((built + took) / 60, (took / 60, (built + took) / 60), cmd, "minutes"),
-    }
-
-
-def resnet18(quick: bool, work: Path) -> dict:
-    return _practice("resnet18", quick, work)
-
-
-def tml26(quick: bool, work: Path) -> dict:
-    return _practice("tml26", quick, work)
-
-
-def tml26_cost(quick: bool, work: Path) -> dict:
-    """What ``mia submit --track tml26`` costs on a task of the organisers' size (14,000 + 14,000) on this
-    machine, with nothing but the data folder given: minutes of the submission (the task's build is not
-    counted; its target trains one epoch, as only the cost is measured), and the shadows that fit."""
-    from toolkit.context import Context
-    from toolkit.kinds.tml import submit_task
-    from toolkit.tml.build import build_task
-    from toolkit.tml.settings import TMLSettings
-    from toolkit.tracks import load_track
-
-    sys.path.insert(0, str(HERE))
-    from tml_task import _epochs
-
-    size = (QUICK if quick else FULL)["tml26_cost"]
-    track = load_track("tml26")
-    folder = work / "tml26_cost" / "task"
-    cfg = _epochs(track, size["epochs"], 0)
-    build_task(
-        folder, work / "tml26_cost" / "answers.npz", track=track, n_pub=size["n"], n_priv=size["n"], train_cfg=cfg
-    )
-    start = time.perf_counter()
-    ctx = Context(track=track, data_dir=folder, cache_dir=work / "cache", progress=False)
-    man = submit_task(
-        TMLSettings.from_context(ctx, out_dir=work / "tml26_cost" / "out", budget_min=size["budget_min"])
-    )  # fmt: skip
-    minutes = (time.perf_counter() - start) / 60
-    cmd = f"mia submit --track tml26 --data <task, {size['n']:,} + {size['n']:,}>"
-    return {
-        "tml26_cost.minutes": figure(minutes, None, cmd, "minutes"),
-        "tml26_cost.shadows": figure(man["shadows"]["n"], None, cmd, "models"),
-    }
 
 
 def bf16(quick: bool, work: Path) -> dict:
@@ -213,7 +45,7 @@ def bf16(quick: bool, work: Path) -> dict:
     from bench_bf16 import measure
 
     out = {}
-    for row in measure(steps=(QUICK if quick else FULL)["bf16"]["steps"]):
+    for row in measure(steps=1 if quick else 5):
         ratios = row["ratios"]
         value = float(np.median(ratios))
         out[f"bf16.{row['architecture']}"] = figure(
@@ -222,120 +54,7 @@ def bf16(quick: bool, work: Path) -> dict:
     return out
 
 
-def _archive(track_name: str, quick: bool, work: Path) -> Path:
-    """The data folder holding ``track_name``'s local archive, built where missing (quick: at test size)."""
-    from dataclasses import replace
-
-    from toolkit.mico.build import build_challenge
-    from toolkit.tracks import load_track
-
-    track, data = load_track(track_name), (work / "quick_data" if quick else PLACES["data"])
-    if quick:
-        sizes = {k: v for k, v in QUICK_BUILD.items() if k in ("epochs", "dp_epochs")}
-        track = replace(track, build=replace(track.build, **sizes))
-        build_challenge(track, data, progress=False, **{k: v for k, v in QUICK_BUILD.items() if k not in sizes})
-    else:
-        build_challenge(track, data, jobs=2, progress=False)
-    return data
-
-
-def _script(name: str, args: list[str], work: Path):
-    """Run ``benchmarks/<args[0]>`` with ``--out``: keep what it printed (``OUTPUTS[name]``), return its JSON."""
-    import subprocess
-
-    out = work / f"{name}.json"
-    cmd = [sys.executable, str(HERE / args[0]), *map(str, args[1:]), "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
-    if done.returncode:
-        raise SystemExit(f"Error: {name}: {' '.join(cmd[1:])} failed:\n{done.stderr[-2000:]}")
-    OUTPUTS[name] = done.stdout.rstrip("\n")
-    return json.loads(out.read_text())
-
-
-def references(quick: bool, work: Path) -> dict:
-    """``mia references``' gain: auto's final/dev figure with N = 0, 32, … local references per scenario."""
-    from toolkit.metrics import pooled_ci
-
-    size = (QUICK if quick else FULL)["references"]
-    data = _archive(size["track"], quick, work)
-    only = [a for sc in size["scenarios"] for a in ("-s", sc)]
-    args = ["references.py", "--track", size["track"], "--data", data, "--counts", size["counts"], "-j", 2, *only]
-    rows = _script("references", [*args, "--runs", work / "runs_references"], work)
-    cmd = f"python benchmarks/references.py --track {size['track']} --data data --counts {size['counts']} -j 2"
-    out = {}
-    for r in rows:
-        for phase in ("final", "dev"):
-            out[f"references.{r['scenario']}.{r['n']}.{phase}"] = figure(r[phase], r[f"{phase}_ci"], cmd)
-        if r["n"] and r["s_per_model"]:
-            out[f"references.{r['scenario']}.s_per_model"] = figure(r["s_per_model"], None, cmd, "seconds")
-    for n in sorted({r["n"] for r in rows}):
-        for phase in ("final", "dev"):
-            vals = [r[phase] for r in rows if r["n"] == n]
-            cis = [r[f"{phase}_ci"] for r in rows if r["n"] == n]
-            out[f"references.mean.{n}.{phase}"] = figure(float(np.mean(vals)), pooled_ci(vals, cis), cmd)
-    return out
-
-
-def mismatch(quick: bool, work: Path) -> dict:
-    """A challenge built in another recipe than the track says: auto's and LiRA's figure per reference arm."""
-    size = (QUICK if quick else FULL)["mismatch"]
-    args = ["recipe_mismatch.py", "--track", size["track"], "-s", size["scenario"]]
-    args += ["--build-epochs", size["build_epochs"], "-n", size["n"], "-j", 2]
-    args += ["--models", size["models"]] if "models" in size else []
-    got = _script("mismatch", [*args, "--work", work / "mismatch"], work)
-    cmd = "python benchmarks/" + " ".join(map(str, args))
-    out = {}
-    for key, r in zip(("none", "track", "match", "built"), got["rows"]):
-        out[f"mismatch.{key}.auto"] = figure(r["final"], r["final_ci"], cmd)
-        out[f"mismatch.{key}.lira"] = figure(r["lira_final"], r["lira_final_ci"], cmd)
-    for g in got["grid"]:
-        out[f"mismatch.distance.{g['epochs']}_{g['lr']:g}"] = figure(g["distance"], None, cmd, "distance")
-    return out
-
-
-def _slug(label: str) -> str:
-    """An attack label as a figure key's part: ``rmia(offline=False)`` -> ``rmia_offline_False``."""
-    import re
-
-    return re.sub(r"\W+", "_", label).strip("_")
-
-
-def evaluate(quick: bool, work: Path) -> dict:
-    """``mia evaluate --track demo``: every attack's TPR@10%FPR and AUC on the validation folds, with 95%
-    bootstrap intervals over target models, under rank and raw pooling; the tables the docs show whole."""
-    from toolkit.studies.evaluate import evaluate_track
-
-    data, out = _archive("demo", quick, work), {}
-    for pooling in ("rank", "raw"):
-        table = evaluate_track("demo", data, pooling=pooling, cache_dir=work / "cache", jobs=2, out_dir=None)
-        cmd = f"mia evaluate --track demo --pooling {pooling}"
-        names = list(dict.fromkeys(table["scenario"]))
-        lines = ["| attack | " + " | ".join(f"{n} TPR@10% | {n} AUC" for n in names) + " |"]
-        lines.append("|---" * (1 + 2 * len(names)) + "|")
-        for attack, rows in table.groupby("attack", sort=False):
-            cells = []
-            for _, r in rows.iterrows():
-                key = f"evaluate.{pooling}.{r['scenario']}.{_slug(attack)}"
-                out[f"{key}.tpr"] = figure(r["tpr@10%fpr"], (r["tpr10_lo"], r["tpr10_hi"]), cmd)
-                out[f"{key}.auc"] = figure(r["auc"], (r["auc_lo"], r["auc_hi"]), cmd, "AUC")
-                cells += [f"{r['tpr@10%fpr']:.3f} [{r['tpr10_lo']:.3f}, {r['tpr10_hi']:.3f}]"]
-                cells += [f"{r['auc']:.3f} [{r['auc_lo']:.3f}, {r['auc_hi']:.3f}]"]
-            lines.append(f"| {attack} | " + " | ".join(cells) + " |")
-        OUTPUTS[f"evaluate_{pooling}"] = "\n".join(lines)
-    return out
-
-
-SECTIONS = {
-    "demo": demo,
-    "ceilings": ceilings,
-    "resnet18": resnet18,
-    "tml26": tml26,
-    "tml26_cost": tml26_cost,
-    "bf16": bf16,
-    "references": references,
-    "mismatch": mismatch,
-    "evaluate": evaluate,
-}
+SECTIONS = results_mico.SECTIONS | results_tml.SECTIONS | {"bf16": bf16}
 
 
 def run(sections, quick: bool, out: Path) -> dict:

@@ -78,6 +78,21 @@ def archives() -> list[Track]:
     ]
 
 
+def sized(tracks: list[Track], only: str | None, models: str | None, epochs: str | None) -> list[Track]:
+    """The archives named in ``only`` (all if None), built with ``models`` (train,dev,final) and ``epochs``
+    (plain,dp) instead of their tracks' (a smaller run, e.g. ``make results --quick``)."""
+    if only:
+        tracks = [t for t in tracks if t.name in only.split(",")]
+    if models:
+        n_train, n_dev, n_final = (int(v) for v in models.split(","))
+        tracks = [replace(t, build=replace(t.build, train_models=n_train, dev_models=n_dev, final_models=n_final))
+                  for t in tracks]  # fmt: skip
+    if epochs:
+        plain, dp = (int(v) for v in epochs.split(","))
+        tracks = [replace(t, build=replace(t.build, epochs=plain, dp_epochs=dp)) for t in tracks]
+    return tracks
+
+
 def build_all(tracks: list[Track], data: Path, jobs: int) -> None:
     from toolkit.mico.build import build_challenge
 
@@ -240,7 +255,7 @@ def score_tml_task(edition: str, folder: Path, answers: Path, args, out: Path, k
 
 def tml_records(args) -> dict:
     """{(task, task): record} of every practice task (one scenario each), scored where missing or stale."""
-    runs, records = RUNS / "tml", {}
+    runs, records = args.runs / "tml", {}
     runs.mkdir(parents=True, exist_ok=True)
     for edition, folder, answers in tml_tasks(args):
         if args.only_build:
@@ -339,16 +354,16 @@ def regret_table(outcomes: dict, rules: list[str]) -> tuple[list[str], dict]:
 
 def mico_records(args) -> dict:
     """{(archive, scenario): record} of every local MICO archive, built and scored where missing or stale."""
-    tracks = archives()
+    tracks = sized(archives(), args.only, args.models, args.build_epochs)
     build_all(tracks, args.data, args.jobs)
     if args.only_build:
         return {}
-    RUNS.mkdir(parents=True, exist_ok=True)
+    args.runs.mkdir(parents=True, exist_ok=True)
     key = json.dumps(candidate_list())
     records = {}
     for track in tracks:
         for sc in track.scenarios:
-            path = RUNS / f"{sc.name}.npz"
+            path = args.runs / f"{sc.name}.npz"
             if args.rescore or not path.is_file() or load_record(path)["key"] != key:
                 score_scenario(track, sc, args.data, args.jobs, path)
             records[(track.name, sc.name)] = load_record(path)
@@ -365,9 +380,14 @@ def main() -> None:
     ap.add_argument("-j", "--jobs", default=2, type=int)
     ap.add_argument("--only-build", action="store_true")
     ap.add_argument("--rescore", action="store_true", help="score every scenario again")
+    ap.add_argument("--runs", default=RUNS, type=Path, help="where the score matrices are kept")
+    ap.add_argument("--out", type=Path, default=None, help="also write the summary (every figure) here as JSON")
     ap.add_argument(
         "--write-prior", action="store_true", help="write the family prior of rule 'shrunk' from every archive"
     )
+    ap.add_argument("--only", default=None, help="mico: only these archives (comma-separated names)")
+    ap.add_argument("--models", default=None, help="mico: train,dev,final models to build (default: each track's)")
+    ap.add_argument("--build-epochs", default=None, help="mico: plain,dp epochs to build with")
     tml = ap.add_argument_group("--kind tml")
     tml.add_argument("--tasks", type=int, default=3, help="practice tasks per edition (seeds 0…)")
     tml.add_argument("--n", type=int, default=2000, help="points in each of pub and priv")
@@ -380,7 +400,7 @@ def main() -> None:
     records = mico_records(args) if args.kind == "mico" else tml_records(args)
     if args.only_build:
         return
-    runs = RUNS if args.kind == "mico" else RUNS / "tml"
+    runs = args.runs if args.kind == "mico" else args.runs / "tml"
     what = "final-phase strict TPR@10%FPR" if args.kind == "mico" else "hidden private answers, strict TPR@5%FPR"
     rules = list(RULES)
     outcomes = rule_outcomes(records, rules)
@@ -407,7 +427,9 @@ def main() -> None:
         )
     summary["seconds"] = time.perf_counter() - t_start
     summary["outcomes"] = {f"{a}/{n}": o for (a, n), o in outcomes.items()}
-    (runs / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    for path in (runs / "summary.json", args.out):
+        if path is not None:
+            path.write_text(json.dumps(summary, indent=2, default=float))
     if args.write_prior and args.kind == "mico":
         from toolkit.choose.rules import PRIOR_FILE
 
