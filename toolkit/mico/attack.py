@@ -16,7 +16,7 @@ from toolkit.context import Context
 from toolkit.errors import ConfigError
 from toolkit.metrics import figure_ci
 from toolkit.mico.auto import AUTO, auto_rule
-from toolkit.mico.ceiling import recipe_ceiling
+from toolkit.mico.ceiling import epsilon_report, recipe_ceiling
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.predictions import PhaseScores
 from toolkit.mico.scenario import ScenarioData, raw_phase_scores, validation_scores
@@ -33,7 +33,6 @@ def attack_scenario(
     the stage file's meta: the recipe and where it came from, the calibration, the metrics (``metrics_for``), the
     DP figures. ``tuned``: the scenario's tuned-recipes entry, which competes inside ``auto``; ``ctx`` gives the
     seed, views and how models run."""
-    from toolkit.mico.ddp import epsilon_report
     from toolkit.mico.matched import load_matched, score_matched
 
     sc, recipe = sd.scenario, methods["recipe"]

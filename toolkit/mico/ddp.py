@@ -15,10 +15,6 @@ population points is run through every model once (train references and targets 
 
 Because a global threshold is applied across the 50 targets, a per-target map puts every target
 on the same scale and lets targets that leak more (larger μ_in − μ_out) give more extreme scores.
-
-Also the DP auditing bound of the DP scenarios: ``epsilon_report`` turns a validation ROC into an
-empirical ε lower bound (Jagielski et al. 2020; Nasr et al. 2021) with Clopper–Pearson limits,
-choosing the threshold on one half of the points and counting on the other.
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ from toolkit.mico.predictions import PhaseScores
 from toolkit.mico.scenario import ScenarioData, score_arrays, validation_folds
 from toolkit.mico.scenario import pool as pool_folds
 from toolkit.outputs import OutputTask, get_outputs, load_outputs
-from toolkit.signals import label_problems, score_problems
 from toolkit.tracks import Recipe
 
 __all__ = [
@@ -44,7 +39,6 @@ __all__ = [
     "ddp_raw_scores",
     "ddp_scores",
     "ddp_validation_scores",
-    "epsilon_report",
 ]
 
 CALIBRATIONS = ("lr", "z_out", "z_in")
@@ -196,61 +190,3 @@ def ddp_validation_scores(
         )
 
     return pool_folds(validation_folds(sd, paths, n_folds, ctx.seed), score)
-
-
-def _best_threshold(y: np.ndarray, s: np.ndarray, delta: float, alpha: float) -> float:
-    """The threshold (score ≥ t ⇒ member) maximising the confident ε bound on (y, s)."""
-    from scipy.stats import beta
-
-    order = np.argsort(-s, kind="stable")
-    ys, ss = y[order], s[order]
-    last = np.r_[ss[1:] != ss[:-1], True]  # only cut between distinct scores
-    tp, fp = np.cumsum(ys)[last], np.cumsum(1 - ys)[last]
-    P, Q = max(int(y.sum()), 1), max(int(len(y) - y.sum()), 1)
-    a = alpha / 2
-    tpr_lo = np.where(tp > 0, beta.ppf(a, tp, P - tp + 1), 0.0)
-    fpr_hi = np.where(fp < Q, beta.ppf(1 - a, fp + 1, Q - fp), 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e1 = np.log(np.maximum(tpr_lo - delta, 0) / fpr_hi)
-        e2 = np.log(np.maximum(1 - delta - fpr_hi, 0) / (1 - tpr_lo))
-    eps = np.nan_to_num(np.maximum(e1, e2), nan=-np.inf, posinf=-np.inf)
-    return float(ss[last][int(np.argmax(eps))])
-
-
-def epsilon_report(y, scores, delta: float = 1e-5, *, alpha: float = 0.05, seed: int = 0) -> dict:
-    """Empirical ε lower bound from labelled scores (e.g. the validation split of a DP scenario).
-
-    The points are split in two halves at random; the threshold is chosen on the first half (the
-    one maximising the Clopper–Pearson bound there) and TPR/FPR are counted on the second, so the
-    bound is valid at confidence 1 − alpha. Returns the threshold, the held-out counts and rates,
-    ``eps_point`` (plug-in) and ``eps_lower`` (confident) from ``metrics.epsilon_lower_bound``.
-    """
-    from toolkit.metrics import epsilon_lower_bound
-
-    y = np.asarray(y).astype(np.int64).ravel()
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    problems = label_problems(y, len(s), both=False) + score_problems(s)
-    if problems or len(y) < 4:
-        raise ConfigError(
-            "epsilon_report needs equally long 0/1 labels and finite scores, at least 4 points: "
-            + "; ".join(problems or [f"{len(y)} points"])
-        )
-    half = np.random.default_rng(seed).permutation(len(y)) < len(y) // 2
-    t = _best_threshold(y[half], s[half], delta, alpha)
-    yb, pred = y[~half], s[~half] >= t
-    n_pos, n_neg = int(yb.sum()), int(len(yb) - yb.sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ConfigError("the held-out half needs members and non-members")
-    tpr, fpr = float(pred[yb == 1].mean()), float(pred[yb == 0].mean())
-    point, lower = epsilon_lower_bound(tpr, fpr, n_pos, n_neg, delta=delta, alpha=alpha)
-    return {
-        "threshold": t,
-        "tpr": tpr,
-        "fpr": fpr,
-        "n_pos": n_pos,
-        "n_neg": n_neg,
-        "delta": delta,
-        "alpha": alpha,
-        "eps_point": point,
-        "eps_lower": lower,
-    }
