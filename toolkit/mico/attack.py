@@ -36,9 +36,16 @@ def attack_scenario(
     from toolkit.mico.matched import load_matched, score_matched
 
     sc, recipe = sd.scenario, methods["recipe"]
-    own = _reveals_training(sd)
-    results, metrics, validation, extra = {}, {}, {}, {}
+    own, references = _reveals_training(sd), _references_meta(sd)
     matched = load_matched(sd) if own else None
+    calibration = (  # what the targets are scored against, as the meta says
+        "matched references per target"
+        if matched
+        else "own training set per target"
+        if own
+        else "train-phase references"
+    )
+    results, metrics, validation, extra = {}, {}, {}, {}
     for method, rec in methods.items():
         if matched and method == "recipe":
             raw, validation[method], extra = score_matched(sd, ctx, matched, paths, fpr)
@@ -57,14 +64,8 @@ def attack_scenario(
         "recipe": recipe.as_dict(),
         "recipe_origin": origin,
         "baseline": sd.track.baseline.as_dict(),
-        "calibration": (
-            "matched references per target"
-            if matched
-            else "own training set per target"
-            if own
-            else "train-phase references"
-        ),
-        "references": _references_meta(sd),
+        "calibration": calibration,
+        "references": references,
         "metrics": metrics,
         "seed": ctx.seed,
         "views": list(ctx.views),
@@ -127,12 +128,14 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
     sel = select(sd, paths, fpr=fpr, seed=ctx.seed, fusion=not own, rule=rule)
     meta = {"auto": sel.as_dict()}
     best = next(r for r in sel.ranking if r["chosen"])
+    recipe = None  # one recipe scored as any other: the tuned one, or with own calibration the single attack chosen
     if tuned is not None and tuned["heldout"]["objective"] > best["objective"]:
         recipe = Recipe.from_dict(tuned["recipe"], "tuned_recipes.json")
         meta["auto"]["overridden_by_tuned"] = tuned["heldout"]["objective"]
+    elif own:
+        recipe = sel.chosen.recipe
+    if recipe is not None:
         return (*_score(sd, ctx, paths, recipe, own), meta, recipe)
-    if own:
-        return (*_score(sd, ctx, paths, sel.chosen.recipe, own), meta, sel.chosen.recipe)
     phases = {}
     for ph in TARGET_PHASES:
         arrays = sd.phase_arrays(ph, paths, local=False)
