@@ -136,23 +136,33 @@ def _pool_arrays(sd: ScenarioData, pool: np.ndarray, pool_paths: dict, ref_ids: 
     return ref, keep, sd.labels()[pool]
 
 
+def _pool_and_outputs(sd: ScenarioData, ctx, size: int) -> tuple[np.ndarray, dict]:
+    """The calibration pool and every model's logits on it (``pool_outputs``), with this run's settings."""
+    pool = calibration_pool(sd, size, ctx.seed)
+    return pool, pool_outputs(
+        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
+    )
+
+
+def _calibrated(sd, arrays, phase: str, raw, pool, pool_paths: dict, recipe: Recipe, mode: str, seed: int):
+    """``raw`` scores of ``arrays``' targets (models of ``phase``), each mapped by its own pool calibration against
+    ``arrays``' references (train models) on the pool."""
+    ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, arrays.ref_ids)
+    target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
+    members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
+    return _calibrate_targets(
+        raw, arrays.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, seed
+    )
+
+
 def ddp_raw_scores(
     sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000, mode: str = "lr"
 ) -> tuple[list[int], np.ndarray]:
     """(model ids, raw scores [P]) of a dev/final phase, every target calibrated against its own known points."""
-    pool = calibration_pool(sd, pool_size, ctx.seed)
-    pool_paths = pool_outputs(
-        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
-    )
+    pool, pool_paths = _pool_and_outputs(sd, ctx, pool_size)
     arrays = sd.phase_arrays(phase, paths, local=False)  # the pool arrays hold the train references only
     raw = score_arrays(arrays, recipe, ctx.seed)
-    ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
-    target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
-    members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
-    s = _calibrate_targets(
-        raw, arrays.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed
-    )
-    return arrays.model_ids, s
+    return arrays.model_ids, _calibrated(sd, arrays, phase, raw, pool, pool_paths, recipe, mode, ctx.seed)
 
 
 def ddp_scores(
@@ -175,18 +185,11 @@ def ddp_validation_scores(
     sd: ScenarioData, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000, mode: str = "lr", n_folds: int = 4
 ):
     """(solution, scores, groups) on the train models, fold by fold, with the same own calibration."""
-    pool = calibration_pool(sd, pool_size, ctx.seed)
-    pool_paths = pool_outputs(
-        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
-    )
+    pool, pool_paths = _pool_and_outputs(sd, ctx, pool_size)
 
-    def score(fold):
-        raw = score_arrays(fold, recipe, ctx.seed)
-        ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, fold.ref_ids)
-        target_pool = list(load_outputs([pool_paths[("train", i)] for i in fold.model_ids]))
-        members = [known_membership(sd.splits[("train", i)], pool) for i in fold.model_ids]
-        return _calibrate_targets(
-            raw, fold.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed
+    def score(fold):  # a fold's targets are train models
+        return _calibrated(
+            sd, fold, "train", score_arrays(fold, recipe, ctx.seed), pool, pool_paths, recipe, mode, ctx.seed
         )
 
     return pool_folds(validation_folds(sd, paths, n_folds, ctx.seed), score)
