@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from toolkit.choose.calibration import combine
 from toolkit.choose.ranking import Scored, rank
-from toolkit.choose.rules import RULES, apply_rule, combine, corrected_estimate, named_rule
+from toolkit.choose.rules import RULES, apply_rule, corrected_estimate, named_rule
 from toolkit.errors import ConfigError
 from toolkit.metrics import objective_value
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toolkit.choose.rules import FUSION, FUSION_LOWFPR, RULES, Prior, Table, apply_rule, combine, fit_prior
+from toolkit.choose.calibration import combine
+from toolkit.choose.rules import FUSION, FUSION_LOWFPR, RULES, Prior, Table, apply_rule, fit_prior
 from toolkit.errors import ConfigError
 
 

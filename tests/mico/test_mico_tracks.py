@@ -11,11 +11,11 @@ from mico_fixtures import mico_track, write_cifar, write_purchase, write_scenari
 from toolkit.attacks import run_attack
 from toolkit.errors import ConfigError
 from toolkit.metrics import scorer_metrics
+from toolkit.mico.ceiling import epsilon_report
 from toolkit.mico.ddp import (
     calibration_pool,
     ddp_scores,
     ddp_validation_scores,
-    epsilon_report,
     known_membership,
     own_calibration,
 )

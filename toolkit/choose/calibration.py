@@ -12,16 +12,20 @@ pooled figure:
 - ``zscore``: each target's scores standardised within the target: keeps the shape of the scores
   (a target with a few very confident members keeps them on top) while removing its offset and scale.
 
-Which one wins is measured on the validation split (``mico.auto``), never assumed.
+Which one wins is measured on the validation split (``mico.auto``), never assumed. Per-target ranks also
+make the stackers' features (``fusion_features``, ``choose.fusion``) and ``combine`` a pick of several
+candidates (the mean of their per-target ranks, ``choose.rules``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 from toolkit.errors import ConfigError
 
-__all__ = ["TRANSFORMS", "per_target", "rank_within"]
+__all__ = ["TRANSFORMS", "per_target", "rank_within", "fusion_features", "combine"]
 
 TRANSFORMS = ("raw", "rank", "zscore")
 
@@ -57,3 +61,19 @@ def per_target(scores: np.ndarray, groups: np.ndarray, how: str = "raw") -> np.n
     if how == "zscore":
         return _zscore_within(scores, np.asarray(groups))
     raise ConfigError(f"unknown per-target transform {how!r}; valid: {', '.join(TRANSFORMS)}")
+
+
+def fusion_features(scores: list[np.ndarray], groups: np.ndarray) -> np.ndarray:
+    """float64 [n, k]: each recipe's scores ranked within its target, so every input shares one scale."""
+    return np.column_stack([per_target(s, groups, "rank") for s in scores])
+
+
+def combine(scores: Sequence[np.ndarray], groups: np.ndarray | None, how: str) -> np.ndarray:
+    """One score vector from a pick's candidates: the only one, or the mean of their per-target ranks
+    (``groups`` None: one target)."""
+    if how == "one":
+        return np.asarray(scores[0], dtype=np.float64)
+    if how == "rank_mean":
+        groups = np.zeros(len(scores[0]), np.int64) if groups is None else groups
+        return np.mean([rank_within(np.asarray(s, dtype=np.float64), groups) for s in scores], axis=0)
+    raise ConfigError(f"unknown combination {how!r}; valid: one, rank_mean")

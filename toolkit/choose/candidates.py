@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolkit.attacks.registry import attack_spec
-from toolkit.choose.calibration import TRANSFORMS, per_target
-from toolkit.choose.fusion import fit_fusion, fusion_features, fusion_oof
+from toolkit.choose.calibration import TRANSFORMS, combine, fusion_features, per_target
+from toolkit.choose.fusion import fit_fusion, fusion_oof
 from toolkit.choose.ranking import Scored, rank
-from toolkit.choose.rules import FUSION, FUSION_LOWFPR, Pick, Table, apply_rule, combine, corrected_estimate, load_prior
+from toolkit.choose.rules import FUSION, FUSION_LOWFPR, Pick, Table, apply_rule, corrected_estimate, load_prior
 from toolkit.tracks import Recipe
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The stackers among the candidates: a logistic regression over the recipes' per-target ranked scores.
+"""The stackers among the candidates: a logistic regression over the recipes' per-target ranked scores
+(``choose.calibration.fusion_features``).
 
 ``FUSION`` fits it plainly; ``FUSION_LOWFPR`` refits it with the rows of the low-FPR region up-weighted
 (``attacks.fusion``), since only that region moves the leaderboard's TPR. Fitted out-of-fold for the
@@ -10,15 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from toolkit.attacks.fusion import weighted_logreg
-from toolkit.choose.calibration import per_target
 from toolkit.choose.rules import FUSION, FUSION_LOWFPR
 
-__all__ = ["fusion_features", "fit_fusion", "fusion_oof"]
-
-
-def fusion_features(scores: list[np.ndarray], groups: np.ndarray) -> np.ndarray:
-    """float64 [n, k]: each recipe's scores ranked within its target, so every input shares one scale."""
-    return np.column_stack([per_target(s, groups, "rank") for s in scores])
+__all__ = ["fit_fusion", "fusion_oof"]
 
 
 def fit_fusion(x: np.ndarray, y: np.ndarray, seed: int = 0, stacker: str = FUSION, fpr: float = 0.1):

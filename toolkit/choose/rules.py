@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.choose.calibration import rank_within
+from toolkit.choose.calibration import combine
 from toolkit.errors import ConfigError
 from toolkit.metrics import gain_ci, objective_value, selection_corrected
 
@@ -45,7 +45,6 @@ __all__ = [
     "FUSION_LOWFPR",
     "apply_rule",
     "named_rule",
-    "combine",
     "fit_prior",
     "load_prior",
     "order",
@@ -250,17 +249,6 @@ def corrected_estimate(
     return selection_corrected(
         table.y, best.scores, pick, fpr_x=table.fpr, groups=table.groups, n_boot=n_boot, seed=seed
     )
-
-
-def combine(scores: Sequence[np.ndarray], groups: np.ndarray | None, how: str) -> np.ndarray:
-    """One score vector from a pick's candidates: the only one, or the mean of their per-target ranks
-    (``groups`` None: one target)."""
-    if how == "one":
-        return np.asarray(scores[0], dtype=np.float64)
-    if how == "rank_mean":
-        groups = np.zeros(len(scores[0]), np.int64) if groups is None else groups
-        return np.mean([rank_within(np.asarray(s, dtype=np.float64), groups) for s in scores], axis=0)
-    raise ConfigError(f"unknown combination {how!r}; valid: one, rank_mean")
 
 
 def fit_prior(tables: Sequence[Table]) -> Prior:

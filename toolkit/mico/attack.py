@@ -16,7 +16,7 @@ from toolkit.context import Context
 from toolkit.errors import ConfigError
 from toolkit.metrics import figure_ci
 from toolkit.mico.auto import AUTO, auto_rule
-from toolkit.mico.ceiling import recipe_ceiling
+from toolkit.mico.ceiling import epsilon_report, recipe_ceiling
 from toolkit.mico.challenge import TARGET_PHASES
 from toolkit.mico.predictions import PhaseScores
 from toolkit.mico.scenario import ScenarioData, raw_phase_scores, validation_scores
@@ -33,13 +33,19 @@ def attack_scenario(
     the stage file's meta: the recipe and where it came from, the calibration, the metrics (``metrics_for``), the
     DP figures. ``tuned``: the scenario's tuned-recipes entry, which competes inside ``auto``; ``ctx`` gives the
     seed, views and how models run."""
-    from toolkit.mico.ddp import epsilon_report
     from toolkit.mico.matched import load_matched, score_matched
 
     sc, recipe = sd.scenario, methods["recipe"]
-    own = _reveals_training(sd)
-    results, metrics, validation, extra = {}, {}, {}, {}
+    own, references = _reveals_training(sd), _references_meta(sd)
     matched = load_matched(sd) if own else None
+    calibration = (  # what the targets are scored against, as the meta says
+        "matched references per target"
+        if matched
+        else "own training set per target"
+        if own
+        else "train-phase references"
+    )
+    results, metrics, validation, extra = {}, {}, {}, {}
     for method, rec in methods.items():
         if matched and method == "recipe":
             raw, validation[method], extra = score_matched(sd, ctx, matched, paths, fpr)
@@ -58,14 +64,8 @@ def attack_scenario(
         "recipe": recipe.as_dict(),
         "recipe_origin": origin,
         "baseline": sd.track.baseline.as_dict(),
-        "calibration": (
-            "matched references per target"
-            if matched
-            else "own training set per target"
-            if own
-            else "train-phase references"
-        ),
-        "references": _references_meta(sd),
+        "calibration": calibration,
+        "references": references,
         "metrics": metrics,
         "seed": ctx.seed,
         "views": list(ctx.views),
@@ -128,12 +128,14 @@ def _score_auto(sd: ScenarioData, ctx: Context, paths: dict, own: bool, tuned: d
     sel = select(sd, paths, fpr=fpr, seed=ctx.seed, fusion=not own, rule=rule)
     meta = {"auto": sel.as_dict()}
     best = next(r for r in sel.ranking if r["chosen"])
+    recipe = None  # one recipe scored as any other: the tuned one, or with own calibration the single attack chosen
     if tuned is not None and tuned["heldout"]["objective"] > best["objective"]:
         recipe = Recipe.from_dict(tuned["recipe"], "tuned_recipes.json")
         meta["auto"]["overridden_by_tuned"] = tuned["heldout"]["objective"]
+    elif own:
+        recipe = sel.chosen.recipe
+    if recipe is not None:
         return (*_score(sd, ctx, paths, recipe, own), meta, recipe)
-    if own:
-        return (*_score(sd, ctx, paths, sel.chosen.recipe, own), meta, sel.chosen.recipe)
     phases = {}
     for ph in TARGET_PHASES:
         arrays = sd.phase_arrays(ph, paths, local=False)

@@ -21,9 +21,9 @@ import numpy as np
 
 from toolkit.attacks.registry import attack_spec
 from toolkit.attacks.variants import default_recipes
-from toolkit.choose.calibration import TRANSFORMS
+from toolkit.choose.calibration import TRANSFORMS, combine
 from toolkit.choose.candidates import AUTO, GIVEN, LOCAL, Selection, choose_among, rescore
-from toolkit.choose.rules import combine, named_rule
+from toolkit.choose.rules import named_rule
 from toolkit.errors import ConfigError, ToolkitError
 from toolkit.mico.scenario import PhaseArrays, ScenarioData, score_arrays, validation_folds
 from toolkit.tracks import Recipe
@@ -116,6 +116,6 @@ def score_arrays_auto(
     sel: Selection, arrays: PhaseArrays, seed: int = 0, local: PhaseArrays | None = None
 ) -> np.ndarray:
     """Scores [P] of the pick on concatenated targets (a dev/final phase); ``local`` as ``candidate_scores``."""
-    labels = [c.label() for c in sel.picked()]
+    labels = list(sel.pick.labels)
     scores = candidate_scores(sel, arrays, labels, seed, local)
     return combine([scores[label] for label in labels], arrays.groups, sel.pick.combine)

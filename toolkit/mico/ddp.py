@@ -15,10 +15,6 @@ population points is run through every model once (train references and targets 
 
 Because a global threshold is applied across the 50 targets, a per-target map puts every target
 on the same scale and lets targets that leak more (larger μ_in − μ_out) give more extreme scores.
-
-Also the DP auditing bound of the DP scenarios: ``epsilon_report`` turns a validation ROC into an
-empirical ε lower bound (Jagielski et al. 2020; Nasr et al. 2021) with Clopper–Pearson limits,
-choosing the threshold on one half of the points and counting on the other.
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ from toolkit.mico.predictions import PhaseScores
 from toolkit.mico.scenario import ScenarioData, score_arrays, validation_folds
 from toolkit.mico.scenario import pool as pool_folds
 from toolkit.outputs import OutputTask, get_outputs, load_outputs
-from toolkit.signals import label_problems, score_problems
 from toolkit.tracks import Recipe
 
 __all__ = [
@@ -44,7 +39,6 @@ __all__ = [
     "ddp_raw_scores",
     "ddp_scores",
     "ddp_validation_scores",
-    "epsilon_report",
 ]
 
 CALIBRATIONS = ("lr", "z_out", "z_in")
@@ -142,23 +136,33 @@ def _pool_arrays(sd: ScenarioData, pool: np.ndarray, pool_paths: dict, ref_ids: 
     return ref, keep, sd.labels()[pool]
 
 
+def _pool_and_outputs(sd: ScenarioData, ctx, size: int) -> tuple[np.ndarray, dict]:
+    """The calibration pool and every model's logits on it (``pool_outputs``), with this run's settings."""
+    pool = calibration_pool(sd, size, ctx.seed)
+    return pool, pool_outputs(
+        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
+    )
+
+
+def _calibrated(sd, arrays, phase: str, raw, pool, pool_paths: dict, recipe: Recipe, mode: str, seed: int):
+    """``raw`` scores of ``arrays``' targets (models of ``phase``), each mapped by its own pool calibration against
+    ``arrays``' references (train models) on the pool."""
+    ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, arrays.ref_ids)
+    target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
+    members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
+    return _calibrate_targets(
+        raw, arrays.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, seed
+    )
+
+
 def ddp_raw_scores(
     sd: ScenarioData, phase: str, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000, mode: str = "lr"
 ) -> tuple[list[int], np.ndarray]:
     """(model ids, raw scores [P]) of a dev/final phase, every target calibrated against its own known points."""
-    pool = calibration_pool(sd, pool_size, ctx.seed)
-    pool_paths = pool_outputs(
-        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
-    )
+    pool, pool_paths = _pool_and_outputs(sd, ctx, pool_size)
     arrays = sd.phase_arrays(phase, paths, local=False)  # the pool arrays hold the train references only
     raw = score_arrays(arrays, recipe, ctx.seed)
-    ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, [md.model_id for md in sd.models["train"]])
-    target_pool = list(load_outputs([pool_paths[(phase, i)] for i in arrays.model_ids]))
-    members = [known_membership(sd.splits[(phase, i)], pool) for i in arrays.model_ids]
-    s = _calibrate_targets(
-        raw, arrays.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed
-    )
-    return arrays.model_ids, s
+    return arrays.model_ids, _calibrated(sd, arrays, phase, raw, pool, pool_paths, recipe, mode, ctx.seed)
 
 
 def ddp_scores(
@@ -181,76 +185,11 @@ def ddp_validation_scores(
     sd: ScenarioData, paths: dict, recipe: Recipe, ctx, *, pool_size: int = 2000, mode: str = "lr", n_folds: int = 4
 ):
     """(solution, scores, groups) on the train models, fold by fold, with the same own calibration."""
-    pool = calibration_pool(sd, pool_size, ctx.seed)
-    pool_paths = pool_outputs(
-        sd, pool, ctx.views, jobs=ctx.jobs, cache_dir=ctx.cache_dir, progress=ctx.progress, scheduler=ctx.scheduler
-    )
+    pool, pool_paths = _pool_and_outputs(sd, ctx, pool_size)
 
-    def score(fold):
-        raw = score_arrays(fold, recipe, ctx.seed)
-        ref_pool, keep_pool, labels_pool = _pool_arrays(sd, pool, pool_paths, fold.ref_ids)
-        target_pool = list(load_outputs([pool_paths[("train", i)] for i in fold.model_ids]))
-        members = [known_membership(sd.splits[("train", i)], pool) for i in fold.model_ids]
-        return _calibrate_targets(
-            raw, fold.groups, target_pool, members, ref_pool, keep_pool, labels_pool, recipe, mode, ctx.seed
+    def score(fold):  # a fold's targets are train models
+        return _calibrated(
+            sd, fold, "train", score_arrays(fold, recipe, ctx.seed), pool, pool_paths, recipe, mode, ctx.seed
         )
 
     return pool_folds(validation_folds(sd, paths, n_folds, ctx.seed), score)
-
-
-def _best_threshold(y: np.ndarray, s: np.ndarray, delta: float, alpha: float) -> float:
-    """The threshold (score ≥ t ⇒ member) maximising the confident ε bound on (y, s)."""
-    from scipy.stats import beta
-
-    order = np.argsort(-s, kind="stable")
-    ys, ss = y[order], s[order]
-    last = np.r_[ss[1:] != ss[:-1], True]  # only cut between distinct scores
-    tp, fp = np.cumsum(ys)[last], np.cumsum(1 - ys)[last]
-    P, Q = max(int(y.sum()), 1), max(int(len(y) - y.sum()), 1)
-    a = alpha / 2
-    tpr_lo = np.where(tp > 0, beta.ppf(a, tp, P - tp + 1), 0.0)
-    fpr_hi = np.where(fp < Q, beta.ppf(1 - a, fp + 1, Q - fp), 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e1 = np.log(np.maximum(tpr_lo - delta, 0) / fpr_hi)
-        e2 = np.log(np.maximum(1 - delta - fpr_hi, 0) / (1 - tpr_lo))
-    eps = np.nan_to_num(np.maximum(e1, e2), nan=-np.inf, posinf=-np.inf)
-    return float(ss[last][int(np.argmax(eps))])
-
-
-def epsilon_report(y, scores, delta: float = 1e-5, *, alpha: float = 0.05, seed: int = 0) -> dict:
-    """Empirical ε lower bound from labelled scores (e.g. the validation split of a DP scenario).
-
-    The points are split in two halves at random; the threshold is chosen on the first half (the
-    one maximising the Clopper–Pearson bound there) and TPR/FPR are counted on the second, so the
-    bound is valid at confidence 1 − alpha. Returns the threshold, the held-out counts and rates,
-    ``eps_point`` (plug-in) and ``eps_lower`` (confident) from ``metrics.epsilon_lower_bound``.
-    """
-    from toolkit.metrics import epsilon_lower_bound
-
-    y = np.asarray(y).astype(np.int64).ravel()
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    problems = label_problems(y, len(s), both=False) + score_problems(s)
-    if problems or len(y) < 4:
-        raise ConfigError(
-            "epsilon_report needs equally long 0/1 labels and finite scores, at least 4 points: "
-            + "; ".join(problems or [f"{len(y)} points"])
-        )
-    half = np.random.default_rng(seed).permutation(len(y)) < len(y) // 2
-    t = _best_threshold(y[half], s[half], delta, alpha)
-    yb, pred = y[~half], s[~half] >= t
-    n_pos, n_neg = int(yb.sum()), int(len(yb) - yb.sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ConfigError("the held-out half needs members and non-members")
-    tpr, fpr = float(pred[yb == 1].mean()), float(pred[yb == 0].mean())
-    point, lower = epsilon_lower_bound(tpr, fpr, n_pos, n_neg, delta=delta, alpha=alpha)
-    return {
-        "threshold": t,
-        "tpr": tpr,
-        "fpr": fpr,
-        "n_pos": n_pos,
-        "n_neg": n_neg,
-        "delta": delta,
-        "alpha": alpha,
-        "eps_point": point,
-        "eps_lower": lower,
-    }

@@ -127,11 +127,12 @@ def stage_attack(ctx: Context, baseline: bool = True) -> dict:
     recipe's validation scores and the ceiling their training recipe puts on any attack (``toolkit.mico.ceiling``).
     """
     opened = _opened(ctx)
-    return _attack(ctx, opened, {sc.name: ctx.paths(sd) for sc, sd in opened.items()}, baseline)
+    return _attack(ctx, opened, {sc.name: ctx.paths(sd) for sc, sd in opened.items()}, baseline)[0]
 
 
-def _attack(ctx: Context, opened: dict[Scenario, ScenarioData], paths: dict[str, dict], baseline: bool = True) -> dict:
-    summary = {}
+def _attack(ctx: Context, opened: dict[Scenario, ScenarioData], paths: dict[str, dict], baseline: bool = True):
+    """(summary: {scenario: meta}, stages: {scenario: (scores, stage file's meta)}): what each stage file holds."""
+    summary, stages = {}, {}
     with _timed(ctx, "attack"):
         for sc, sd in opened.items():
             tuned = _tuned_entry(ctx.track, sc)
@@ -140,11 +141,11 @@ def _attack(ctx: Context, opened: dict[Scenario, ScenarioData], paths: dict[str,
             results, validation, meta = attack_scenario(
                 sd, ctx, paths[sc.name], methods, origin, tuned, LEADERBOARD_FPR
             )
-            save_phase_scores(
+            written = save_phase_scores(
                 runs_dir(ctx.track) / "attack" / f"{sc.name}.npz", sc.name, results, meta, validation=validation
             )
-            summary[sc.name] = meta
-    return summary
+            summary[sc.name], stages[sc.name] = meta, (results, written)
+    return summary, stages
 
 
 def _expected(opened: dict[Scenario, ScenarioData]) -> dict[str, dict[str, list[int]]]:
@@ -157,22 +158,29 @@ def _expected(opened: dict[Scenario, ScenarioData]) -> dict[str, dict[str, list[
 
 def stage_package(ctx: Context, out_root: Path = Path("submissions"), method: str = "recipe") -> Path:
     """Write prediction files, the zip and its manifest under ``submissions/<track>/<run>/``."""
-    return _package(ctx, _opened(ctx), out_root, method)
+    opened = _opened(ctx)
+    stages = {}
+    for sc in ctx.track.scenarios:  # the attack stage's files, read back
+        stage = runs_dir(ctx.track) / "attack" / f"{sc.name}.npz"
+        scores = load_phase_scores(stage)
+        if method not in scores:
+            raise ConfigError(f"no {method!r} scores in {stage}; run `mia attack` again")
+        stages[sc.name] = scores, json.loads(stage.with_suffix(".json").read_text())
+    return _package(ctx, opened, stages, out_root, method)
 
 
-def _package(ctx: Context, opened: dict, out_root: Path = Path("submissions"), method: str = "recipe") -> Path:
+def _package(
+    ctx: Context, opened: dict, stages: dict, out_root: Path = Path("submissions"), method: str = "recipe"
+) -> Path:
+    """``stages``: each scenario's (scores, meta) as its attack-stage file holds them, ``method``'s among the scores."""
     from toolkit.mico.package import write_submission
     from toolkit.provenance import manifest_base
 
     with _timed(ctx, "package"):
         preds, metas = {}, {}
         for sc in ctx.track.scenarios:
-            stage = runs_dir(ctx.track) / "attack" / f"{sc.name}.npz"
-            scores = load_phase_scores(stage)
-            if method not in scores:
-                raise ConfigError(f"no {method!r} scores in {stage}; run `mia attack` again")
+            scores, metas[sc.name] = stages[sc.name]
             preds[sc.folder or sc.name] = scores[method]
-            metas[sc.name] = json.loads(stage.with_suffix(".json").read_text())
         run = time.strftime("%Y%m%d-%H%M%S")
         out_dir = Path(out_root) / ctx.track.name / run
         manifest = {
@@ -212,7 +220,7 @@ def submit(ctx: Context, **sizes) -> tuple[Path, dict, str]:
     """Every stage in order, the scenarios opened once; returns (zip path, per-scenario summary, printable table)."""
     stage_challenge(ctx, **sizes)
     opened, paths = _cache_outputs(ctx)
-    summary = _attack(ctx, opened, paths)
-    zip_path = _package(ctx, opened)
+    summary, stages = _attack(ctx, opened, paths)
+    zip_path = _package(ctx, opened, stages)  # the stage files' content as written, not read back
     _check(ctx, opened, zip_path)
     return zip_path, summary, format_table(summary)

@@ -68,8 +68,9 @@ def save_phase_scores(
     results: dict[str, dict[str, PhaseScores]],
     meta: dict,
     validation: dict[str, tuple] | None = None,
-) -> None:
-    """Stage file: ``runs/<track>/attack/<scenario>.npz`` (+ .json with the recipe and metrics).
+) -> dict:
+    """Stage file: ``runs/<track>/attack/<scenario>.npz`` (+ .json with the recipe and metrics); returns the
+    .json's content as it reads back, so a run that packages next needs not read it.
 
     ``validation`` maps a method to its validation split's (solution, raw scores, target ids), kept
     as ``<method>/validation/<part>`` arrays for the report's curves (``load_validation_scores``).
@@ -85,7 +86,9 @@ def save_phase_scores(
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
-    atomic_write_text(path.with_suffix(".json"), json.dumps({"scenario": scenario, **meta}, indent=2, default=str))
+    text = json.dumps({"scenario": scenario, **meta}, indent=2, default=str)
+    atomic_write_text(path.with_suffix(".json"), text)
+    return json.loads(text)
 
 
 def load_phase_scores(path: Path) -> dict[str, dict[str, PhaseScores]]:
