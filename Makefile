@@ -2,7 +2,7 @@
 #   make submit                          the embedded demo, end to end
 #   make track=purchase100 submit DATA=/path/to/mico
 #   make test
-#   make results [QUICK=1]               regenerate every figure the README and docs quote
+#   make results [QUICK=1] [SECTIONS=a,b] regenerate every figure the README and docs quote (full: hours)
 #   make lint                            ruff: lint + format check
 
 PY      ?= python3
@@ -71,7 +71,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 results: install
-	$(VENV)/bin/python benchmarks/results.py $(if $(QUICK),--quick)
+	$(VENV)/bin/python benchmarks/results.py $(if $(QUICK),--quick) $(if $(SECTIONS),--sections $(SECTIONS))
 
 bench: install
 	$(VENV)/bin/python benchmarks/bench_outputs.py
