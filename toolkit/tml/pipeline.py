@@ -26,6 +26,7 @@ from toolkit.choose.rules import combine, named_rule
 from toolkit.data.tml import TMLTask, layout_of, load_task
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_text, sha256_file
+from toolkit.references.check import shadow_check
 from toolkit.tml.board import FPR
 from toolkit.tml.candidates import (
     candidates,
@@ -36,7 +37,7 @@ from toolkit.tml.candidates import (
     stratified_folds,
 )
 from toolkit.tml.package import normalise, write_submission_csv
-from toolkit.tml.references import default_train_config, match_training, shadow_check, shadow_folder, train_task_shadows
+from toolkit.tml.references import default_train_config, match_training, shadow_folder, train_task_shadows
 from toolkit.tml.report import save_oof, write_tml_report
 from toolkit.tml.settings import TMLSettings
 from toolkit.tml.validation import AUTO, DEFAULT_RULE, rank_and_pick, simulate_leaderboard, validate, with_board

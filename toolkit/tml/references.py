@@ -5,8 +5,8 @@ on paired halves of pub + priv, through the one reference runner (``references.r
 in the track's ``[shadow]`` settings. Each setting has its own folder under ``<task>_shadows/``
 (named by its ``training_key``), so two settings never mix and a later run reuses what an earlier one trained.
 
-``shadow_check`` compares the shadows with the target on the public set, where the target's
-membership is known (``references.check``); ``match_training`` tries a small grid (``shadow_grid``:
+``references.check.shadow_check`` compares the shadows with the target on the public set, where the
+target's membership is known; ``match_training`` tries a small grid (``shadow_grid``:
 epochs, learning rates and label smoothing), one pair of shadows each, and keeps the settings whose
 shadows come closest (the 2026 teams found label smoothing 0.06 closest to that year's target).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.references.check import distance, match_grid, model_stats, reference_stats, verdict
+from toolkit.references.check import match_grid, shadow_check
 
 __all__ = [
     "DEFAULT_BUDGET_MIN",
@@ -26,7 +26,6 @@ __all__ = [
     "default_train_config",
     "shadow_folder",
     "train_task_shadows",
-    "shadow_check",
     "match_grid",
     "shadow_grid",
     "match_training",
@@ -93,20 +92,6 @@ def train_task_shadows(
         budget_s=budget_s,
         progress=progress,
     )
-
-
-def shadow_check(outs) -> dict:
-    """The shadows' and the target's stats on the public set, and the one-line verdict."""
-    pub = np.arange(outs.n_pub)
-    member = outs.membership[pub] == 1
-    target = model_stats(outs.target[pub], outs.labels[pub], member)
-    refs = reference_stats(outs.ref[:, pub], outs.labels[pub], outs.keep[:, pub])
-    return {
-        "target": target.as_dict(),
-        "shadows": refs.as_dict(),
-        "distance": distance(refs, target),
-        "verdict": verdict(refs, target),
-    }
 
 
 def shadow_grid(cfg) -> list:
