@@ -170,18 +170,16 @@ def _ranking(manifest: dict, keys: dict[str, str], fpr: float) -> dict:
     }
 
 
-def _provenance(manifest: dict) -> dict:
-    return provenance(
-        manifest,
-        {
-            "seed": manifest.get("seed"),
-            "folds": manifest.get("folds"),
-            "views": ", ".join(manifest.get("views", [])),
-            "shadows": json.dumps(manifest.get("shadows")),
-            "inputs (sha256)": json.dumps(manifest.get("inputs")),
-            "csv sha256": manifest.get("csv_sha256"),
-        },
-    )
+def _run_facts(manifest: dict) -> dict:
+    """The provenance rows of this task's run, after those every manifest records (``report.data.provenance``)."""
+    return {
+        "seed": manifest.get("seed"),
+        "folds": manifest.get("folds"),
+        "views": ", ".join(manifest.get("views", [])),
+        "shadows": json.dumps(manifest.get("shadows")),
+        "inputs (sha256)": json.dumps(manifest.get("inputs")),
+        "csv sha256": manifest.get("csv_sha256"),
+    }
 
 
 def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> ReportData:
@@ -189,7 +187,7 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
     membership, oof = load_oof(Path(manifest["scores"]))
     oof = {n: oof[n] for n in _drawn(manifest, oof)}
     keys = _keys(manifest.get("chosen", manifest["recipe"]["attack"]), oof)
-    printed, origin, ranking = format_validation(manifest), _provenance(manifest), _ranking(manifest, keys, FPR)
+    printed, facts, ranking = format_validation(manifest), _run_facts(manifest), _ranking(manifest, keys, FPR)
     corrected = [line[0].upper() + line[1:] + "." for line in corrected_lines(manifest)]
     labels = _labels(manifest, keys)
     how = "ranked first on validation" if manifest["recipe"]["attack"] == "auto" else "fixed in track.toml"
@@ -214,7 +212,7 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
             "printed": printed,
             "split_titles": {"validation": "public set, out-of-fold scores (membership known)"},
             "timings": dict(timings or {}),
-            "provenance": origin,
+            "provenance": provenance(manifest, facts),
             "notes": ["The private set's answers are not known: its scores have no curve."],
             "scenarios": [entry],
         }
