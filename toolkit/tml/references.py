@@ -47,7 +47,7 @@ def default_train_config(sh, seed: int = 0, epochs: int | None = None):
 
 def shadow_folder(task_folder: Path, cfg, architecture: str, pool: str, seed: int, root: Path | None = None) -> Path:
     """``<root or <task>_shadows>/<training key>``: one folder per training settings, beside the task by default."""
-    from toolkit.references.training import training_key
+    from toolkit.references.folder import training_key
 
     folder = Path(task_folder).resolve()
     base = Path(root) if root else folder.parent / f"{folder.name}_shadows"
