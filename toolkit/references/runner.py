@@ -33,12 +33,13 @@ import numpy as np
 
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_save_npy, atomic_write_bytes, atomic_write_text, sweep_stale_temporaries
-from toolkit.models.training import TrainConfig, fit_model
+from toolkit.models.training import TrainConfig, train_model
 from toolkit.references.folder import claim_folder, training_record
 from toolkit.references.plan import check_even, paired_keep
 
 __all__ = [
     "TrainTask",
+    "fit_model",
     "train_task",
     "train_block",
     "run_train_tasks",
@@ -91,6 +92,19 @@ def _state_bytes(model) -> bytes:
     buf = io.BytesIO()
     torch.save(model.cpu().state_dict(), buf)
     return buf.getvalue()
+
+
+def fit_model(architecture: str, n_classes: int, inputs, labels, points, cfg: TrainConfig):
+    """A model of ``architecture`` initialised with ``cfg.seed`` and trained on rows ``points`` (in that order)."""
+    import torch
+
+    from toolkit.models import build_model
+
+    idx = np.asarray(points, dtype=np.int64)
+    model = build_model(architecture, n_classes, seed=cfg.seed)
+    x = torch.from_numpy(np.ascontiguousarray(inputs[idx]))
+    y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
+    return train_model(model, x, y, cfg)
 
 
 def _fit(task: TrainTask, inputs, labels):
