@@ -28,19 +28,22 @@ from toolkit.errors import ConfigError
 from toolkit.io import atomic_write_text, sha256_file
 from toolkit.references.check import shadow_check
 from toolkit.tml.board import FPR
-from toolkit.tml.candidates import (
-    candidates,
-    oof_candidate,
-    out_of_fold,
-    recipe_candidate,
-    score_candidate,
-    stratified_folds,
-)
+from toolkit.tml.candidates import candidates, recipe_candidate, score_candidate
 from toolkit.tml.package import normalise, write_submission_csv
 from toolkit.tml.references import default_train_config, match_training, shadow_folder, train_task_shadows
 from toolkit.tml.report import save_oof, write_tml_report
 from toolkit.tml.settings import TMLSettings
-from toolkit.tml.validation import AUTO, DEFAULT_RULE, rank_and_pick, simulate_leaderboard, validate, with_board
+from toolkit.tml.validation import (
+    AUTO,
+    DEFAULT_RULE,
+    oof_candidate,
+    out_of_fold,
+    rank_and_pick,
+    simulate_leaderboard,
+    stratified_folds,
+    validate,
+    with_board,
+)
 from toolkit.tracks import Recipe, ShadowTraining, Upload
 
 __all__ = [
@@ -237,13 +240,13 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
         log(f"shadows: {len(paths)} in {shadows['dir']}; {shadows['check']['verdict']}")
     elif "note" in shadows:
         log(f"shadows: none; {shadows['note']}")
-    pub_folds = stratified_folds(outs.membership[: outs.n_pub], s.folds, seed)
     if attack == AUTO:
         cands = candidates(bool(paths), outs.target.shape[2])
     else:
         fixed = recipe_candidate(Recipe(attack, dict(s.params)))
         others = [recipe_candidate(Recipe(c)) for c in s.compare if c != attack and (paths or c in ("threshold",))]
         cands = [replace(fixed, label=attack)] + [replace(c, label=c.family) for c in others]
+    pub_folds = stratified_folds(outs.membership[: outs.n_pub], s.folds, seed)
     oof = out_of_fold(cands, outs, pub_folds, seed)
     pub_y = outs.membership[: outs.n_pub]
     ranking, oof, figures, pick, corrected = rank_and_pick(cands, oof, pub_y, attack, params, seed, s.n_boot, s.n_sims)
