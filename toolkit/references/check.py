@@ -126,7 +126,7 @@ def verdict(refs: ModelStats, target: ModelStats, what: str = "shadow models", a
 def shadow_check(outs) -> dict:
     """The shadows' and the target's stats on the public set, and the one-line verdict.
 
-    ``outs`` are the ResNet18 task's outputs (``tml.pipeline.TMLOutputs``): the target's and the shadows' logits
+    ``outs`` are the ResNet18 task's outputs (``tml.outputs.TMLOutputs``): the target's and the shadows' logits
     over the population, its first ``n_pub`` rows the public set, whose ``membership`` is known.
     """
     pub = np.arange(outs.n_pub)

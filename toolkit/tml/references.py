@@ -1,5 +1,8 @@
 """The ResNet18 task's shadow models: trained by default within a time budget, checked against the target.
 
+``shadow_stage`` is the pipeline's shadow stage: the ``[shadow]`` settings (searched first with
+``--match``), their folder, and the shadows trained there or reused.
+
 The organisers give one target and no reference models, so the toolkit trains its own ResNet18s
 on paired halves of pub + priv, through the one reference runner (``references.runner.train_shadows``),
 in the track's ``[shadow]`` settings. Each setting has its own folder under ``<task>_shadows/``
@@ -13,14 +16,19 @@ shadows come closest (the 2026 teams found label smoothing 0.06 closest to that 
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.errors import ConfigError
 from toolkit.references.check import match_grid, shadow_check
+from toolkit.tracks import ShadowTraining
 
 __all__ = [
+    "shadow_stage",
     "DEFAULT_BUDGET_MIN",
     "MAX_SHADOWS",
     "default_train_config",
@@ -92,6 +100,56 @@ def train_task_shadows(
         budget_s=budget_s,
         progress=progress,
     )
+
+
+def shadow_stage(task, s, collect):
+    """(paths, keep, info): none for ``s.shadows == 0``; else trained or reused (within the budget if it is None).
+
+    ``s`` is the run's ``TMLSettings``; ``collect(paths, keep)`` returns the task's outputs with those shadows
+    (``--match`` checks each setting's pair against the target with them).
+    """
+    if s.shadows == 0:
+        return [], None, {"n": 0}
+    arch = s.track.architecture
+    cfg = s.train or default_train_config(ShadowTraining(), s.seed)
+    info = {"pool": s.pool}
+    if s.match:
+        cfg, info["match"] = match_training(
+            task, cfg, collect, root=s.shadow_dir, pool=s.pool, seed=s.seed, architecture=arch, progress=s.progress
+        )
+    folder = (
+        shadow_folder(task.folder, cfg, arch, s.pool, s.seed, s.shadow_dir)
+        if s.match or not s.shadow_dir
+        else s.shadow_dir
+    )
+    budget_s = None if s.shadows else s.budget_s
+    start = time.perf_counter()
+    paths, keep = train_task_shadows(
+        task,
+        Path(folder),
+        s.shadows or s.max_shadows,
+        cfg,
+        pool=s.pool,
+        seed=s.seed,
+        budget_s=budget_s,
+        progress=s.progress,
+        architecture=arch,
+    )
+    if not paths:
+        info["note"] = "no pair of shadows fits the budget (a probe timed two training steps); --shadows 2 trains one"
+    info.update(
+        n=len(paths),
+        dir=str(folder),
+        budget_s=budget_s,
+        seconds_this_run=time.perf_counter() - start,
+        train=_finite(asdict(cfg)),
+    )
+    return paths, keep, info
+
+
+def _finite(d: dict) -> dict:
+    """Strict JSON has no Infinity: write ε = inf as the string 'inf'."""
+    return {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def shadow_grid(cfg) -> list:
