@@ -29,7 +29,7 @@ from toolkit.references.check import shadow_check
 from toolkit.tml.board import FPR
 from toolkit.tml.candidates import candidates, recipe_candidate, score_candidate
 from toolkit.tml.outputs import ARCH, TMLOutputs, collect_outputs, output_tasks
-from toolkit.tml.package import normalise, write_submission_csv
+from toolkit.tml.package import normalise, run_manifest, write_submission_csv
 from toolkit.tml.references import shadow_stage
 from toolkit.tml.report import save_oof, write_tml_report
 from toolkit.tml.settings import TMLSettings
@@ -148,7 +148,7 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     csv_path = write_submission_csv(
         Path(s.out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids, id_column=id_column
     )
-    manifest = _manifest(task, s, shadows, figures)
+    manifest = run_manifest(task, s, shadows, figures)
     manifest.update(
         target=target_line,
         chosen=chosen,
@@ -176,23 +176,6 @@ def submit_task(settings: TMLSettings, *, log=None) -> dict:
     manifest = make_submission(settings, log=log)
     timings = {**manifest["seconds"], "submit": time.perf_counter() - start}
     return {**manifest, "report": str(write_tml_report(settings.track, manifest, timings))}
-
-
-def _manifest(task, s: TMLSettings, shadows: dict, figures: dict) -> dict:
-    from toolkit.provenance import manifest_base
-
-    return {
-        **manifest_base(),
-        "track": s.track.name,
-        "recipe": {"attack": s.attack, **s.params},
-        "seed": s.seed,
-        "views": list(s.views),
-        "folds": s.folds,
-        "shadows": shadows,
-        "task_dir": str(Path(task.folder).resolve()),  # where `mia upload` finds the private ids to check
-        "inputs": {p.name: sha256_file(p) for p in task.input_paths},
-        "validation": figures,
-    }
 
 
 def _json_default(obj):
