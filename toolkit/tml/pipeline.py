@@ -24,14 +24,14 @@ import numpy as np
 
 from toolkit.choose.rules import combine, named_rule
 from toolkit.data.tml import layout_of, load_task
-from toolkit.io import atomic_write_text, sha256_file
+from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
 from toolkit.references.check import shadow_check
 from toolkit.tml.board import FPR
 from toolkit.tml.candidates import candidates, recipe_candidate, score_candidate
 from toolkit.tml.outputs import ARCH, TMLOutputs, collect_outputs, output_tasks
 from toolkit.tml.package import normalise, run_manifest, write_submission_csv
 from toolkit.tml.references import shadow_stage
-from toolkit.tml.report import save_oof, write_tml_report
+from toolkit.tml.report import oof_npz, write_tml_report
 from toolkit.tml.settings import TMLSettings
 from toolkit.tml.validation import (
     AUTO,
@@ -84,7 +84,7 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     attack is submitted as it is, with ``s.compare`` validated beside it (reference attacks only with
     shadows). ``s.shadows`` None trains as many shadows as ``s.budget_s`` seconds hold (≤ ``s.max_shadows``),
     reusing the folder's; 0 trains none. ``s.match`` first searches epochs/lr for shadows like the target.
-    Writes ``<s.out_dir>/<run>.csv``, ``<run>.manifest.json`` and ``<run>.scores.npz`` (``save_oof``);
+    Writes ``<s.out_dir>/<run>.csv``, ``<run>.manifest.json`` and ``<run>.scores.npz`` (``oof_npz``);
     returns the manifest (with ``csv`` and ``manifest`` paths). ``log(line)`` hears each stage's news.
     ``s.track`` gives the files' layout, the architecture and the CSV.
     Every input is read and checked (both datasets, the target against the track) before any shadow trains.
@@ -143,12 +143,15 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     picked = [score_candidate(by_label[label], outs, priv, np.arange(outs.n_pub), seed) for label in pick.labels]
     scores = normalise(combine(picked, None, pick.combine))
     lap("private scores")
+    scores_npz = oof_npz(pub_y, oof)  # <run>.scores.npz, written after the CSV
     run = s.run_name or time.strftime("%Y%m%d-%H%M%S")
     id_column = (track.upload or Upload()).id_column
     csv_path = write_submission_csv(
         Path(s.out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids, id_column=id_column
     )
     manifest = run_manifest(task, s, shadows, figures)
+    scores_path = csv_path.with_suffix(".scores.npz")
+    atomic_write_bytes(scores_path, scores_npz)
     manifest.update(
         target=target_line,
         chosen=chosen,
@@ -158,7 +161,7 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
         seconds=seconds,
         csv=str(csv_path),
         csv_sha256=sha256_file(csv_path),
-        scores=str(save_oof(csv_path.with_suffix(".scores.npz"), outs.membership[: outs.n_pub], oof)),
+        scores=str(scores_path),
     )
     man_path = csv_path.with_suffix(".manifest.json")
     atomic_write_text(man_path, json.dumps(manifest, indent=2, default=_json_default) + "\n")
