@@ -148,14 +148,14 @@ def rank_and_pick(cands, oof: dict, membership, attack: str, params: dict, seed:
     if attack == AUTO:
         rule = named_rule(params, DEFAULT_RULE, ignored=("model",))  # --model reaches a fixed ensemble only
         prior = load_prior() if rule == "shrunk" else None
-        pick = apply_rule(rule, table, prior=prior, n_boot=n_boot, seed=seed)
-        corrected = corrected_estimate(table, rule, prior=prior, top=SELECTION_TOP, n_boot=n_boot, seed=seed)
+        pick, chosen_from = apply_rule(rule, table, prior=prior, n_boot=n_boot, seed=seed), table
     else:  # a fixed recipe was not chosen: only its own noise is resampled
-        pick = Pick("fixed", (attack,))
-        corrected = corrected_estimate(table.take([table.index(attack)]), "best", n_boot=n_boot, seed=seed)
+        rule, prior, pick, chosen_from = "best", None, Pick("fixed", (attack,)), table.take([table.index(attack)])
+    picked = combine([oof[label] for label in pick.labels], None, pick.combine)  # the pick's out-of-fold scores
+    corrected = corrected_estimate(chosen_from, rule, prior=prior, top=SELECTION_TOP, n_boot=n_boot, seed=seed)
     if len(pick.labels) > 1:
-        oof[pick.label()] = combine([oof[label] for label in pick.labels], None, pick.combine)
-        figures[pick.label()] = validate(table.y, oof[pick.label()], n_boot=n_boot, n_sims=n_sims, seed=seed)
+        oof[pick.label()] = picked
+        figures[pick.label()] = validate(table.y, picked, n_boot=n_boot, n_sims=n_sims, seed=seed)
     ranking = [{**row, "chosen": row["label"] in pick.labels} for row in rows]
     return ranking, oof, figures, pick, corrected
 
