@@ -64,7 +64,7 @@ def shadow_folder(task_folder: Path, cfg, architecture: str, pool: str, seed: in
 
 def train_task_shadows(
     task,
-    shadow_dir: Path,
+    shadow_dir: Path | None,
     n_shadows: int,
     cfg,
     *,
@@ -73,12 +73,14 @@ def train_task_shadows(
     budget_s: float | None = None,
     progress: bool = True,
     architecture: str = "resnet18_44",
+    root: Path | None = None,
 ):
     """Shadow ResNet18s on paired halves of ``pool``: 'pub' or 'all' (pub + priv, labels known).
 
     'all' makes every point, private ones included, IN for half of the shadows, so LiRA is online
     on both sets and the public validation describes the private scores; with 'pub' the private
     points only have OUT shadows. With ``budget_s`` at most ``n_shadows`` are trained, as many as the budget holds.
+    ``shadow_dir`` None trains in the settings' own folder under ``root`` (``shadow_folder``).
     """
     from toolkit.references.runner import train_shadows
 
@@ -87,8 +89,9 @@ def train_task_shadows(
     inputs = np.concatenate([task.pub.images, task.priv.images])  # the population, as ``load_population`` reads it
     labels = np.concatenate([task.pub.labels, task.priv.labels])
     idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(labels))
+    folder = Path(shadow_dir) if shadow_dir else shadow_folder(task.folder, cfg, architecture, pool, seed, root)
     return train_shadows(
-        shadow_dir,
+        folder,
         inputs,
         labels,
         n_shadows,
@@ -167,9 +170,8 @@ def match_training(task, cfg, collect, *, root=None, pool="all", seed=0, archite
     """
     rows, best = [], None
     for probe in shadow_grid(cfg):
-        folder = shadow_folder(task.folder, probe, architecture, pool, seed, root)
         paths, keep = train_task_shadows(
-            task, folder, 2, probe, pool=pool, seed=seed, progress=progress, architecture=architecture
+            task, None, 2, probe, pool=pool, seed=seed, progress=progress, architecture=architecture, root=root
         )
         check = shadow_check(collect(paths, keep))
         rows.append(
