@@ -89,9 +89,10 @@ def train_task_shadows(
     inputs = np.concatenate([task.pub.images, task.priv.images])  # the population, as ``load_population`` reads it
     labels = np.concatenate([task.pub.labels, task.priv.labels])
     idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(labels))
-    folder = Path(shadow_dir) if shadow_dir else shadow_folder(task.folder, cfg, architecture, pool, seed, root)
+    if shadow_dir is None:
+        shadow_dir = shadow_folder(task.folder, cfg, architecture, pool, seed, root)
     return train_shadows(
-        folder,
+        shadow_dir,
         inputs,
         labels,
         n_shadows,
