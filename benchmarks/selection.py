@@ -223,10 +223,10 @@ def score_tml_task(edition: str, folder: Path, answers: Path, args, out: Path, k
     """Every candidate's out-of-fold scores on the public set (the validation) and its private scores, trained on
     the whole public set, with the hidden private answers (the final phase), saved to ``out`` (.npz)."""
     from toolkit.data.tml import layout_of, load_task
-    from toolkit.tml.candidates import candidates, out_of_fold, score_candidate, stratified_folds
+    from toolkit.tml.candidates import candidates, score_candidate
     from toolkit.tml.pipeline import collect_outputs
     from toolkit.tml.references import default_train_config, train_task_shadows
-    from toolkit.tml.validation import rank
+    from toolkit.tml.validation import out_of_fold, rank, stratified_folds
     from toolkit.tracks import ShadowTraining
     from toolkit.views import parse_views
 

@@ -10,7 +10,7 @@ import torch
 from toolkit.errors import ConfigError
 from toolkit.models import training
 from toolkit.models.training import TrainConfig, _clipped_sums_linear, train_model
-from toolkit.references.training import training_key, training_record
+from toolkit.references.folder import training_key, training_record
 from toolkit.training_tables import References
 
 _MAKE_OPTIMIZER = training._optimizer

@@ -150,7 +150,7 @@ def test_target_is_checked_against_the_track_in_one_line(task26, tmp_path):
 @pytest.mark.parametrize("track", ["resnet18", "tml26"])
 def test_a_poisoned_target_is_refused_before_any_shadow_trains(tmp_path, track, monkeypatch):
     """A pickle that would run a command in place of the target's weights: refused in seconds, nothing trained."""
-    from toolkit.tml import pipeline
+    from toolkit.tml import pipeline, references
 
     folder = tmp_path / "task"
     write_task(folder, n_pub=20, n_priv=20, track=track)
@@ -162,7 +162,7 @@ def test_a_poisoned_target_is_refused_before_any_shadow_trains(tmp_path, track, 
         track=the_track, data_dir=folder, out_dir=tmp_path / "out", shadows=2, attack="threshold", progress=False
     )
     trained = []
-    monkeypatch.setattr(pipeline, "train_task_shadows", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(references, "train_task_shadows", lambda *a, **k: trained.append(1))
     start = time.perf_counter()
     with pytest.raises(ModelError, match=f"cannot read model .*{target.name}"):
         pipeline.make_submission(settings)

@@ -9,10 +9,11 @@ import pytest
 from fixtures_tml import one_thread, write_task
 
 from toolkit.references.check import ModelStats, distance, matches, model_stats, reference_stats, verdict
-from toolkit.tml.candidates import candidates, oof_candidate
+from toolkit.tml.candidates import candidates
 from toolkit.tml.package import normalise, read_submission_csv
 from toolkit.tml.pipeline import TMLOutputs, make_submission, stratified_folds, validate
 from toolkit.tml.settings import TMLSettings
+from toolkit.tml.validation import oof_candidate
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -89,8 +90,8 @@ def test_the_track_rule_picks_what_auto_submits():
     """``rank_and_pick`` submits the pick of the rule the recipe names: by default the top of the ranking, with
     ``rule = "rank_top3"`` the mean rank of the three best (entered in the figures too); a wrong rule is refused."""
     from toolkit.errors import ConfigError
-    from toolkit.tml.candidates import out_of_fold, recipe_candidate
-    from toolkit.tml.validation import rank_and_pick
+    from toolkit.tml.candidates import recipe_candidate
+    from toolkit.tml.validation import out_of_fold, rank_and_pick
     from toolkit.tracks import Recipe
 
     outs = leaky_with_refs(n_pub=300, n_priv=50)

@@ -309,14 +309,14 @@ def test_cli_refuses_a_missing_id_in_one_line(ok_server, tmp_path, task):
 
 def test_make_submission_manifest_names_the_task(tmp_path):
     from toolkit.data.tml import TMLTask
-    from toolkit.tml.pipeline import _manifest
+    from toolkit.tml.package import run_manifest
     from toolkit.tml.settings import TMLSettings
 
     write_priv(tmp_path)
     (tmp_path / "pub.pt").write_bytes(b"p")
     (tmp_path / "01_MIA.pt").write_bytes(b"m")
     settings = TMLSettings(data_dir=tmp_path, out_dir=tmp_path, attack="x", views=(), folds=2)
-    man = _manifest(TMLTask(tmp_path, None, None, tmp_path / "01_MIA.pt"), settings, {"n": 0}, {})
+    man = run_manifest(TMLTask(tmp_path, None, None, tmp_path / "01_MIA.pt"), settings, {"n": 0}, {})
     assert man["task_dir"] == str(tmp_path.resolve())
     assert man["inputs"]["priv_out.pt"] == sha256_file(tmp_path / "priv_out.pt")
 
@@ -587,7 +587,7 @@ def test_cli_2026_prints_the_submission_id_in_one_line_and_keeps_the_hour(server
 
 def test_a_2026_manifest_names_priv_pt_and_the_upload_checks_against_it(ok_server, tmp_path, task26):
     from toolkit.data.tml import TMLTask
-    from toolkit.tml.pipeline import _manifest
+    from toolkit.tml.package import run_manifest
     from toolkit.tml.settings import TMLSettings
 
     url, seen = ok_server
@@ -595,7 +595,7 @@ def test_a_2026_manifest_names_priv_pt_and_the_upload_checks_against_it(ok_serve
     (task26 / "model.pt").write_bytes(b"m")
     task = TMLTask(task26, None, None, task26 / "model.pt", layout_of(TML26))
     settings = TMLSettings(track=TML26, data_dir=task26, out_dir=tmp_path, attack="x", views=(), folds=2)
-    man = _manifest(task, settings, {"n": 0}, {})
+    man = run_manifest(task, settings, {"n": 0}, {})
     assert man["inputs"]["priv.pt"] == sha256_file(task26 / "priv.pt") and "priv_out.pt" not in man["inputs"]
     (tmp_path / "r.manifest.json").write_text(json.dumps(man))
     (tmp_path / "r.csv").write_text("id,score\n10,0.25\n11,0.75\n")

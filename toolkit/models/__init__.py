@@ -18,6 +18,7 @@ __all__ = [
     "build_model",
     "load_state_dict",
     "fit_weights",
+    "describe_state",
     "load_model",
     "save_model",
     "model_file",
@@ -144,6 +145,14 @@ def fit_weights(model, state: dict, path: Path, arch: str) -> None:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ModelError(f"{path} does not fit architecture {arch!r}: {one_line(exc, 200)}") from None
+
+
+def describe_state(state: dict) -> str:
+    """A ResNet state dict's stem and head in words, e.g. '3×3 stem, 512→9 head' ('?' where a key is absent)."""
+    conv, fc = state.get("conv1.weight"), state.get("fc.weight")
+    stem = f"{conv.shape[-1]}×{conv.shape[-2]} stem" if conv is not None and conv.dim() == 4 else "no conv1 stem"
+    head = f"{fc.shape[1]}→{fc.shape[0]} head" if fc is not None and fc.dim() == 2 else "no fc head"
+    return f"{stem}, {head}"
 
 
 def load_model(arch: str, path: Path, n_classes: int):

@@ -1,5 +1,5 @@
-"""Training models: ``fit_model`` (a built model on population rows; every reference the runner trains) and the
-studies call ``train_model``.
+"""Training models: ``train_model`` trains a built model on tensors (every reference the runner trains, through
+its ``fit_model``, and the studies' models).
 
 Non-private training is minibatch SGD/Adam, reshuffled every epoch or (``order="fixed"``) in the
 given order every epoch, as MICO's organisers trained (members first). Private training is DP-SGD
@@ -27,7 +27,6 @@ from toolkit.training_tables import ACCOUNTANTS, OPTIMIZERS, ORDERS, check_train
 __all__ = [
     "TrainConfig",
     "train_model",
-    "fit_model",
     "noise_multiplier",
     "lr_schedule",
     "OPTIMIZERS",
@@ -155,20 +154,6 @@ def train_model(model, x, y, cfg: TrainConfig):
             if schedule:
                 schedule.step()
     return model.eval()
-
-
-def fit_model(architecture: str, n_classes: int, inputs, labels, points, cfg: TrainConfig):
-    """A model of ``architecture`` initialised with ``cfg.seed`` and trained on rows ``points`` (in that order)."""
-    import numpy as np
-    import torch
-
-    from toolkit.models import build_model
-
-    idx = np.asarray(points, dtype=np.int64)
-    model = build_model(architecture, n_classes, seed=cfg.seed)
-    x = torch.from_numpy(np.ascontiguousarray(inputs[idx]))
-    y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
-    return train_model(model, x, y, cfg)
 
 
 def _linear_layers(model):

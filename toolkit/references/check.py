@@ -26,6 +26,7 @@ __all__ = [
     "distance",
     "matches",
     "verdict",
+    "shadow_check",
     "match_grid",
     "out_correlation",
     "TOLERANCE",
@@ -120,6 +121,24 @@ def verdict(refs: ModelStats, target: ModelStats, what: str = "shadow models", a
             f"vs {target.loss_in[1]:.3g}, non-member {refs.loss_out[1]:.3g} vs {target.loss_out[1]:.3g}"
         )
     return f"{what} differ from {against}: {'; '.join(gaps)} — check epochs/lr, or search them with --match"
+
+
+def shadow_check(outs) -> dict:
+    """The shadows' and the target's stats on the public set, and the one-line verdict.
+
+    ``outs`` are the ResNet18 task's outputs (``tml.outputs.TMLOutputs``): the target's and the shadows' logits
+    over the population, its first ``n_pub`` rows the public set, whose ``membership`` is known.
+    """
+    pub = np.arange(outs.n_pub)
+    member = outs.membership[pub] == 1
+    target = model_stats(outs.target[pub], outs.labels[pub], member)
+    refs = reference_stats(outs.ref[:, pub], outs.labels[pub], outs.keep[:, pub])
+    return {
+        "target": target.as_dict(),
+        "shadows": refs.as_dict(),
+        "distance": distance(refs, target),
+        "verdict": verdict(refs, target),
+    }
 
 
 def match_grid(cfg) -> list:

@@ -10,12 +10,13 @@ the precision it trained in (``precision = "auto"`` decides per machine) in ``pr
 written before the weights (a kill between re-trains the model and records it again).
 
 ``train_shadows`` trains a folder of paired shadows through it: ``recipe.json`` (the folder's
-training record; a folder never mixes two settings) and ``keep.npy`` (``grow_keep``) first, then the models a
-pair at a time. A time budget bounds the count: pairs are added while the training seconds of the
-whole folder (measured, and recorded so that later runs know them) stay within the budget, so a
-re-run with the same budget trains nothing new and a larger budget adds pairs. Before the first
-model of a folder, a probe of two training steps estimates a model's cost: where even one pair
-would overrun the budget (a CIFAR-stem ResNet18 on a CPU), none is trained.
+training record, ``references.folder``; a folder never mixes two settings) and ``keep.npy``
+(``grow_keep``) first, then the models a pair at a time. A time budget bounds the count: pairs are
+added while the training seconds of the whole folder (measured, and recorded so that later runs
+know them) stay within the budget, so a re-run with the same budget trains nothing new and a
+larger budget adds pairs. Before the first model of a folder, a probe of two training steps
+estimates a model's cost: where even one pair would overrun the budget (a CIFAR-stem ResNet18 on
+a CPU), none is trained.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ import numpy as np
 
 from toolkit.errors import ConfigError
 from toolkit.io import atomic_save_npy, atomic_write_bytes, atomic_write_text, sweep_stale_temporaries
-from toolkit.models.training import TrainConfig, fit_model
+from toolkit.models.training import TrainConfig, train_model
+from toolkit.references.folder import claim_folder, training_record
 from toolkit.references.plan import check_even, paired_keep
-from toolkit.references.training import training_record
 
 __all__ = [
     "TrainTask",
+    "fit_model",
     "train_task",
     "train_block",
     "run_train_tasks",
@@ -53,7 +55,6 @@ __all__ = [
 
 SECONDS_FILE = "seconds.json"
 PRECISION_FILE = "precision.json"  # per model: the precision it trained in and "auto"'s probe seconds
-TRAINING_FILE = "recipe.json"  # a shadow folder's training record (the name on disk is kept)
 KEEP_FILE = "keep.npy"  # a shadow folder's membership mask of the models planned so far
 RECORDS = ("seconds", "precision")
 _GROUPED = {"precision": "fp32", "probe_seconds": {}}  # models trained together run their multiplies in fp32
@@ -91,6 +92,19 @@ def _state_bytes(model) -> bytes:
     buf = io.BytesIO()
     torch.save(model.cpu().state_dict(), buf)
     return buf.getvalue()
+
+
+def fit_model(architecture: str, n_classes: int, inputs, labels, points, cfg: TrainConfig):
+    """A model of ``architecture`` initialised with ``cfg.seed`` and trained on rows ``points`` (in that order)."""
+    import torch
+
+    from toolkit.models import build_model
+
+    idx = np.asarray(points, dtype=np.int64)
+    model = build_model(architecture, n_classes, seed=cfg.seed)
+    x = torch.from_numpy(np.ascontiguousarray(inputs[idx]))
+    y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
+    return train_model(model, x, y, cfg)
 
 
 def _fit(task: TrainTask, inputs, labels):
@@ -301,23 +315,6 @@ def shadow_train_tasks(
     ]
 
 
-def _claim_folder(out_dir: Path, record: dict) -> None:
-    """Sweep what a killed run left (once old enough not to be a live run's), then the folder's training record:
-    written where there is none, else it must be ``record``."""
-    sweep_stale_temporaries([out_dir])
-    path = out_dir / TRAINING_FILE
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if saved != record:
-            diff = sorted(k for k in record if saved.get(k) != record[k])
-            raise ConfigError(
-                f"{out_dir} holds shadows made for another run (their recipe differs in {', '.join(diff)})",
-                "use another --shadow-dir or delete that folder",
-            )
-    else:
-        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
-
-
 def _pairs_within(paths: list[Path], seconds: dict[str, float], budget_s: float, estimate: float | None = None) -> int:
     """How many leading pairs fit the budget, by recorded seconds (the mean of them for untrained models).
 
@@ -376,9 +373,9 @@ def train_shadows(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_even(n_models)
-    record = training_record(cfg, architecture, n_classes, seed, pool, len(labels))
     keep = paired_keep(n_models, len(labels), seed, pool)
-    _claim_folder(out_dir, record)
+    record = training_record(cfg, architecture, n_classes, seed, pool, len(labels))
+    claim_folder(out_dir, record)
     tasks = shadow_train_tasks(out_dir, keep, cfg, architecture=architecture, n_classes=n_classes, dataset="")
     paths = [t.out_path for t in tasks]
     estimate = None

@@ -141,16 +141,17 @@ def _scenario_figures(data: ReportData, entry: dict, prefix: str) -> list[tuple[
         }
         for split in splits
     }
+    hist = []  # drawn first, shown last
+    if panels:
+        key = entry.get("recipe_key", "recipe")
+        title = f"{entry['name']}: scores of {labels.get(key, key)}"
+        hist.append((f"{base}_hist.png", histogram_png(panels, title), f"score histograms, {title}"))
     out = []
     for split in splits:
         title = f"{entry['name']}: {titles.get(split, split)}"
         png = roc_png(curves[split], title, fpr, ceiling=entry.get("dp_ceiling"))
         out.append((f"{base}_{_safe(split)}_roc.png", png, f"ROC, {title}"))
-    if panels:
-        key = entry.get("recipe_key", "recipe")
-        title = f"{entry['name']}: scores of {labels.get(key, key)}"
-        out.append((f"{base}_hist.png", histogram_png(panels, title), f"score histograms, {title}"))
-    return out
+    return out + hist
 
 
 def _ranking(rank: dict | None, labels: dict, fpr: float) -> str:

@@ -39,22 +39,6 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _style(lin, log, lowest: float, mark_fpr: float) -> None:
-    for ax in (lin, log):
-        ax.plot([lowest, 1], [lowest, 1], "k--", lw=0.7)
-        ax.axvline(mark_fpr, color="grey", ls=":", lw=1.0)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-    lin.set_xlim(0, 1)
-    lin.set_ylim(0, 1)
-    log.set_xscale("log")
-    log.set_yscale("log")
-    log.set_xlim(lowest, 1)
-    log.set_ylim(lowest, 1)
-    lin.set_title("linear", fontsize=9)
-    log.set_title(f"log-log, down to 1/n = {lowest:.1e}", fontsize=9)
-
-
 def roc_png(
     curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, mark_fpr: float, ceiling: dict | None = None
 ) -> bytes:
@@ -82,7 +66,19 @@ def roc_png(
         line = {"color": "crimson", "ls": "--", "lw": 1.3}
         lin.plot(ceiling["fpr"], ceiling["tpr"], **line, label=ceiling["label"])
         log.plot(ceiling["fpr"], ceiling["tpr"], **line)
-    _style(lin, log, lowest, mark_fpr)
+    for ax in (lin, log):  # the chance diagonal and the board's FPR over the curves, then the axes
+        ax.plot([lowest, 1], [lowest, 1], "k--", lw=0.7)
+        ax.axvline(mark_fpr, color="grey", ls=":", lw=1.0)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+    lin.set_xlim(0, 1)
+    lin.set_ylim(0, 1)
+    log.set_xscale("log")
+    log.set_yscale("log")
+    log.set_xlim(lowest, 1)
+    log.set_ylim(lowest, 1)
+    lin.set_title("linear", fontsize=9)
+    log.set_title(f"log-log, down to 1/n = {lowest:.1e}", fontsize=9)
     fig.legend(
         *lin.get_legend_handles_labels(),
         loc="lower center",

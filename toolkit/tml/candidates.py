@@ -34,7 +34,6 @@ from toolkit.attacks.registry import attack_spec
 from toolkit.attacks.variants import default_recipes, stacker_recipes
 from toolkit.choose.fusion import fit_fusion
 from toolkit.choose.rules import FUSION, FUSION_LOWFPR
-from toolkit.errors import ConfigError, ToolkitError
 from toolkit.tracks import Recipe
 
 __all__ = [
@@ -42,9 +41,6 @@ __all__ = [
     "candidates",
     "recipe_candidate",
     "score_candidate",
-    "stratified_folds",
-    "oof_candidate",
-    "out_of_fold",
 ]
 
 TRAIN_ARGS = ("train_logits", "train_labels", "train_membership")
@@ -174,39 +170,3 @@ def candidates(has_shadows: bool, n_views: int) -> list[RowScorer]:
 def score_candidate(cand: RowScorer, outs, rows: np.ndarray, train_rows: np.ndarray, seed: int = 0) -> np.ndarray:
     """float64 scores of ``rows``; a supervised candidate is trained on ``train_rows``."""
     return np.asarray(cand.fit_score(outs, np.asarray(rows), np.asarray(train_rows), seed), dtype=np.float64)
-
-
-def oof_candidate(cand: RowScorer, outs, folds: np.ndarray, seed: int = 0) -> np.ndarray | None:
-    """Out-of-fold scores of the public set (fold id per public row); None if the candidate cannot run here."""
-    pub = np.arange(outs.n_pub)
-    try:
-        if not cand.supervised:
-            return score_candidate(cand, outs, pub, pub[:0], seed)
-        out = np.empty(outs.n_pub)
-        for f in np.unique(folds):
-            out[folds == f] = score_candidate(cand, outs, pub[folds == f], pub[folds != f], seed)
-        return out
-    except ToolkitError:  # e.g. an attack that needs more references than there are
-        return None
-
-
-def stratified_folds(membership: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Fold id [n] in 0..k−1 with members and non-members spread evenly over the folds."""
-    if k < 2:
-        raise ConfigError(f"need at least 2 folds, got {k}")
-    rng = np.random.default_rng(seed)
-    folds = np.empty(len(membership), dtype=np.int64)
-    for value in np.unique(membership):
-        rows = rng.permutation(np.flatnonzero(membership == value))
-        folds[rows] = np.arange(len(rows)) % k
-    return folds
-
-
-def out_of_fold(cands: list[RowScorer], outs, folds: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-    """{label: out-of-fold scores of the public set} of every candidate that runs here, in ``cands``' order."""
-    oof = {}
-    for cand in cands:
-        s = oof_candidate(cand, outs, folds, seed)
-        if s is not None and np.isfinite(s).all():
-            oof[cand.label] = s
-    return oof

@@ -1,6 +1,8 @@
 """The ResNet18 task's submission file: ``<id>,score`` CSV, one row per private point, graded scores in [0, 1].
 
 The id column's name is the edition's (``[upload] id_column``: ``ids`` in 2025, ``id`` in 2026).
+Beside the CSV goes its manifest (``run_manifest``: what ran, on which inputs, validated how), so the
+submission describes itself.
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import SubmissionError, one_line, raise_if_problems
-from toolkit.io import atomic_write_text, read_bounded
+from toolkit.io import atomic_write_text, read_bounded, sha256_file
 from toolkit.signals import minmax as normalise  # the CSV's scores: min-max to [0, 1]
 from toolkit.signals import score_problems
 
-__all__ = ["normalise", "submission_problems", "write_submission_csv", "read_submission_csv", "MAX_CSV_BYTES"]
+__all__ = [
+    "normalise",
+    "submission_problems",
+    "write_submission_csv",
+    "run_manifest",
+    "read_submission_csv",
+    "MAX_CSV_BYTES",
+]
 
 MAX_CSV_BYTES = 16 * 1024 * 1024  # 20,000 rows of "id,score" are ~0.5 MB
 _ID = re.compile(r"-?[0-9]{1,19}")  # int64 has 19 digits: longer is refused before int() reads it
@@ -56,6 +65,25 @@ def write_submission_csv(path: Path, ids, scores, expected_ids=None, *, id_colum
     buf.writelines(f"{int(i)},{float(v):.10g}\n" for i, v in zip(ids, scores))
     atomic_write_text(Path(path), buf.getvalue())
     return Path(path)
+
+
+def run_manifest(task, s, shadows: dict, figures: dict) -> dict:
+    """The manifest's first fields: provenance, the run's settings ``s`` (``TMLSettings``), its shadows, the task's
+    folder and inputs (by content hash) and the candidates' validation ``figures``."""
+    from toolkit.provenance import manifest_base
+
+    return {
+        **manifest_base(),
+        "track": s.track.name,
+        "recipe": {"attack": s.attack, **s.params},
+        "seed": s.seed,
+        "views": list(s.views),
+        "folds": s.folds,
+        "shadows": shadows,
+        "task_dir": str(Path(task.folder).resolve()),  # where `mia upload` finds the private ids to check
+        "inputs": {p.name: sha256_file(p) for p in task.input_paths},
+        "validation": figures,
+    }
 
 
 def _id_and_score(row: list[str]) -> tuple[int, float] | None:

@@ -2,45 +2,49 @@
 
 One target, a public set whose membership is real for that target, a private set to score.
 By default (``attack = "auto"``) shadow ResNet18s are trained within a time budget
-(``tml.shadows``), every candidate attack (``tml.candidates``: reference attacks, supervised
+(``tml.references``), every candidate attack (``tml.candidates``: reference attacks, supervised
 stackers on the target's outputs, quantile regression, fusion) is scored out-of-fold on the
 public set, and the track's decision rule (``choose.rules``; by default ``best``, the one ranked
 first) picks what is submitted. A fixed recipe is submitted as it is.
 
-Validation (``tml.validation``) is what the board cannot give: out-of-fold figures on the public
-set with their intervals, the spread of the board's 30% slice, and the submitted figure corrected
-for the choice.
+The target's and the shadows' outputs are read once (``tml.outputs``); the shadows are the
+``tml.references`` stage. Validation (``tml.validation``) is what the board cannot give:
+out-of-fold figures on the public set with their intervals, the spread of the board's 30% slice,
+and the submitted figure corrected for the choice.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.choose.rules import combine, named_rule
-from toolkit.data.tml import TMLTask, layout_of, load_task
-from toolkit.errors import ConfigError
-from toolkit.io import atomic_write_text, sha256_file
+from toolkit.data.tml import layout_of, load_task
+from toolkit.io import atomic_write_bytes, atomic_write_text, sha256_file
+from toolkit.references.check import shadow_check
 from toolkit.tml.board import FPR
-from toolkit.tml.candidates import (
-    candidates,
+from toolkit.tml.candidates import candidates, recipe_candidate, score_candidate
+from toolkit.tml.outputs import ARCH, TMLOutputs, collect_outputs, output_tasks
+from toolkit.tml.package import normalise, run_manifest, write_submission_csv
+from toolkit.tml.references import shadow_stage
+from toolkit.tml.report import oof_npz, write_tml_report
+from toolkit.tml.settings import TMLSettings
+from toolkit.tml.validation import (
+    AUTO,
+    DEFAULT_RULE,
     oof_candidate,
     out_of_fold,
-    recipe_candidate,
-    score_candidate,
+    rank_and_pick,
+    simulate_leaderboard,
     stratified_folds,
+    validate,
+    with_board,
 )
-from toolkit.tml.package import normalise, write_submission_csv
-from toolkit.tml.references import default_train_config, match_training, shadow_check, shadow_folder, train_task_shadows
-from toolkit.tml.report import save_oof, write_tml_report
-from toolkit.tml.settings import TMLSettings
-from toolkit.tml.validation import AUTO, DEFAULT_RULE, rank_and_pick, simulate_leaderboard, validate, with_board
-from toolkit.tracks import Recipe, ShadowTraining, Upload
+from toolkit.tracks import Recipe, Upload
 
 __all__ = [
     "ARCH",
@@ -58,79 +62,6 @@ __all__ = [
     "submit_task",
 ]
 
-ARCH = "resnet18_44"
-
-
-@dataclass(frozen=True)
-class TMLOutputs:
-    """Everything an attack needs, over the population (pub rows first, then priv rows)."""
-
-    ids: np.ndarray  # int64 [N]
-    labels: np.ndarray  # int64 [N]
-    membership: np.ndarray  # int8 [N], −1 on priv
-    n_pub: int
-    target: np.ndarray  # float32 [N, V, C]
-    ref: np.ndarray  # float32 [R, N, V, C]
-    keep: np.ndarray  # bool [R, N]
-
-
-def output_tasks(task: TMLTask, model_paths, views=("orig",), batch_size: int = 1024, architecture: str = ARCH):
-    """One ``OutputTask`` per model over the whole population (pub then priv), read in the task's layout."""
-    from toolkit.outputs import OutputTask
-
-    n = len(task.pub) + len(task.priv)
-    return [
-        OutputTask(
-            model_path=Path(p),
-            architecture=architecture,
-            n_classes=task.layout.n_classes,
-            dataset="tml",
-            points=np.arange(n, dtype=np.int64),
-            views=tuple(views),
-            data_dir=str(task.folder),
-            batch_size=batch_size,
-            dataset_options=task.layout,
-        )
-        for p in model_paths
-    ]
-
-
-def collect_outputs(
-    task: TMLTask,
-    shadow_paths=(),
-    keep=None,
-    *,
-    views=("orig",),
-    cache_dir=None,
-    jobs: int = 1,
-    progress: bool = True,
-    architecture: str = ARCH,
-) -> TMLOutputs:
-    """Target and shadow logits through the content-addressed cache (``get_outputs``)."""
-    from toolkit.outputs import get_outputs, load_outputs
-
-    paths = get_outputs(
-        output_tasks(task, [task.model_path, *shadow_paths], views, architecture=architecture),
-        jobs=jobs,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
-    arrays = load_outputs(paths)  # models first: the target, then the shadows
-    n = len(task.pub) + len(task.priv)
-    ref = arrays[1:]
-    keep = np.zeros((0, n), bool) if keep is None else np.asarray(keep, bool)
-    if keep.shape != (len(ref), n):
-        raise ConfigError(f"keep mask {keep.shape} does not match {len(ref)} shadow models × {n} points")
-    return TMLOutputs(
-        np.concatenate([task.pub.ids, task.priv.ids]),
-        np.concatenate([task.pub.labels, task.priv.labels]),
-        np.concatenate([task.pub.membership, task.priv.membership]),
-        len(task.pub),
-        arrays[0],
-        ref,
-        keep,
-    )
-
 
 def score_rows(
     attack: str, params: dict, outs: TMLOutputs, rows: np.ndarray, train_rows: np.ndarray, seed: int = 0
@@ -145,47 +76,6 @@ def oof_scores(attack: str, params: dict, outs: TMLOutputs, k: int = 5, seed: in
     return oof_candidate(recipe_candidate(Recipe(attack, params)), outs, folds, seed)
 
 
-def _shadow_stage(task, s: TMLSettings, collect):
-    """(paths, keep, info): none for ``s.shadows == 0``; else trained or reused (within the budget if it is None)."""
-    if s.shadows == 0:
-        return [], None, {"n": 0}
-    arch = s.track.architecture
-    cfg = s.train or default_train_config(ShadowTraining(), s.seed)
-    info = {"pool": s.pool}
-    if s.match:
-        cfg, info["match"] = match_training(
-            task, cfg, collect, root=s.shadow_dir, pool=s.pool, seed=s.seed, architecture=arch, progress=s.progress
-        )
-    folder = (
-        shadow_folder(task.folder, cfg, arch, s.pool, s.seed, s.shadow_dir)
-        if s.match or not s.shadow_dir
-        else s.shadow_dir
-    )
-    budget_s = None if s.shadows else s.budget_s
-    start = time.perf_counter()
-    paths, keep = train_task_shadows(
-        task,
-        Path(folder),
-        s.shadows or s.max_shadows,
-        cfg,
-        pool=s.pool,
-        seed=s.seed,
-        budget_s=budget_s,
-        progress=s.progress,
-        architecture=arch,
-    )
-    if not paths:
-        info["note"] = "no pair of shadows fits the budget (a probe timed two training steps); --shadows 2 trains one"
-    info.update(
-        n=len(paths),
-        dir=str(folder),
-        budget_s=budget_s,
-        seconds_this_run=time.perf_counter() - start,
-        train=_finite(asdict(cfg)),
-    )
-    return paths, keep, info
-
-
 def make_submission(s: TMLSettings, *, log=None) -> dict:
     """Outputs → shadows → out-of-fold validation of the candidates → private scores → CSV + manifest.
 
@@ -194,7 +84,7 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     attack is submitted as it is, with ``s.compare`` validated beside it (reference attacks only with
     shadows). ``s.shadows`` None trains as many shadows as ``s.budget_s`` seconds hold (≤ ``s.max_shadows``),
     reusing the folder's; 0 trains none. ``s.match`` first searches epochs/lr for shadows like the target.
-    Writes ``<s.out_dir>/<run>.csv``, ``<run>.manifest.json`` and ``<run>.scores.npz`` (``save_oof``);
+    Writes ``<s.out_dir>/<run>.csv``, ``<run>.manifest.json`` and ``<run>.scores.npz`` (``oof_npz``);
     returns the manifest (with ``csv`` and ``manifest`` paths). ``log(line)`` hears each stage's news.
     ``s.track`` gives the files' layout, the architecture and the CSV.
     Every input is read and checked (both datasets, the target against the track) before any shadow trains.
@@ -227,7 +117,7 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
             architecture=track.architecture,
         )
 
-    paths, keep, shadows = _shadow_stage(task, s, collect)
+    paths, keep, shadows = shadow_stage(task, s, collect)
     lap("shadows")
     outs = collect(paths, keep)
     lap("outputs")
@@ -236,13 +126,13 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
         log(f"shadows: {len(paths)} in {shadows['dir']}; {shadows['check']['verdict']}")
     elif "note" in shadows:
         log(f"shadows: none; {shadows['note']}")
-    pub_folds = stratified_folds(outs.membership[: outs.n_pub], s.folds, seed)
     if attack == AUTO:
         cands = candidates(bool(paths), outs.target.shape[2])
     else:
         fixed = recipe_candidate(Recipe(attack, dict(s.params)))
         others = [recipe_candidate(Recipe(c)) for c in s.compare if c != attack and (paths or c in ("threshold",))]
         cands = [replace(fixed, label=attack)] + [replace(c, label=c.family) for c in others]
+    pub_folds = stratified_folds(outs.membership[: outs.n_pub], s.folds, seed)
     oof = out_of_fold(cands, outs, pub_folds, seed)
     pub_y = outs.membership[: outs.n_pub]
     ranking, oof, figures, pick, corrected = rank_and_pick(cands, oof, pub_y, attack, params, seed, s.n_boot, s.n_sims)
@@ -253,12 +143,15 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
     picked = [score_candidate(by_label[label], outs, priv, np.arange(outs.n_pub), seed) for label in pick.labels]
     scores = normalise(combine(picked, None, pick.combine))
     lap("private scores")
+    scores_npz = oof_npz(pub_y, oof)  # <run>.scores.npz, written after the CSV
     run = s.run_name or time.strftime("%Y%m%d-%H%M%S")
     id_column = (track.upload or Upload()).id_column
     csv_path = write_submission_csv(
         Path(s.out_dir) / f"{run}.csv", outs.ids[priv], scores, task.priv.ids, id_column=id_column
     )
-    manifest = _manifest(task, s, shadows, figures)
+    manifest = run_manifest(task, s, shadows, figures)
+    scores_path = csv_path.with_suffix(".scores.npz")
+    atomic_write_bytes(scores_path, scores_npz)
     manifest.update(
         target=target_line,
         chosen=chosen,
@@ -268,7 +161,7 @@ def make_submission(s: TMLSettings, *, log=None) -> dict:
         seconds=seconds,
         csv=str(csv_path),
         csv_sha256=sha256_file(csv_path),
-        scores=str(save_oof(csv_path.with_suffix(".scores.npz"), outs.membership[: outs.n_pub], oof)),
+        scores=str(scores_path),
     )
     man_path = csv_path.with_suffix(".manifest.json")
     atomic_write_text(man_path, json.dumps(manifest, indent=2, default=_json_default) + "\n")
@@ -286,28 +179,6 @@ def submit_task(settings: TMLSettings, *, log=None) -> dict:
     manifest = make_submission(settings, log=log)
     timings = {**manifest["seconds"], "submit": time.perf_counter() - start}
     return {**manifest, "report": str(write_tml_report(settings.track, manifest, timings))}
-
-
-def _manifest(task, s: TMLSettings, shadows: dict, figures: dict) -> dict:
-    from toolkit.provenance import manifest_base
-
-    return {
-        **manifest_base(),
-        "track": s.track.name,
-        "recipe": {"attack": s.attack, **s.params},
-        "seed": s.seed,
-        "views": list(s.views),
-        "folds": s.folds,
-        "shadows": shadows,
-        "task_dir": str(Path(task.folder).resolve()),  # where `mia upload` finds the private ids to check
-        "inputs": {p.name: sha256_file(p) for p in task.input_paths},
-        "validation": figures,
-    }
-
-
-def _finite(d: dict) -> dict:
-    """Strict JSON has no Infinity: write ε = inf as the string 'inf'."""
-    return {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def _json_default(obj):

@@ -1,32 +1,39 @@
 """The ResNet18 task's shadow models: trained by default within a time budget, checked against the target.
 
+``shadow_stage`` is the pipeline's shadow stage: the ``[shadow]`` settings (searched first with
+``--match``), their folder, and the shadows trained there or reused.
+
 The organisers give one target and no reference models, so the toolkit trains its own ResNet18s
 on paired halves of pub + priv, through the one reference runner (``references.runner.train_shadows``),
 in the track's ``[shadow]`` settings. Each setting has its own folder under ``<task>_shadows/``
 (named by its ``training_key``), so two settings never mix and a later run reuses what an earlier one trained.
 
-``shadow_check`` compares the shadows with the target on the public set, where the target's
-membership is known (``references.check``); ``match_training`` tries a small grid (``shadow_grid``:
+``references.check.shadow_check`` compares the shadows with the target on the public set, where the
+target's membership is known; ``match_training`` tries a small grid (``shadow_grid``:
 epochs, learning rates and label smoothing), one pair of shadows each, and keeps the settings whose
 shadows come closest (the 2026 teams found label smoothing 0.06 closest to that year's target).
 """
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.errors import ConfigError
-from toolkit.references.check import distance, match_grid, model_stats, reference_stats, verdict
+from toolkit.references.check import match_grid, shadow_check
+from toolkit.tracks import ShadowTraining
 
 __all__ = [
+    "shadow_stage",
     "DEFAULT_BUDGET_MIN",
     "MAX_SHADOWS",
     "default_train_config",
     "shadow_folder",
     "train_task_shadows",
-    "shadow_check",
     "match_grid",
     "shadow_grid",
     "match_training",
@@ -48,7 +55,7 @@ def default_train_config(sh, seed: int = 0, epochs: int | None = None):
 
 def shadow_folder(task_folder: Path, cfg, architecture: str, pool: str, seed: int, root: Path | None = None) -> Path:
     """``<root or <task>_shadows>/<training key>``: one folder per training settings, beside the task by default."""
-    from toolkit.references.training import training_key
+    from toolkit.references.folder import training_key
 
     folder = Path(task_folder).resolve()
     base = Path(root) if root else folder.parent / f"{folder.name}_shadows"
@@ -57,7 +64,7 @@ def shadow_folder(task_folder: Path, cfg, architecture: str, pool: str, seed: in
 
 def train_task_shadows(
     task,
-    shadow_dir: Path,
+    shadow_dir: Path | None,
     n_shadows: int,
     cfg,
     *,
@@ -66,12 +73,14 @@ def train_task_shadows(
     budget_s: float | None = None,
     progress: bool = True,
     architecture: str = "resnet18_44",
+    root: Path | None = None,
 ):
     """Shadow ResNet18s on paired halves of ``pool``: 'pub' or 'all' (pub + priv, labels known).
 
     'all' makes every point, private ones included, IN for half of the shadows, so LiRA is online
     on both sets and the public validation describes the private scores; with 'pub' the private
     points only have OUT shadows. With ``budget_s`` at most ``n_shadows`` are trained, as many as the budget holds.
+    ``shadow_dir`` None trains in the settings' own folder under ``root`` (``shadow_folder``).
     """
     from toolkit.references.runner import train_shadows
 
@@ -80,6 +89,8 @@ def train_task_shadows(
     inputs = np.concatenate([task.pub.images, task.priv.images])  # the population, as ``load_population`` reads it
     labels = np.concatenate([task.pub.labels, task.priv.labels])
     idx = np.arange(len(task.pub)) if pool == "pub" else np.arange(len(labels))
+    if shadow_dir is None:
+        shadow_dir = shadow_folder(task.folder, cfg, architecture, pool, seed, root)
     return train_shadows(
         shadow_dir,
         inputs,
@@ -95,18 +106,54 @@ def train_task_shadows(
     )
 
 
-def shadow_check(outs) -> dict:
-    """The shadows' and the target's stats on the public set, and the one-line verdict."""
-    pub = np.arange(outs.n_pub)
-    member = outs.membership[pub] == 1
-    target = model_stats(outs.target[pub], outs.labels[pub], member)
-    refs = reference_stats(outs.ref[:, pub], outs.labels[pub], outs.keep[:, pub])
-    return {
-        "target": target.as_dict(),
-        "shadows": refs.as_dict(),
-        "distance": distance(refs, target),
-        "verdict": verdict(refs, target),
-    }
+def shadow_stage(task, s, collect):
+    """(paths, keep, info): none for ``s.shadows == 0``; else trained or reused (within the budget if it is None).
+
+    ``s`` is the run's ``TMLSettings``; ``collect(paths, keep)`` returns the task's outputs with those shadows
+    (``--match`` checks each setting's pair against the target with them).
+    """
+    if s.shadows == 0:
+        return [], None, {"n": 0}
+    arch = s.track.architecture
+    cfg = s.train or default_train_config(ShadowTraining(), s.seed)
+    info = {"pool": s.pool}
+    if s.match:
+        cfg, info["match"] = match_training(
+            task, cfg, collect, root=s.shadow_dir, pool=s.pool, seed=s.seed, architecture=arch, progress=s.progress
+        )
+    folder = (
+        shadow_folder(task.folder, cfg, arch, s.pool, s.seed, s.shadow_dir)
+        if s.match or not s.shadow_dir
+        else s.shadow_dir
+    )
+    budget_s = None if s.shadows else s.budget_s
+    start = time.perf_counter()
+    paths, keep = train_task_shadows(
+        task,
+        Path(folder),
+        s.shadows or s.max_shadows,
+        cfg,
+        pool=s.pool,
+        seed=s.seed,
+        budget_s=budget_s,
+        progress=s.progress,
+        architecture=arch,
+    )
+    if not paths:
+        info["note"] = "no pair of shadows fits the budget (a probe timed two training steps); --shadows 2 trains one"
+    info.update(
+        n=len(paths),
+        dir=str(folder),
+        budget_s=budget_s,
+        seconds_this_run=time.perf_counter() - start,
+        train=_finite(asdict(cfg)),
+    )
+    return paths, keep, info
+
+
+def _finite(d: dict) -> dict:
+    """Strict JSON has no Infinity: write ε = inf as the string 'inf'."""
+    return {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def shadow_grid(cfg) -> list:
@@ -124,9 +171,8 @@ def match_training(task, cfg, collect, *, root=None, pool="all", seed=0, archite
     """
     rows, best = [], None
     for probe in shadow_grid(cfg):
-        folder = shadow_folder(task.folder, probe, architecture, pool, seed, root)
         paths, keep = train_task_shadows(
-            task, folder, 2, probe, pool=pool, seed=seed, progress=progress, architecture=architecture
+            task, None, 2, probe, pool=pool, seed=seed, progress=progress, architecture=architecture, root=root
         )
         check = shadow_check(collect(paths, keep))
         rows.append(

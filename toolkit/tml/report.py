@@ -1,8 +1,8 @@
 """What ``submit`` prints for the ResNet18 task, and the report it writes beside ``<run>.csv``.
 
 ``format_validation`` is the printed summary: shadows and their check, the ranking, the choice, the
-cost; the report's page shows it as printed. ``save_oof`` writes the public set's out-of-fold scores
-(``<run>.scores.npz``) that the report's curves are drawn from (``load_oof``).
+cost; the report's page shows it as printed. ``oof_npz`` is the file of the public set's out-of-fold
+scores (``<run>.scores.npz``, ``save_oof``) that the report's curves are drawn from (``load_oof``).
 
 The task's answers are only known on the public set, so its curves are the out-of-fold scores of
 the candidates validated there (``<run>.scores.npz``, written by ``make_submission``): the one
@@ -31,6 +31,7 @@ __all__ = [
     "format_validation",
     "ranking_lines",
     "corrected_lines",
+    "oof_npz",
     "save_oof",
     "load_oof",
     "collect",
@@ -116,11 +117,16 @@ def format_validation(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def save_oof(path: Path, membership: np.ndarray, oof: dict[str, np.ndarray]) -> Path:
-    """``<run>.scores.npz`` beside the CSV: the public set's membership and each attack's out-of-fold scores."""
+def oof_npz(membership: np.ndarray, oof: dict[str, np.ndarray]) -> bytes:
+    """The bytes of ``<run>.scores.npz``: the public set's membership and each attack's out-of-fold scores."""
     buf = io.BytesIO()
     np.savez(buf, membership=np.asarray(membership), **{f"oof/{k}": v for k, v in oof.items()})
-    atomic_write_bytes(Path(path), buf.getvalue())
+    return buf.getvalue()
+
+
+def save_oof(path: Path, membership: np.ndarray, oof: dict[str, np.ndarray]) -> Path:
+    """``<run>.scores.npz`` beside the CSV (``oof_npz``), written atomically."""
+    atomic_write_bytes(Path(path), oof_npz(membership, oof))
     return Path(path)
 
 
@@ -170,18 +176,16 @@ def _ranking(manifest: dict, keys: dict[str, str], fpr: float) -> dict:
     }
 
 
-def _provenance(manifest: dict) -> dict:
-    return provenance(
-        manifest,
-        {
-            "seed": manifest.get("seed"),
-            "folds": manifest.get("folds"),
-            "views": ", ".join(manifest.get("views", [])),
-            "shadows": json.dumps(manifest.get("shadows")),
-            "inputs (sha256)": json.dumps(manifest.get("inputs")),
-            "csv sha256": manifest.get("csv_sha256"),
-        },
-    )
+def _run_facts(manifest: dict) -> dict:
+    """The provenance rows of this task's run, after those every manifest records (``report.data.provenance``)."""
+    return {
+        "seed": manifest.get("seed"),
+        "folds": manifest.get("folds"),
+        "views": ", ".join(manifest.get("views", [])),
+        "shadows": json.dumps(manifest.get("shadows")),
+        "inputs (sha256)": json.dumps(manifest.get("inputs")),
+        "csv sha256": manifest.get("csv_sha256"),
+    }
 
 
 def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> ReportData:
@@ -189,7 +193,7 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
     membership, oof = load_oof(Path(manifest["scores"]))
     oof = {n: oof[n] for n in _drawn(manifest, oof)}
     keys = _keys(manifest.get("chosen", manifest["recipe"]["attack"]), oof)
-    printed, origin, ranking = format_validation(manifest), _provenance(manifest), _ranking(manifest, keys, FPR)
+    printed, facts, ranking = format_validation(manifest), _run_facts(manifest), _ranking(manifest, keys, FPR)
     corrected = [line[0].upper() + line[1:] + "." for line in corrected_lines(manifest)]
     labels = _labels(manifest, keys)
     how = "ranked first on validation" if manifest["recipe"]["attack"] == "auto" else "fixed in track.toml"
@@ -214,7 +218,7 @@ def collect(track, manifest: dict, timings: dict[str, float] | None = None) -> R
             "printed": printed,
             "split_titles": {"validation": "public set, out-of-fold scores (membership known)"},
             "timings": dict(timings or {}),
-            "provenance": origin,
+            "provenance": provenance(manifest, facts),
             "notes": ["The private set's answers are not known: its scores have no curve."],
             "scenarios": [entry],
         }

@@ -2,23 +2,16 @@
 
 A poisoned, truncated or mismatched target file must be refused in seconds, not after the shadows
 have trained: ``check_target`` reads the state dict (``models.load_state_dict``: weights only, every
-entry a finite tensor), compares its stem (conv1's kernel) and head (fc's classes) with the track's
-architecture and ``n_classes`` in one line that names both, and loads it into the architecture.
+entry a finite tensor), compares its stem (conv1's kernel) and head (fc's classes), as ``models.describe_state``
+words them, with the track's architecture and ``n_classes`` in one line that names both, and loads it into
+the architecture.
 """
 
 from __future__ import annotations
 
 from toolkit.errors import ModelError
 
-__all__ = ["describe_state", "check_target"]
-
-
-def describe_state(state: dict) -> str:
-    """A ResNet state dict's stem and head in words, e.g. '3×3 stem, 512→9 head' ('?' where a key is absent)."""
-    conv, fc = state.get("conv1.weight"), state.get("fc.weight")
-    stem = f"{conv.shape[-1]}×{conv.shape[-2]} stem" if conv is not None and conv.dim() == 4 else "no conv1 stem"
-    head = f"{fc.shape[1]}→{fc.shape[0]} head" if fc is not None and fc.dim() == 2 else "no fc head"
-    return f"{stem}, {head}"
+__all__ = ["check_target"]
 
 
 def check_target(task, architecture: str) -> str:
@@ -26,7 +19,7 @@ def check_target(task, architecture: str) -> str:
 
     ``task`` is a ``TMLTask`` (its datasets already read and checked); nothing is trained here.
     """
-    from toolkit.models import build_model, fit_weights, load_state_dict
+    from toolkit.models import build_model, describe_state, fit_weights, load_state_dict
 
     n_classes = task.layout.n_classes
     state = load_state_dict(task.model_path)

@@ -1,6 +1,7 @@
 """Validation on the public set, where the target's membership is real: what the board cannot give.
 
-Out-of-fold scores (``tml.candidates.out_of_fold``) are validated here: TPR@5%FPR under both the strict
+Each candidate (``tml.candidates``) is scored out of fold here (``out_of_fold``: folds stratified by
+membership, a supervised candidate trained on the other folds), then validated: TPR@5%FPR under both the strict
 ``fpr < 0.05`` and the inclusive ``fpr <= 0.05`` rule, AUC, a bootstrap CI, the spread of the visible
 board (the server scores a fixed 30% slice, so such slices are redrawn from the out-of-fold scores:
 ``simulate_leaderboard``), and the ranking of every candidate (``rank``: ``choose.ranking`` on the
@@ -16,13 +17,18 @@ import numpy as np
 from toolkit.choose.ranking import Scored
 from toolkit.choose.ranking import rank as rank_scored
 from toolkit.choose.rules import Pick, Table, apply_rule, combine, corrected_estimate, load_prior, named_rule
+from toolkit.errors import ConfigError, ToolkitError
 from toolkit.metrics import bootstrap_ci, roc, tpr_at_fpr
 from toolkit.tml.board import FPR, INCLUSIVE, STRICT
+from toolkit.tml.candidates import RowScorer, score_candidate
 
 __all__ = [
     "AUTO",
     "DEFAULT_RULE",
     "SELECTION_TOP",
+    "stratified_folds",
+    "oof_candidate",
+    "out_of_fold",
     "simulate_leaderboard",
     "validate",
     "rank",
@@ -36,6 +42,42 @@ __all__ = [
 DEFAULT_RULE = "best"
 AUTO = "auto"  # recipe: rank every candidate on the public set, submit what the track's rule picks
 SELECTION_TOP = 10  # candidates the resampled selections choose among (those ranked lower are never picked there)
+
+
+def oof_candidate(cand: RowScorer, outs, folds: np.ndarray, seed: int = 0) -> np.ndarray | None:
+    """Out-of-fold scores of the public set (fold id per public row); None if the candidate cannot run here."""
+    pub = np.arange(outs.n_pub)
+    try:
+        if not cand.supervised:
+            return score_candidate(cand, outs, pub, pub[:0], seed)
+        out = np.empty(outs.n_pub)
+        for f in np.unique(folds):
+            out[folds == f] = score_candidate(cand, outs, pub[folds == f], pub[folds != f], seed)
+        return out
+    except ToolkitError:  # e.g. an attack that needs more references than there are
+        return None
+
+
+def stratified_folds(membership: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Fold id [n] in 0..k−1 with members and non-members spread evenly over the folds."""
+    if k < 2:
+        raise ConfigError(f"need at least 2 folds, got {k}")
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(membership), dtype=np.int64)
+    for value in np.unique(membership):
+        rows = rng.permutation(np.flatnonzero(membership == value))
+        folds[rows] = np.arange(len(rows)) % k
+    return folds
+
+
+def out_of_fold(cands: list[RowScorer], outs, folds: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """{label: out-of-fold scores of the public set} of every candidate that runs here, in ``cands``' order."""
+    oof = {}
+    for cand in cands:
+        s = oof_candidate(cand, outs, folds, seed)
+        if s is not None and np.isfinite(s).all():
+            oof[cand.label] = s
+    return oof
 
 
 def simulate_leaderboard(labels, scores, *, frac: float = 0.3, n_sims: int = 200, seed: int = 0) -> dict:
@@ -82,7 +124,7 @@ def validate(membership, scores, *, n_boot: int = 200, n_sims: int = 200, seed: 
 
 
 def rank(cands, oof: dict[str, np.ndarray], membership, seed, n_boot, n_sims) -> tuple[Table, dict]:
-    """(ranking, figures): the candidates with out-of-fold scores (``tml.candidates.out_of_fold``) validated and
+    """(ranking, figures): the candidates with out-of-fold scores (``out_of_fold``) validated and
     ranked, best first (objective, then the candidates' order: each candidate's simplicity is its place in
     ``tml.candidates.candidates``). ``membership`` is the public set's."""
     pub_y = np.asarray(membership).astype(np.int64)
@@ -106,14 +148,14 @@ def rank_and_pick(cands, oof: dict, membership, attack: str, params: dict, seed:
     if attack == AUTO:
         rule = named_rule(params, DEFAULT_RULE, ignored=("model",))  # --model reaches a fixed ensemble only
         prior = load_prior() if rule == "shrunk" else None
-        pick = apply_rule(rule, table, prior=prior, n_boot=n_boot, seed=seed)
-        corrected = corrected_estimate(table, rule, prior=prior, top=SELECTION_TOP, n_boot=n_boot, seed=seed)
+        pick, chosen_from = apply_rule(rule, table, prior=prior, n_boot=n_boot, seed=seed), table
     else:  # a fixed recipe was not chosen: only its own noise is resampled
-        pick = Pick("fixed", (attack,))
-        corrected = corrected_estimate(table.take([table.index(attack)]), "best", n_boot=n_boot, seed=seed)
+        rule, prior, pick, chosen_from = "best", None, Pick("fixed", (attack,)), table.take([table.index(attack)])
+    picked = combine([oof[label] for label in pick.labels], None, pick.combine)  # the pick's out-of-fold scores
+    corrected = corrected_estimate(chosen_from, rule, prior=prior, top=SELECTION_TOP, n_boot=n_boot, seed=seed)
     if len(pick.labels) > 1:
-        oof[pick.label()] = combine([oof[label] for label in pick.labels], None, pick.combine)
-        figures[pick.label()] = validate(table.y, oof[pick.label()], n_boot=n_boot, n_sims=n_sims, seed=seed)
+        oof[pick.label()] = picked
+        figures[pick.label()] = validate(table.y, picked, n_boot=n_boot, n_sims=n_sims, seed=seed)
     ranking = [{**row, "chosen": row["label"] in pick.labels} for row in rows]
     return ranking, oof, figures, pick, corrected
 
