@@ -1,4 +1,5 @@
-"""Every model trained to compare a target with reaches one trainer: ``toolkit.references.runner.train_block``.
+"""Every model trained to compare a target with reaches one trainer: ``toolkit.references.runner.train_block``;
+every model the toolkit trains at all is trained in that runner.
 
 A local challenge's models, MICO references, matched references and the ResNet18 task's shadows are
 each trained with that function spied on, and every file written must have come from it.
@@ -90,10 +91,14 @@ def _calls(path: Path, names: set[str], root: Path = ROOT) -> list[str]:
     return out
 
 
-def test_only_the_runner_fits_models_on_population_rows():
-    """``fit_model`` and ``train_group`` (what the runner trains with) are called in the runner alone."""
-    found = [c for p in sorted(ROOT.rglob("*.py")) for c in _calls(p, {"fit_model", "train_group"})]
-    assert found and all(c.startswith("toolkit/references/runner.py:") for c in found), found
+def test_only_the_runner_trains_models():
+    """``train_model`` and ``train_group`` (what trains) are called in the runner alone. Outside it, only the
+    one-model builders (the ResNet18 task's practice target, the studies' models) call the runner's ``fit_model``;
+    every model compared with a target goes through ``train_block`` (the tests above)."""
+    found = [c for p in sorted(ROOT.rglob("*.py")) for c in _calls(p, {"fit_model", "train_group", "train_model"})]
+    outside = {c.split(":")[0] for c in found if not c.startswith("toolkit/references/runner.py:")}
+    assert found and all(c.startswith("toolkit/references/runner.py:") for c in found if "fit_model" not in c), found
+    assert outside == {"toolkit/tml/build.py", "toolkit/studies/imbalance.py", "toolkit/studies/scaling.py"}, found
 
 
 def test_the_call_finder_finds_a_bypass(tmp_path):

@@ -94,14 +94,16 @@ def _state_bytes(model) -> bytes:
     return buf.getvalue()
 
 
-def fit_model(architecture: str, n_classes: int, inputs, labels, points, cfg: TrainConfig):
-    """A model of ``architecture`` initialised with ``cfg.seed`` and trained on rows ``points`` (in that order)."""
+def fit_model(architecture: str, n_classes: int, inputs, labels, points, cfg: TrainConfig, *, init_seed=None, **shape):
+    """A model of ``architecture`` initialised with ``init_seed`` (default ``cfg.seed``) and trained on rows
+    ``points`` (in that order): every model the toolkit trains, one at a time, is trained here. ``shape`` goes to
+    the architecture (a study's MLP width, say)."""
     import torch
 
     from toolkit.models import build_model
 
     idx = np.asarray(points, dtype=np.int64)
-    model = build_model(architecture, n_classes, seed=cfg.seed)
+    model = build_model(architecture, n_classes, seed=cfg.seed if init_seed is None else init_seed, **shape)
     x = torch.from_numpy(np.ascontiguousarray(inputs[idx]))
     y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
     return train_model(model, x, y, cfg)

@@ -18,8 +18,7 @@ import numpy as np
 from toolkit.attacks import attack_names, run_attack
 from toolkit.errors import ConfigError
 from toolkit.metrics import bootstrap_ci, scorer_metrics
-from toolkit.models import build_model
-from toolkit.models.training import train_model
+from toolkit.references.runner import fit_model
 from toolkit.references.training import train_config
 from toolkit.studies.leakage import leakage_summary
 from toolkit.training_tables import References
@@ -89,9 +88,8 @@ def removal_mask(labels: np.ndarray, rate: float, classes, rng: np.random.Genera
 def _train(cfg: ImbalanceConfig, x, y, rows, seed: int, n_classes: int):
     import torch
 
-    model = build_model(cfg.arch, n_classes, seed=seed)
     tc = train_config(References(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr), seed=seed)
-    model = train_model(model, torch.from_numpy(x[rows]), torch.from_numpy(y[rows]), tc)
+    model = fit_model(cfg.arch, n_classes, x, y, np.flatnonzero(rows), tc)
     with torch.inference_mode():
         return model(torch.from_numpy(x)).numpy()[:, None, :].astype(np.float32)
 

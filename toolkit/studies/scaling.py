@@ -22,7 +22,7 @@ import numpy as np
 from toolkit.attacks import attack_names, run_attack
 from toolkit.errors import ConfigError
 from toolkit.models import register_architecture
-from toolkit.models.training import train_model
+from toolkit.references.runner import fit_model
 from toolkit.references.training import train_config
 from toolkit.studies.leakage import leakage_summary
 from toolkit.training_tables import References
@@ -125,13 +125,9 @@ def _datasets(cfg: ScalingConfig, repeat: int) -> list[tuple[np.ndarray, np.ndar
 
 
 def _train(cfg: ScalingConfig, width: int, x, y, seed: int, n_classes: int):
-    import torch
-
-    torch.manual_seed(seed)  # the initialisation, before train_model seeds the batch order
-    model = study_mlp(n_classes=n_classes, in_features=x.shape[1], width=width)
     table = References(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam")
     tc = train_config(table, seed=seed)
-    return train_model(model, torch.from_numpy(x), torch.from_numpy(y), tc)
+    return fit_model("study_mlp", n_classes, x, y, np.arange(len(x)), tc, in_features=x.shape[1], width=width)
 
 
 def run_one(cfg: ScalingConfig, width: int, repeat: int, datasets, attacks) -> tuple[dict, dict]:

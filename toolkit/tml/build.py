@@ -192,8 +192,8 @@ def build_task(
     import torch
 
     from toolkit.data.tml import layout_of, organisers_transform
-    from toolkit.models import build_model, save_model
-    from toolkit.models.training import train_model
+    from toolkit.models import save_model
+    from toolkit.references.runner import fit_model
     from toolkit.tml.references import default_train_config
     from toolkit.tracks import ShadowTraining, load_track
     from toolkit.training_tables import parse_augment
@@ -217,10 +217,9 @@ def build_task(
     np.savez(buf, ids=ids[n_pub:], membership=member[n_pub:])
     atomic_write_bytes(answers, buf.getvalue())
     cfg = train_cfg or default_train_config(track.shadow or ShadowTraining(), seed)
-    x = torch.from_numpy(organisers_transform(imgs, layout.files))
-    y = torch.from_numpy(labels)
-    sel = torch.from_numpy(member == 1)
-    model = train_model(build_model(track.architecture, layout.n_classes, seed=seed), x[sel], y[sel], cfg)
+    x = organisers_transform(imgs, layout.files)
+    model = fit_model(track.architecture, layout.n_classes, x, labels, np.flatnonzero(member == 1), cfg, init_seed=seed)
+    x, y = torch.from_numpy(x), torch.from_numpy(labels)
     save_model(model.cpu(), folder / (layout.files.model or "01_MIA.pt"))
     with torch.no_grad():
         pred = torch.cat([model(x[i : i + 512]).argmax(1) for i in range(0, n, 512)])
