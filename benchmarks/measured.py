@@ -47,15 +47,16 @@ def archive(track_name: str, quick: bool, work: Path, sizes: dict | None = None)
     return data
 
 
-def script(name: str, args: list, work: Path, out_flag: str = "--out"):
-    """Run ``benchmarks/<args[0]>`` with ``--out``: keep what it printed (``OUTPUTS[name]``), return its JSON."""
+def script(name: str, args: list, work: Path, out_flag: str | None = "--out"):
+    """Run ``benchmarks/<args[0]>`` with ``--out``: keep what it printed (``OUTPUTS[name]``), return its JSON
+    (``out_flag=None``: a script that only prints; returns None)."""
     out = work / f"{name}.json"
-    cmd = [sys.executable, str(HERE / args[0]), *map(str, args[1:]), out_flag, str(out)]
+    cmd = [sys.executable, str(HERE / args[0]), *map(str, args[1:]), *([out_flag, str(out)] if out_flag else [])]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
     if done.returncode:
         raise SystemExit(f"Error: {name}: {' '.join(cmd[1:])} failed:\n{done.stderr[-2000:]}")
     OUTPUTS[name] = done.stdout.rstrip("\n")
-    return json.loads(out.read_text())
+    return json.loads(out.read_text()) if out_flag else None
 
 
 def mia(args: list, runs: Path) -> str:
