@@ -69,12 +69,18 @@ def mia(args: list, runs: Path) -> str:
     return done.stdout.rstrip("\n")
 
 
+def slug(label: str) -> str:
+    """A label as a figure key's part: ``rmia(offline=False)`` -> ``rmia_offline_False``."""
+    import re
+
+    return re.sub(r"\W+", "_", label).strip("_")
+
+
 def regret_figures(name: str, summary: dict, command: str) -> dict:
     """``benchmarks/selection.py``'s summary as figures: each rule's mean and worst regret (where it has
-    scenarios), the leave-one-archive-out choice's, and each scenario's final figure per rule (exact: the
-    benchmark's own scores, so no interval)."""
+    scenarios), the leave-one-archive-out choice's, and each scenario's final figure per rule and of the best
+    candidate in hindsight (``hindsight``; exact: the benchmark's own scores, so no interval)."""
     import math
-    import re
 
     out = {}
     for rule, stats in summary["rules"].items():
@@ -85,8 +91,8 @@ def regret_figures(name: str, summary: dict, command: str) -> dict:
                 )
     out[f"{name}.loao.mean"] = figure(summary["loao_mean"], None, command, "regret")
     for key, o in summary["outcomes"].items():
-        slug = re.sub(r"\W+", "_", key.split("/")[-1])
-        out[f"{name}.{slug}.best"] = figure(o["best_any"], None, command)
+        scenario = slug(key.split("/")[-1])
+        out[f"{name}.{scenario}.hindsight"] = figure(o["best_any"], None, command)
         for rule, r in o["rules"].items():
-            out[f"{name}.{slug}.{rule}"] = figure(r["final"], None, command)
+            out[f"{name}.{scenario}.{rule}"] = figure(r["final"], None, command)
     return out

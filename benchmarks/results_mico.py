@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from measured import OUTPUTS, PLACES, QUICK_BUILD, archive, figure, mia, regret_figures, script
+from measured import OUTPUTS, PLACES, QUICK_BUILD, archive, figure, mia, regret_figures, script, slug
 
 FULL = {
     "demo": {},  # the track's own [build] sizes, as `make submit`
@@ -156,13 +156,6 @@ def mismatch(quick: bool, work: Path) -> dict:
     return out
 
 
-def _slug(label: str) -> str:
-    """An attack label as a figure key's part: ``rmia(offline=False)`` -> ``rmia_offline_False``."""
-    import re
-
-    return re.sub(r"\W+", "_", label).strip("_")
-
-
 def _attack_table(track_name: str, data: Path, pooling: str, work: Path, prefix: str) -> tuple[dict, str]:
     """``mia evaluate``'s table of ``track_name``: every attack's TPR@10%FPR and AUC on the validation folds with
     95% bootstrap intervals over target models; (figures under ``prefix``, the table as the docs show it)."""
@@ -177,7 +170,7 @@ def _attack_table(track_name: str, data: Path, pooling: str, work: Path, prefix:
     for attack, rows in table.groupby("attack", sort=False):
         cells = []
         for _, r in rows.iterrows():
-            key = f"{prefix}.{r['scenario']}.{_slug(attack)}"
+            key = f"{prefix}.{r['scenario']}.{slug(attack)}"
             out[f"{key}.tpr"] = figure(r["tpr@10%fpr"], (r["tpr10_lo"], r["tpr10_hi"]), cmd)
             out[f"{key}.auc"] = figure(r["auc"], (r["auc_lo"], r["auc_hi"]), cmd, "AUC")
             cells += [f"{r['tpr@10%fpr']:.3f} [{r['tpr10_lo']:.3f}, {r['tpr10_hi']:.3f}]"]
